@@ -1,0 +1,181 @@
+//! The block tree: index entries, fork choice and reorg planning. No I/O: the tree is read
+//! through the [`BlockIndex`] trait, which the node's store implements.
+//!
+//! ```text
+//!   genesis ── 1 ── 2 ── 3 ── 4a ── 5a        main chain (most work)
+//!                         └── 4b ── 5b ── 6b  side branch: if its work exceeds the tip's,
+//!                                             plan_reorg says disconnect 5a, 4a and
+//!                                             connect 4b, 5b, 6b
+//! ```
+//!
+//! Fork choice is one rule: the tip with the most cumulative work wins; on equal work the
+//! tip seen first stays.
+use crate::core::consensus::target::{Target, TargetError, Work};
+use crate::core::consensus::validation::{
+    median_time_past, next_bits, HeaderContext, MEDIAN_TIME_SPAN,
+};
+use crate::core::consensus::ChainSpec;
+use crate::core::primitives::{BlockHash, Header};
+use serde::{Deserialize, Serialize};
+
+/// What the tree knows about one stored block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockIndexEntry {
+    /// The block's header.
+    pub header: Header,
+    /// Total work of the chain ending in this block.
+    pub chain_work: Work,
+    /// Time of block 1 on this block's branch (the ASERT anchor); `None` for genesis.
+    pub first_block_time: Option<u32>,
+    /// Whether the block is known to be invalid.
+    pub status: BlockStatus,
+}
+
+/// Validity of a stored block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockStatus {
+    /// Header and body passed every check that needs no state; the state checks pass or
+    /// have not run yet (the block is not on the best chain).
+    Valid,
+    /// Failed a consensus rule; it and all its descendants are invalid.
+    Invalid {
+        /// The rule it broke.
+        reason: String,
+    },
+}
+
+impl BlockIndexEntry {
+    /// The block's hash.
+    pub fn hash(&self) -> BlockHash {
+        self.header.hash()
+    }
+
+    /// The height.
+    pub fn height(&self) -> u32 {
+        self.header.height
+    }
+
+    /// The genesis entry.
+    pub fn genesis(header: Header) -> Result<BlockIndexEntry, TargetError> {
+        Ok(BlockIndexEntry {
+            chain_work: Target::from_compact(header.bits)?.work(),
+            header,
+            first_block_time: None,
+            status: BlockStatus::Valid,
+        })
+    }
+
+    /// The entry of a child of `self` with header `header` (whose bits were validated).
+    pub fn child(&self, header: Header) -> Result<BlockIndexEntry, TargetError> {
+        let work = Target::from_compact(header.bits)?.work();
+        Ok(BlockIndexEntry {
+            chain_work: self.chain_work.saturating_add(work),
+            first_block_time: self.first_block_time.or(Some(header.time)),
+            header,
+            status: BlockStatus::Valid,
+        })
+    }
+}
+
+/// A failure reading the index (storage), or an index that contradicts itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The storage underneath failed.
+    #[error("block index storage failed: {0}")]
+    Store(String),
+    /// A block the index refers to is missing.
+    #[error("block index is missing block {0}: the store is damaged")]
+    Missing(BlockHash),
+}
+
+/// Read access to the block tree.
+pub trait BlockIndex {
+    /// The entry of the block `hash`, if stored.
+    fn entry(&self, hash: &BlockHash) -> Result<Option<BlockIndexEntry>, ChainError>;
+
+    /// The entry of `hash`, which must be stored.
+    fn expect_entry(&self, hash: &BlockHash) -> Result<BlockIndexEntry, ChainError> {
+        self.entry(hash)?.ok_or(ChainError::Missing(*hash))
+    }
+}
+
+/// Whether a chain with `candidate` work should replace one with `current` work.
+pub fn is_better_chain(candidate: &Work, current: &Work) -> bool {
+    candidate > current
+}
+
+/// The steps from one tip to another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReorgPlan {
+    /// The last block both chains share.
+    pub fork_point: BlockHash,
+    /// Blocks to take off, current tip first.
+    pub disconnect: Vec<BlockHash>,
+    /// Blocks to put on, the fork point's child first.
+    pub connect: Vec<BlockHash>,
+}
+
+/// The blocks to disconnect and connect to move from tip `from` to tip `to`.
+pub fn plan_reorg<I: BlockIndex + ?Sized>(
+    index: &I,
+    from: &BlockIndexEntry,
+    to: &BlockIndexEntry,
+) -> Result<ReorgPlan, ChainError> {
+    let mut a = from.clone();
+    let mut b = to.clone();
+    let mut disconnect = Vec::new();
+    let mut connect = Vec::new();
+    while a.height() > b.height() {
+        disconnect.push(a.hash());
+        a = index.expect_entry(&a.header.prev_hash)?;
+    }
+    while b.height() > a.height() {
+        connect.push(b.hash());
+        b = index.expect_entry(&b.header.prev_hash)?;
+    }
+    while a.hash() != b.hash() {
+        if a.height() == 0 {
+            // Two different genesis blocks: the index mixes chains.
+            return Err(ChainError::Missing(a.header.prev_hash));
+        }
+        disconnect.push(a.hash());
+        connect.push(b.hash());
+        a = index.expect_entry(&a.header.prev_hash)?;
+        b = index.expect_entry(&b.header.prev_hash)?;
+    }
+    connect.reverse();
+    Ok(ReorgPlan {
+        fork_point: a.hash(),
+        disconnect,
+        connect,
+    })
+}
+
+/// The context a child of `parent` is checked against: its height, median time past and
+/// the bits ASERT requires.
+pub fn child_context<I: BlockIndex + ?Sized>(
+    index: &I,
+    parent: &BlockIndexEntry,
+    spec: &ChainSpec,
+) -> Result<HeaderContext, ChainError> {
+    let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+    times.push(parent.header.time);
+    let mut cursor = parent.clone();
+    while times.len() < MEDIAN_TIME_SPAN && cursor.height() > 0 {
+        cursor = index.expect_entry(&cursor.header.prev_hash)?;
+        times.push(cursor.header.time);
+    }
+    Ok(HeaderContext {
+        parent_height: parent.height(),
+        median_time_past: median_time_past(&times),
+        expected_bits: next_bits(
+            spec,
+            parent.height(),
+            parent.header.time,
+            parent.first_block_time,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;

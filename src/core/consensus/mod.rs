@@ -1,0 +1,12 @@
+//! Consensus rules: proof of work, compact targets, ASERT difficulty, the chain spec, genesis
+//! and block validation. No I/O.
+pub mod asert;
+pub mod error;
+pub mod genesis;
+pub mod spec;
+pub mod target;
+pub mod validation;
+
+pub use error::BlockError;
+pub use spec::{ChainSpec, SpecError};
+pub use target::{CompactTarget, Target, Work};

@@ -1,0 +1,7 @@
+//! Mining logic without I/O: block templates and the pure nonce search with midstate
+//! hashing. The node's mining threads (in `node::miner`) call these and own the clock.
+pub mod search;
+pub mod template;
+
+pub use search::{NonceSearch, SearchOutcome};
+pub use template::{build_template, BlockTemplate, TemplateParams};

@@ -1,0 +1,217 @@
+//! Applying a block to the account state: every transfer rule, the reward, and the new state
+//! root, returned as a [`BlockStateChange`] to be written atomically. No I/O.
+//!
+//! Signatures are checked on all cores (rayon) before the transfers are applied in order on
+//! one thread; the state root's tree update is again spread over cores near its top.
+use super::account::Account;
+use super::smt::{update_root, EMPTY_ROOT};
+use super::{SmtNode, StateView};
+use crate::core::consensus::error::BlockError;
+use crate::core::primitives::{Address, Amount, Block, BlockHash, Hash256, StateRoot};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What is needed to take a block's state change back: each touched account's value
+/// before the block (`None`: it did not exist).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockUndo {
+    /// Accounts before the block, sorted by address.
+    pub previous: Vec<(Address, Option<Account>)>,
+}
+
+/// The effect of a valid block on the state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockStateChange {
+    /// New values of every touched account, sorted by address.
+    pub accounts: Vec<(Address, Account)>,
+    /// How to take the change back.
+    pub undo: BlockUndo,
+    /// Tree nodes to store for the new root.
+    pub new_nodes: Vec<(Hash256, SmtNode)>,
+    /// The state root after the block.
+    pub state_root: StateRoot,
+    /// Sum of the transfers' fees.
+    pub fees: Amount,
+}
+
+/// Chain facts a block's transfers are checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplyContext<'a> {
+    /// Hash of this chain's genesis block, committed in every signature.
+    pub genesis_hash: &'a BlockHash,
+    /// This chain's id.
+    pub chain_id: u32,
+    /// The subsidy at the block's height.
+    pub subsidy: Amount,
+}
+
+/// Touched accounts: their value before the block and now.
+struct Overlay<'v, V: StateView + ?Sized> {
+    view: &'v V,
+    touched: BTreeMap<Address, (Option<Account>, Account)>,
+}
+
+impl<'v, V: StateView + ?Sized> Overlay<'v, V> {
+    fn get(&mut self, address: &Address) -> Result<Account, BlockError> {
+        if let Some((_, now)) = self.touched.get(address) {
+            return Ok(*now);
+        }
+        let before = self.view.account(address)?;
+        self.touched
+            .insert(*address, (before, before.unwrap_or_default()));
+        Ok(before.unwrap_or_default())
+    }
+
+    fn set(&mut self, address: &Address, account: Account) {
+        if let Some(entry) = self.touched.get_mut(address) {
+            entry.1 = account;
+        }
+    }
+}
+
+/// Applies `block`'s transfers and reward on top of the state `view` (whose root is
+/// `parent_root`), checking every transfer rule and the claimed reward. It does not compare
+/// the result with the header's state root: that is [`crate::core::consensus::validation`]'s
+/// job, and miners call this to learn the root.
+pub fn apply_block<V: StateView + ?Sized>(
+    view: &V,
+    parent_root: StateRoot,
+    block: &Block,
+    ctx: &ApplyContext,
+) -> Result<BlockStateChange, BlockError> {
+    for transfer in &block.transfers {
+        if transfer.chain_id != ctx.chain_id {
+            return Err(BlockError::WrongChainId {
+                txid: transfer.txid(),
+                expected: ctx.chain_id,
+                found: transfer.chain_id,
+            });
+        }
+    }
+    if let Some(bad) = block
+        .transfers
+        .par_iter()
+        .find_first(|t| !t.has_valid_signature(ctx.genesis_hash))
+    {
+        return Err(BlockError::BadSignature { txid: bad.txid() });
+    }
+
+    let mut overlay = Overlay {
+        view,
+        touched: BTreeMap::new(),
+    };
+    let mut fees = Amount::ZERO;
+    for transfer in &block.transfers {
+        let mut sender = overlay.get(&transfer.from)?;
+        if transfer.nonce != sender.nonce {
+            return Err(BlockError::BadNonce {
+                txid: transfer.txid(),
+                expected: sender.nonce,
+                found: transfer.nonce,
+            });
+        }
+        let needed =
+            transfer
+                .amount
+                .checked_add(transfer.fee)
+                .ok_or_else(|| BlockError::Overflow {
+                    context: format!("transfer {}: amount plus fee", transfer.txid()),
+                })?;
+        sender.balance =
+            sender
+                .balance
+                .checked_sub(needed)
+                .ok_or_else(|| BlockError::InsufficientBalance {
+                    txid: transfer.txid(),
+                    needed,
+                    available: sender.balance,
+                })?;
+        sender.nonce += 1;
+        overlay.set(&transfer.from, sender);
+        let mut recipient = overlay.get(&transfer.to)?;
+        recipient.balance = recipient
+            .balance
+            .checked_add(transfer.amount)
+            .ok_or_else(|| BlockError::Overflow {
+                context: format!("transfer {}: recipient balance", transfer.txid()),
+            })?;
+        overlay.set(&transfer.to, recipient);
+        fees = fees
+            .checked_add(transfer.fee)
+            .ok_or_else(|| BlockError::Overflow {
+                context: "sum of fees".to_string(),
+            })?;
+    }
+
+    let expected_reward = ctx
+        .subsidy
+        .checked_add(fees)
+        .ok_or_else(|| BlockError::Overflow {
+            context: "subsidy plus fees".to_string(),
+        })?;
+    if block.reward != expected_reward {
+        return Err(BlockError::WrongReward {
+            expected: expected_reward,
+            found: block.reward,
+        });
+    }
+    let mut miner = overlay.get(&block.reward_address)?;
+    miner.balance =
+        miner
+            .balance
+            .checked_add(block.reward)
+            .ok_or_else(|| BlockError::Overflow {
+                context: "miner balance".to_string(),
+            })?;
+    overlay.set(&block.reward_address, miner);
+
+    finish(view, parent_root, overlay.touched, fees)
+}
+
+fn finish<V: StateView + ?Sized>(
+    view: &V,
+    parent_root: StateRoot,
+    touched: BTreeMap<Address, (Option<Account>, Account)>,
+    fees: Amount,
+) -> Result<BlockStateChange, BlockError> {
+    let accounts: Vec<(Address, Account)> =
+        touched.iter().map(|(a, (_, now))| (*a, *now)).collect();
+    let undo = BlockUndo {
+        previous: touched
+            .iter()
+            .map(|(a, (before, _))| (*a, *before))
+            .collect(),
+    };
+    let update = update_root(view, parent_root.0, &accounts)?;
+    Ok(BlockStateChange {
+        accounts,
+        undo,
+        new_nodes: update.new_nodes,
+        state_root: StateRoot(update.root),
+        fees,
+    })
+}
+
+/// The state change of the genesis block: its allocations on an empty state.
+pub fn apply_genesis<V: StateView + ?Sized>(
+    view: &V,
+    allocations: &[(Address, Amount)],
+) -> Result<BlockStateChange, BlockError> {
+    let touched = allocations
+        .iter()
+        .map(|(address, amount)| {
+            (
+                *address,
+                (
+                    None,
+                    Account {
+                        balance: *amount,
+                        nonce: 0,
+                    },
+                ),
+            )
+        })
+        .collect();
+    finish(view, StateRoot(EMPTY_ROOT), touched, Amount::ZERO)
+}

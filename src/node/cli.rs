@@ -1,0 +1,365 @@
+//! The `cairn` command line: argument types (clap) and what each command does. `main.rs`
+//! parses and calls [`run`]; errors surface here as `anyhow` with context.
+use crate::core::consensus::genesis::genesis_hash;
+use crate::core::consensus::spec::BUILTIN_SPECS;
+use crate::core::consensus::ChainSpec;
+use crate::core::primitives::Address;
+use crate::node::api::views::{BlockView, TipView};
+use crate::node::chain::verify_best_chain;
+use crate::node::store::Store;
+use crate::node::{MiningConfig, NodeConfig};
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Cairn: a permissionless proof-of-work blockchain node.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter, e.g. `info`, `debug` or `cairn=debug` (also RUST_LOG).
+    #[arg(long, global = true, default_value = "info", env = "RUST_LOG")]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node (mining with --mine).
+    Node(NodeArgs),
+    /// Show, check or create chain specs.
+    #[command(subcommand)]
+    ChainSpec(ChainSpecCommand),
+    /// Show the tip of a running node's best chain.
+    Tip(QueryArgs),
+    /// Show a block of a running node by height or hash.
+    Block {
+        /// A height on the best chain, or a block hash (64 hex digits).
+        id: String,
+        /// Where the node is.
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+    /// Check a stopped node's stored chain: replay every block from genesis and compare the
+    /// resulting state with what is stored.
+    Verify(ChainArgs),
+}
+
+/// Which chain and where its data lives.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Data directory [default: ~/.cairn/<chain id>].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Chain spec: a TOML file, or a built-in name (dev, testnet).
+    #[arg(long, value_name = "SPEC", default_value = "dev")]
+    pub chain: String,
+}
+
+/// `cairn node` options.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Chain and data directory.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Address of the HTTP API (port 0 picks a free port, written to <data-dir>/api.addr).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7371")]
+    pub http: SocketAddr,
+    /// Mine blocks.
+    #[arg(long)]
+    pub mine: bool,
+    /// Mining threads [default: the number of CPU cores].
+    #[arg(long, value_name = "N", requires = "mine")]
+    pub threads: Option<usize>,
+    /// Address paid by mined blocks [default on the dev chain: dev account 0].
+    #[arg(long, value_name = "ADDR", requires = "mine")]
+    pub miner_address: Option<String>,
+}
+
+/// Where a running node's API is.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The node's HTTP API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7371")]
+    pub node: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cairn chain-spec` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ChainSpecCommand {
+    /// Print a spec as TOML, with its genesis hash.
+    Show {
+        /// A spec file or built-in name.
+        #[arg(default_value = "dev")]
+        spec: String,
+    },
+    /// Check a spec file and print its genesis hash.
+    Check {
+        /// The spec file.
+        file: PathBuf,
+    },
+    /// Write a new spec, based on a built-in one, with a fresh genesis.
+    Create {
+        /// Human-readable name of the new chain.
+        #[arg(long)]
+        name: String,
+        /// Short id (used for data directories).
+        #[arg(long)]
+        id: String,
+        /// Numeric chain id transfers carry.
+        #[arg(long)]
+        chain_id: u32,
+        /// Spec to start from.
+        #[arg(long, default_value = "dev")]
+        base: String,
+        /// Genesis time, Unix seconds [default: the base spec's].
+        #[arg(long)]
+        genesis_time: Option<u32>,
+        /// Genesis message.
+        #[arg(long)]
+        message: Option<String>,
+        /// Where to write it.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+/// Loads a spec from a file path or a built-in name.
+pub fn load_spec(name_or_path: &str) -> anyhow::Result<ChainSpec> {
+    let path = Path::new(name_or_path);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read chain spec {}", path.display()))?;
+        return ChainSpec::from_toml(&text)
+            .with_context(|| format!("chain spec {} is invalid", path.display()));
+    }
+    if BUILTIN_SPECS.contains(&name_or_path) {
+        return Ok(ChainSpec::builtin(name_or_path)?);
+    }
+    bail!(
+        "chain spec {name_or_path:?} is neither a file nor a built-in spec ({})",
+        BUILTIN_SPECS.join(", ")
+    )
+}
+
+fn data_dir(args: &ChainArgs, spec: &ChainSpec) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &args.data_dir {
+        return Ok(dir.clone());
+    }
+    let home =
+        std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set: give --data-dir"))?;
+    Ok(PathBuf::from(home).join(".cairn").join(&spec.file.id))
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging(&cli.log);
+    match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::ChainSpec(command) => run_chain_spec(command),
+        Command::Tip(query) => {
+            let tip: TipView = get_json(&query.node, "/api/v1/tip")?;
+            if query.json {
+                println!("{}", serde_json::to_string_pretty(&tip)?);
+            } else {
+                println!("chain       {}", tip.chain);
+                println!("height      {}", tip.height);
+                println!("hash        {}", tip.hash);
+                println!("time        {}", tip.time);
+                println!("bits        {}", tip.bits);
+                println!("state root  {}", tip.state_root);
+                println!("chain work  {}", tip.chain_work);
+            }
+            Ok(())
+        }
+        Command::Block { id, query } => {
+            let block: BlockView = get_json(&query.node, &format!("/api/v1/blocks/{id}"))?;
+            if query.json {
+                println!("{}", serde_json::to_string_pretty(&block)?);
+            } else {
+                print_block(&block);
+            }
+            Ok(())
+        }
+        Command::Verify(args) => {
+            let spec = load_spec(&args.chain)?;
+            let dir = data_dir(&args, &spec)?;
+            let store = Store::open(&dir.join("chain")).with_context(|| {
+                format!("cannot open {} (is a node running on it?)", dir.display())
+            })?;
+            let report = verify_best_chain(&store, &spec, |height, of| {
+                tracing::info!("verified {height} of {of} blocks");
+            })
+            .context("the stored chain failed verification")?;
+            println!(
+                "ok: {} blocks from genesis to {} verified, {} accounts match the replay",
+                report.height, report.tip, report.accounts
+            );
+            Ok(())
+        }
+    }
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let spec = load_spec(&args.chain.chain)?;
+    let data_dir = data_dir(&args.chain, &spec)?;
+    let mining = if args.mine {
+        let reward_address = match &args.miner_address {
+            Some(text) => Address::from_bech32(text, spec.hrp()).with_context(|| {
+                format!("--miner-address {text} is not an address of this chain")
+            })?,
+            None if spec.file.id == "dev" => spec
+                .allocations
+                .first()
+                .map(|(address, _)| *address)
+                .ok_or_else(|| anyhow!("the dev spec has no dev accounts: give --miner-address"))?,
+            None => bail!("--mine on chain {:?} needs --miner-address", spec.file.id),
+        };
+        let threads = args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        if threads == 0 {
+            bail!("--threads must be at least 1");
+        }
+        Some(MiningConfig {
+            threads,
+            reward_address,
+        })
+    } else {
+        None
+    };
+    crate::node::run(NodeConfig {
+        data_dir,
+        spec,
+        http_addr: args.http,
+        mining,
+    })
+}
+
+fn run_chain_spec(command: ChainSpecCommand) -> anyhow::Result<()> {
+    match command {
+        ChainSpecCommand::Show { spec } => {
+            let spec = load_spec(&spec)?;
+            println!("# genesis hash: {}", genesis_hash(&spec));
+            print!("{}", spec.to_toml());
+        }
+        ChainSpecCommand::Check { file } => {
+            let spec = load_spec(
+                file.to_str()
+                    .ok_or_else(|| anyhow!("spec path is not UTF-8"))?,
+            )?;
+            if !file.is_file() {
+                bail!("{} is not a file", file.display());
+            }
+            println!(
+                "ok: {} ({}), genesis hash {}",
+                spec.file.name,
+                spec.file.id,
+                genesis_hash(&spec)
+            );
+        }
+        ChainSpecCommand::Create {
+            name,
+            id,
+            chain_id,
+            base,
+            genesis_time,
+            message,
+            out,
+        } => {
+            let mut file = load_spec(&base)?.file;
+            file.name = name;
+            file.id = id;
+            file.chain_id = chain_id;
+            if let Some(time) = genesis_time {
+                file.genesis.time = time;
+            }
+            if let Some(message) = message {
+                file.genesis.message = message;
+            }
+            let spec = ChainSpec::from_file(file).context("the new spec is invalid")?;
+            if out.exists() {
+                bail!("{} already exists: not overwriting it", out.display());
+            }
+            std::fs::write(&out, spec.to_toml())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "wrote {}: genesis hash {}",
+                out.display(),
+                genesis_hash(&spec)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(node: &str, path: &str) -> anyhow::Result<T> {
+    let url = format!("{}{}", node.trim_end_matches('/'), path);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut response = agent
+        .get(&url)
+        .call()
+        .with_context(|| format!("cannot reach the node at {node} (is it running? see --node)"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .body_mut()
+        .read_json()
+        .with_context(|| format!("the node at {node} sent a response that is not JSON"))?;
+    if !status.is_success() {
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no message")
+            .to_string();
+        bail!("node answered {status}: {message}");
+    }
+    serde_json::from_value(body).with_context(|| format!("unexpected JSON from {url}"))
+}
+
+fn print_block(block: &BlockView) {
+    println!("block       {}", block.hash);
+    println!("height      {}", block.height);
+    println!("parent      {}", block.prev_hash);
+    println!("time        {}", block.time);
+    println!("bits        {}", block.bits);
+    println!("nonce       {}", block.nonce);
+    println!("tx root     {}", block.tx_root);
+    println!("state root  {}", block.state_root);
+    println!("chain work  {}", block.chain_work);
+    println!(
+        "best chain  {} ({} confirmations)",
+        block.best_chain, block.confirmations
+    );
+    println!(
+        "reward      {} units to {}",
+        block.reward, block.reward_address
+    );
+    println!("size        {} bytes", block.size);
+    println!("transfers   {}", block.transfers.len());
+    for transfer in &block.transfers {
+        println!(
+            "  {}  {} -> {}  amount {}  fee {}",
+            transfer.txid, transfer.from, transfer.to, transfer.amount, transfer.fee
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! Everything persistent, on sled; the only code that names sled.
+//!
+//! One sled tree holds every record under a one-byte prefix, so that connecting or
+//! disconnecting a block is one atomic `apply_batch`: after a crash at any instant the store
+//! reopens at the last complete batch, with chain, state and indexes agreeing.
+//!
+//! ```text
+//!   prefix  key                          value
+//!   b       block hash                   Block
+//!   i       block hash                   BlockIndexEntry
+//!   h       height (u32 BE)              block hash on the best chain
+//!   a       address                      Account
+//!   u       block hash                   BlockUndo (connected blocks only)
+//!   t       txid                         TxLocation (best chain only)
+//!   x       address, height BE, pos BE   HistoryItem (best chain only)
+//!   n       tree node hash               SmtNode (content addressed, never rewritten)
+//!   m       name                         metadata: tip, genesis, schema
+//! ```
+//!
+//! Reopening reads the metadata and the tip: its cost does not grow with the chain.
+//!
+//! # Invariants
+//! - `m/tip` names a block whose entry is in `i` and whose height maps to it in `h`.
+//! - The accounts in `a` and the tree rooted at the tip's state root describe one state.
+//! - Every block in `h` has undo data in `u`.
+use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
+use crate::core::primitives::codec::{self, CodecError};
+use crate::core::primitives::{Address, Block, BlockHash, Hash256, Txid};
+use crate::core::state::{
+    Account, BlockStateChange, BlockUndo, SmtNode, StateStoreError, StateView,
+};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const BLOCK: u8 = b'b';
+const INDEX: u8 = b'i';
+const HEIGHT: u8 = b'h';
+const ACCOUNT: u8 = b'a';
+const UNDO: u8 = b'u';
+const TX: u8 = b't';
+const HISTORY: u8 = b'x';
+const NODE: u8 = b'n';
+const META: u8 = b'm';
+
+/// The store's layout version; a store of another version is refused.
+const SCHEMA_VERSION: u32 = 1;
+
+/// Where a transfer sits on the best chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    /// The block.
+    pub block: BlockHash,
+    /// Its height.
+    pub height: u32,
+    /// Position among the block's transfers.
+    pub position: u32,
+}
+
+/// One entry of an address's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HistoryItem {
+    /// A transfer sent or received.
+    Transfer {
+        /// The transfer.
+        txid: Txid,
+        /// Its block.
+        block: BlockHash,
+    },
+    /// A block reward received.
+    Reward {
+        /// The block.
+        block: BlockHash,
+    },
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (disk full, I/O error, corruption it detected).
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record does not decode.
+    #[error("stored record under {key} is corrupt: {source}")]
+    Corrupt {
+        /// Which record.
+        key: String,
+        /// The decoder's complaint.
+        source: CodecError,
+    },
+    /// A record that must exist does not.
+    #[error("the store is inconsistent: {0}")]
+    Inconsistent(String),
+    /// The data directory belongs to another chain.
+    #[error("data directory holds chain {found}, but the chain spec's genesis is {expected}: use another --data-dir")]
+    WrongChain {
+        /// Genesis of the stored chain.
+        found: BlockHash,
+        /// Genesis of the spec.
+        expected: BlockHash,
+    },
+    /// The store was written by an incompatible version.
+    #[error("store schema version {found} is not supported (expected {expected})")]
+    Schema {
+        /// Found.
+        found: u32,
+        /// Expected.
+        expected: u32,
+    },
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    out.push(prefix);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    codec::encode(value).expect("stored values are far below the codec limit")
+}
+
+/// The node's database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .flush_every_ms(Some(200))
+            .open()?;
+        let tree = db.open_tree("chain")?;
+        Ok(Store { db, tree })
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.tree.get(key)? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt {
+                    key: hex::encode(key),
+                    source,
+                }),
+        }
+    }
+
+    /// Writes genesis into an empty store, or checks that a used store holds the same
+    /// chain. Returns the tip.
+    pub fn init(
+        &self,
+        genesis: &Block,
+        change: &BlockStateChange,
+    ) -> Result<BlockIndexEntry, StoreError> {
+        let genesis_hash = genesis.hash();
+        if let Some(found) = self.get::<BlockHash>(&key(META, &[b"genesis"]))? {
+            if found != genesis_hash {
+                return Err(StoreError::WrongChain {
+                    found,
+                    expected: genesis_hash,
+                });
+            }
+            let schema: u32 = self.get(&key(META, &[b"schema"]))?.unwrap_or(0);
+            if schema != SCHEMA_VERSION {
+                return Err(StoreError::Schema {
+                    found: schema,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            return self.tip();
+        }
+        let entry = BlockIndexEntry::genesis(genesis.header)
+            .map_err(|e| StoreError::Inconsistent(format!("genesis bits are invalid: {e}")))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(key(BLOCK, &[genesis_hash.as_bytes()]), encode(genesis));
+        batch.insert(key(INDEX, &[genesis_hash.as_bytes()]), encode(&entry));
+        self.connect_records(&mut batch, genesis, &entry, change);
+        batch.insert(key(META, &[b"genesis"]), encode(&genesis_hash));
+        batch.insert(key(META, &[b"schema"]), encode(&SCHEMA_VERSION));
+        self.tree.apply_batch(batch)?;
+        self.flush()?;
+        Ok(entry)
+    }
+
+    /// The best chain's tip.
+    pub fn tip(&self) -> Result<BlockIndexEntry, StoreError> {
+        let hash: BlockHash = self
+            .get(&key(META, &[b"tip"]))?
+            .ok_or_else(|| StoreError::Inconsistent("no tip recorded".into()))?;
+        self.get(&key(INDEX, &[hash.as_bytes()]))?
+            .ok_or_else(|| StoreError::Inconsistent(format!("tip {hash} has no index entry")))
+    }
+
+    /// The genesis hash of the stored chain.
+    pub fn genesis_hash(&self) -> Result<BlockHash, StoreError> {
+        self.get(&key(META, &[b"genesis"]))?
+            .ok_or_else(|| StoreError::Inconsistent("no genesis recorded".into()))
+    }
+
+    /// The block `hash`, if stored (on any branch).
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
+        self.get(&key(BLOCK, &[hash.as_bytes()]))
+    }
+
+    /// The index entry of `hash`, if stored.
+    pub fn index_entry(&self, hash: &BlockHash) -> Result<Option<BlockIndexEntry>, StoreError> {
+        self.get(&key(INDEX, &[hash.as_bytes()]))
+    }
+
+    /// The hash of the best chain's block at `height`.
+    pub fn hash_at_height(&self, height: u32) -> Result<Option<BlockHash>, StoreError> {
+        self.get(&key(HEIGHT, &[&height.to_be_bytes()]))
+    }
+
+    /// Whether `hash` is on the best chain.
+    pub fn is_on_best_chain(&self, entry: &BlockIndexEntry) -> Result<bool, StoreError> {
+        Ok(self.hash_at_height(entry.height())? == Some(entry.hash()))
+    }
+
+    /// The account at `address` on the best chain.
+    pub fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
+        self.get(&key(ACCOUNT, &[address.as_bytes()]))
+    }
+
+    /// Where transfer `txid` sits on the best chain.
+    pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
+        self.get(&key(TX, &[txid.as_bytes()]))
+    }
+
+    /// Up to `limit` history items of `address`, newest first, below height `before` (all if
+    /// `None`).
+    pub fn address_history(
+        &self,
+        address: &Address,
+        before: Option<u32>,
+        limit: usize,
+    ) -> Result<Vec<(u32, HistoryItem)>, StoreError> {
+        let start = key(HISTORY, &[address.as_bytes()]);
+        let end = match before {
+            Some(height) => key(HISTORY, &[address.as_bytes(), &height.to_be_bytes()]),
+            None => {
+                let mut end = start.clone();
+                end.extend_from_slice(&[0xff; 9]);
+                end
+            }
+        };
+        let mut out = Vec::new();
+        for row in self.tree.range(start..end).rev().take(limit) {
+            let (k, v) = row?;
+            let height_bytes: [u8; 4] = k[33..37]
+                .try_into()
+                .map_err(|_| StoreError::Inconsistent("short history key".into()))?;
+            let item = codec::decode(&v).map_err(|source| StoreError::Corrupt {
+                key: hex::encode(&k),
+                source,
+            })?;
+            out.push((u32::from_be_bytes(height_bytes), item));
+        }
+        Ok(out)
+    }
+
+    /// The undo data of a connected block.
+    pub fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StoreError> {
+        self.get(&key(UNDO, &[hash.as_bytes()]))
+    }
+
+    /// Stores a block and its index entry (not connected: a side branch, or a block about to
+    /// be connected).
+    pub fn put_block(&self, block: &Block, entry: &BlockIndexEntry) -> Result<(), StoreError> {
+        let hash = block.hash();
+        let mut batch = sled::Batch::default();
+        batch.insert(key(BLOCK, &[hash.as_bytes()]), encode(block));
+        batch.insert(key(INDEX, &[hash.as_bytes()]), encode(entry));
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Records that `hash` broke a consensus rule.
+    pub fn mark_invalid(&self, hash: &BlockHash, reason: &str) -> Result<(), StoreError> {
+        if let Some(mut entry) = self.index_entry(hash)? {
+            entry.status = BlockStatus::Invalid {
+                reason: reason.to_string(),
+            };
+            self.tree
+                .insert(key(INDEX, &[hash.as_bytes()]), encode(&entry))?;
+        }
+        Ok(())
+    }
+
+    fn connect_records(
+        &self,
+        batch: &mut sled::Batch,
+        block: &Block,
+        entry: &BlockIndexEntry,
+        change: &BlockStateChange,
+    ) {
+        let hash = block.hash();
+        let height = entry.height();
+        for (address, account) in &change.accounts {
+            batch.insert(key(ACCOUNT, &[address.as_bytes()]), encode(account));
+        }
+        for (node_hash, node) in &change.new_nodes {
+            batch.insert(key(NODE, &[node_hash]), encode(node));
+        }
+        batch.insert(key(UNDO, &[hash.as_bytes()]), encode(&change.undo));
+        batch.insert(key(HEIGHT, &[&height.to_be_bytes()]), encode(&hash));
+        for (position, transfer) in block.transfers.iter().enumerate() {
+            let position = position as u32;
+            let txid = transfer.txid();
+            let location = TxLocation {
+                block: hash,
+                height,
+                position,
+            };
+            batch.insert(key(TX, &[txid.as_bytes()]), encode(&location));
+            let item = HistoryItem::Transfer { txid, block: hash };
+            for address in [&transfer.from, &transfer.to] {
+                batch.insert(history_key(address, height, position + 1), encode(&item));
+            }
+        }
+        if height > 0 {
+            batch.insert(
+                history_key(&block.reward_address, height, 0),
+                encode(&HistoryItem::Reward { block: hash }),
+            );
+        }
+        batch.insert(key(META, &[b"tip"]), encode(&hash));
+    }
+
+    /// Connects `block` (already stored, child of the tip) with its state change: one atomic
+    /// batch.
+    pub fn connect(
+        &self,
+        block: &Block,
+        entry: &BlockIndexEntry,
+        change: &BlockStateChange,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        self.connect_records(&mut batch, block, entry, change);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Disconnects the tip `block`, restoring the state before it: one atomic batch.
+    pub fn disconnect(&self, block: &Block) -> Result<(), StoreError> {
+        let hash = block.hash();
+        let height = block.header.height;
+        let undo = self
+            .undo(&hash)?
+            .ok_or_else(|| StoreError::Inconsistent(format!("no undo data for block {hash}")))?;
+        let mut batch = sled::Batch::default();
+        for (address, before) in &undo.previous {
+            let k = key(ACCOUNT, &[address.as_bytes()]);
+            match before {
+                Some(account) => batch.insert(k, encode(account)),
+                None => batch.remove(k),
+            }
+        }
+        batch.remove(key(UNDO, &[hash.as_bytes()]));
+        batch.remove(key(HEIGHT, &[&height.to_be_bytes()]));
+        for (position, transfer) in block.transfers.iter().enumerate() {
+            let position = position as u32;
+            batch.remove(key(TX, &[transfer.txid().as_bytes()]));
+            for address in [&transfer.from, &transfer.to] {
+                batch.remove(history_key(address, height, position + 1));
+            }
+        }
+        batch.remove(history_key(&block.reward_address, height, 0));
+        batch.insert(key(META, &[b"tip"]), encode(&block.header.prev_hash));
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every account on the best chain (for full checks; reads the whole account table).
+    pub fn all_accounts(&self) -> Result<Vec<(Address, Account)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.tree.scan_prefix([ACCOUNT]) {
+            let (k, v) = row?;
+            let bytes: [u8; 32] = k[1..]
+                .try_into()
+                .map_err(|_| StoreError::Inconsistent("short account key".into()))?;
+            let account = codec::decode(&v).map_err(|source| StoreError::Corrupt {
+                key: hex::encode(&k),
+                source,
+            })?;
+            out.push((Address(bytes), account));
+        }
+        Ok(out)
+    }
+}
+
+fn history_key(address: &Address, height: u32, position: u32) -> Vec<u8> {
+    key(
+        HISTORY,
+        &[
+            address.as_bytes(),
+            &height.to_be_bytes(),
+            &position.to_be_bytes(),
+        ],
+    )
+}
+
+impl StateView for Store {
+    fn account(&self, address: &Address) -> Result<Option<Account>, StateStoreError> {
+        Store::account(self, address).map_err(|e| StateStoreError(e.to_string()))
+    }
+
+    fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
+        self.get(&key(NODE, &[hash]))
+            .map_err(|e| StateStoreError(e.to_string()))
+    }
+}
+
+impl BlockIndex for Store {
+    fn entry(&self, hash: &BlockHash) -> Result<Option<BlockIndexEntry>, ChainError> {
+        self.index_entry(hash)
+            .map_err(|e| ChainError::Store(e.to_string()))
+    }
+}
