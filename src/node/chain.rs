@@ -193,8 +193,12 @@ impl ChainManager {
                         self.store
                             .mark_invalid(descendant, "descends from an invalid block")?;
                     }
-                    if is_better_chain(&old_tip.chain_work, &self.tip.chain_work) {
-                        // The old branch was valid: go back to it.
+                    // Equal work keeps the tip seen first, and the old tip was seen
+                    // before this branch: unless the valid part of the new branch has
+                    // strictly more work, go back to the old tip (whose blocks were valid).
+                    if !is_better_chain(&self.tip.chain_work, &old_tip.chain_work)
+                        && self.tip.hash() != old_tip.hash()
+                    {
                         self.switch_to(old_tip)?.map_err(|(h, e)| {
                             SubmitError::Chain(ChainError::Store(format!(
                                 "the former best chain no longer validates at {h}: {e}"
