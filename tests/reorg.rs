@@ -54,7 +54,12 @@ fn submit_all(manager: &mut ChainManager, blocks: &[Block]) -> Vec<BlockOutcome>
 }
 
 /// Every account, sorted, as the store holds it.
-fn accounts(manager: &ChainManager) -> Vec<(cairn::core::primitives::Address, cairn::core::state::Account)> {
+fn accounts(
+    manager: &ChainManager,
+) -> Vec<(
+    cairn::core::primitives::Address,
+    cairn::core::state::Account,
+)> {
     let mut all = manager.store().all_accounts().expect("read accounts");
     all.sort_by_key(|(a, _)| *a);
     all
@@ -62,7 +67,11 @@ fn accounts(manager: &ChainManager) -> Vec<(cairn::core::primitives::Address, ca
 
 fn assert_same_state(a: &ChainManager, b: &ChainManager) {
     assert_eq!(a.tip().hash(), b.tip().hash(), "same tip");
-    assert_eq!(a.tip().header.state_root, b.tip().header.state_root, "same state root");
+    assert_eq!(
+        a.tip().header.state_root,
+        b.tip().header.state_root,
+        "same state root"
+    );
     assert_eq!(accounts(a), accounts(b), "same accounts");
     for manager in [a, b] {
         verify_best_chain(manager.store(), &manager.spec().clone(), |_, _| {})
@@ -83,7 +92,9 @@ fn heavier_branch_wins_and_state_equals_a_fresh_node_on_that_branch() {
 
     // B's first ten blocks have no more work than A: kept as a side branch.
     let outcomes = submit_all(&mut node, &branch_b);
-    assert!(outcomes[..10].iter().all(|o| *o == BlockOutcome::SideBranch));
+    assert!(outcomes[..10]
+        .iter()
+        .all(|o| *o == BlockOutcome::SideBranch));
     assert_eq!(
         outcomes[10],
         BlockOutcome::Reorganized {
@@ -105,14 +116,21 @@ fn heavier_branch_wins_and_state_equals_a_fresh_node_on_that_branch() {
         .unwrap()
         .expect("funded at genesis");
     assert_eq!(sender_a.nonce, 0);
-    assert_eq!(sender_a.balance, Amount::from_units(1_000_000 * 100_000_000));
+    assert_eq!(
+        sender_a.balance,
+        Amount::from_units(1_000_000 * 100_000_000)
+    );
 
     // A grows to 13 blocks: more work than B's 12, so the node switches back.
     let last_a = branch_a[9].hash();
     let more_a = branch(&mut chain, last_a, 3, 0, 10, 0);
     let outcomes = submit_all(&mut node, &more_a);
     assert_eq!(outcomes[0], BlockOutcome::SideBranch, "A11: 11 blocks < 12");
-    assert_eq!(outcomes[1], BlockOutcome::SideBranch, "A12: equal work keeps B");
+    assert_eq!(
+        outcomes[1],
+        BlockOutcome::SideBranch,
+        "A12: equal work keeps B"
+    );
     assert!(matches!(
         outcomes[2],
         BlockOutcome::Reorganized {
@@ -189,7 +207,10 @@ fn heavier_branch_with_an_invalid_block_is_refused_and_the_valid_chain_kept() {
     // Resubmitting it, or a child of it, is refused at once.
     assert!(matches!(
         node.submit_block(bad.clone(), NOW),
-        Err(SubmitError::Invalid { error: BlockError::InvalidAncestor(_), .. })
+        Err(SubmitError::Invalid {
+            error: BlockError::InvalidAncestor(_),
+            ..
+        })
     ));
     let mut child = chain.template(&branch_b[9].hash(), Vec::new(), test_address(2));
     child.header.prev_hash = bad.hash();
@@ -197,7 +218,10 @@ fn heavier_branch_with_an_invalid_block_is_refused_and_the_valid_chain_kept() {
     solve(&mut child.header);
     assert!(matches!(
         node.submit_block(child, NOW),
-        Err(SubmitError::Invalid { error: BlockError::InvalidAncestor(_), .. })
+        Err(SubmitError::Invalid {
+            error: BlockError::InvalidAncestor(_),
+            ..
+        })
     ));
 }
 
@@ -223,7 +247,10 @@ fn orphan_and_duplicate_blocks_are_reported() {
     let (_dir, mut node) = open(&chain);
     assert!(matches!(
         node.submit_block(blocks[1].clone(), NOW),
-        Err(SubmitError::Invalid { error: BlockError::UnknownParent(_), .. })
+        Err(SubmitError::Invalid {
+            error: BlockError::UnknownParent(_),
+            ..
+        })
     ));
     submit_all(&mut node, &blocks[..1]);
     assert_eq!(

@@ -162,12 +162,18 @@ fn init_logging(filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_target(false)
         .try_init();
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    restore_default_sigpipe();
     init_logging(&cli.log);
     match cli.command {
         Command::Node(args) => run_node(args),
@@ -199,6 +205,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => {
             let spec = load_spec(&args.chain)?;
             let dir = data_dir(&args, &spec)?;
+            if !dir.join("chain").is_dir() {
+                bail!("no chain store in {}: nothing to verify", dir.display());
+            }
             let store = Store::open(&dir.join("chain")).with_context(|| {
                 format!("cannot open {} (is a node running on it?)", dir.display())
             })?;
@@ -361,5 +370,16 @@ fn print_block(block: &BlockView) {
             "  {}  {} -> {}  amount {}  fee {}",
             transfer.txid, transfer.from, transfer.to, transfer.amount, transfer.fee
         );
+    }
+}
+
+/// Like other Unix tools, die quietly when the reader of our output goes away
+/// (`cairn chain-spec show | head -1`) instead of panicking on a broken pipe.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default at start-up, before any threads
+    // exist, has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -91,6 +91,7 @@ impl Driver {
     fn on_mined_block(&mut self, block: Block) {
         let hash = block.hash();
         let height = block.header.height;
+        let transfers = block.transfers.len();
         let now = unix_now();
         match self.chain.submit_block(block, now) {
             Ok(BlockOutcome::Extended { tip }) => {
@@ -100,7 +101,7 @@ impl Driver {
                     "mined block {} at height {} ({} transfers, chain work {})",
                     hash,
                     height,
-                    0,
+                    transfers,
                     tip.chain_work
                 );
             }

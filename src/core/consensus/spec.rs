@@ -128,7 +128,7 @@ pub struct ChainSpec {
 pub enum SpecError {
     /// Not valid TOML, or fields missing, mistyped or unknown.
     #[error("chain spec is not valid: {0}")]
-    Toml(#[from] toml::de::Error),
+    Toml(toml::de::Error),
     /// A field has a value consensus cannot use.
     #[error("chain spec field `{field}` is invalid: {reason}")]
     Invalid {
@@ -140,6 +140,14 @@ pub enum SpecError {
     /// Neither a file nor a built-in name.
     #[error("unknown chain spec {0:?}: give a file path or one of: dev, testnet")]
     UnknownBuiltin(String),
+}
+
+impl From<toml::de::Error> for SpecError {
+    fn from(e: toml::de::Error) -> Self {
+        // Not `#[from]`: the message already carries the detail, and a source link would
+        // make error reports print it twice.
+        SpecError::Toml(e)
+    }
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> SpecError {

@@ -71,3 +71,93 @@ impl Block {
                 .sum::<usize>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::consensus::target::CompactTarget;
+    use crate::core::primitives::codec;
+    use crate::core::primitives::hash::{MerkleRoot, StateRoot};
+    use crate::core::primitives::transfer::Signature;
+    use proptest::prelude::*;
+
+    fn arbitrary_transfer() -> impl Strategy<Value = Transfer> {
+        (
+            any::<u32>(),
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            prop::collection::vec(any::<u8>(), 0..100),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(
+                |(chain_id, from, to, amount, fee, nonce, memo, sig)| Transfer {
+                    chain_id,
+                    from: Address(from),
+                    to: Address(to),
+                    amount: Amount::from_units(amount),
+                    fee: Amount::from_units(fee),
+                    nonce,
+                    memo,
+                    signature: Signature([sig, sig].concat().try_into().unwrap()),
+                },
+            )
+    }
+
+    fn arbitrary_block() -> impl Strategy<Value = Block> {
+        (
+            any::<(u32, u32, u32, u32)>(),
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            prop::collection::vec(arbitrary_transfer(), 0..4),
+        )
+            .prop_map(
+                |((height, time, bits, nonce), key, extra, transfers)| Block {
+                    header: Header {
+                        version: 1,
+                        height,
+                        prev_hash: BlockHash(key),
+                        tx_root: MerkleRoot(key),
+                        state_root: StateRoot(key),
+                        time,
+                        bits: CompactTarget::from_consensus(bits),
+                        nonce,
+                    },
+                    reward_address: Address(key),
+                    reward: Amount::from_units(extra),
+                    extra_nonce: extra,
+                    transfers,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn block_round_trips_and_size_is_exact(block in arbitrary_block()) {
+            let bytes = codec::encode(&block).unwrap();
+            prop_assert_eq!(bytes.len(), block.encoded_size());
+            prop_assert_eq!(codec::decode::<Block>(&bytes).unwrap(), block);
+        }
+
+        /// Outside bytes never panic the decoder: they decode or give an error.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = codec::decode::<Block>(&bytes);
+            let _ = codec::decode::<Transfer>(&bytes);
+            let _ = codec::decode::<Header>(&bytes);
+        }
+
+        /// Cutting or extending a valid encoding gives an error, never a different value.
+        #[test]
+        fn truncated_or_extended_encodings_are_refused(block in arbitrary_block(), cut in 1usize..50) {
+            let bytes = codec::encode(&block).unwrap();
+            let cut = cut.min(bytes.len());
+            prop_assert!(codec::decode::<Block>(&bytes[..bytes.len() - cut]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(codec::decode::<Block>(&longer).is_err());
+        }
+    }
+}

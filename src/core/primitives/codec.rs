@@ -24,10 +24,10 @@ const CONFIG: CodecConfig = config::standard()
 pub enum CodecError {
     /// The value could not be encoded (larger than the limit).
     #[error("cannot encode: {0}")]
-    Encode(#[from] bincode::error::EncodeError),
+    Encode(bincode::error::EncodeError),
     /// The bytes are not a valid encoding.
     #[error("malformed bytes: {0}")]
-    Decode(#[from] bincode::error::DecodeError),
+    Decode(bincode::error::DecodeError),
     /// A valid value was followed by extra bytes.
     #[error("malformed bytes: {trailing} trailing bytes after the value")]
     TrailingBytes {
@@ -38,12 +38,13 @@ pub enum CodecError {
 
 /// Encodes `value`.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    Ok(bincode::serde::encode_to_vec(value, CONFIG)?)
+    bincode::serde::encode_to_vec(value, CONFIG).map_err(CodecError::Encode)
 }
 
 /// Decodes exactly one `T` from `bytes`; never panics on any input.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, read) = bincode::serde::decode_from_slice(bytes, CONFIG)?;
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, CONFIG).map_err(CodecError::Decode)?;
     if read != bytes.len() {
         return Err(CodecError::TrailingBytes {
             trailing: bytes.len() - read,

@@ -78,14 +78,14 @@ pub enum HistoryItem {
 pub enum StoreError {
     /// sled failed (disk full, I/O error, corruption it detected).
     #[error("database error: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// A stored record does not decode.
-    #[error("stored record under {key} is corrupt: {source}")]
+    #[error("stored record under {key} is corrupt: {problem}")]
     Corrupt {
         /// Which record.
         key: String,
         /// The decoder's complaint.
-        source: CodecError,
+        problem: CodecError,
     },
     /// A record that must exist does not.
     #[error("the store is inconsistent: {0}")]
@@ -106,6 +106,13 @@ pub enum StoreError {
         /// Expected.
         expected: u32,
     },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        // Not `#[from]`: the message carries the detail; a source link would repeat it.
+        StoreError::Sled(e)
+    }
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -145,9 +152,9 @@ impl Store {
             None => Ok(None),
             Some(bytes) => codec::decode(&bytes)
                 .map(Some)
-                .map_err(|source| StoreError::Corrupt {
+                .map_err(|problem| StoreError::Corrupt {
                     key: hex::encode(key),
-                    source,
+                    problem,
                 }),
         }
     }
@@ -257,9 +264,9 @@ impl Store {
             let height_bytes: [u8; 4] = k[33..37]
                 .try_into()
                 .map_err(|_| StoreError::Inconsistent("short history key".into()))?;
-            let item = codec::decode(&v).map_err(|source| StoreError::Corrupt {
+            let item = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
                 key: hex::encode(&k),
-                source,
+                problem,
             })?;
             out.push((u32::from_be_bytes(height_bytes), item));
         }
@@ -392,9 +399,9 @@ impl Store {
             let bytes: [u8; 32] = k[1..]
                 .try_into()
                 .map_err(|_| StoreError::Inconsistent("short account key".into()))?;
-            let account = codec::decode(&v).map_err(|source| StoreError::Corrupt {
+            let account = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
                 key: hex::encode(&k),
-                source,
+                problem,
             })?;
             out.push((Address(bytes), account));
         }

@@ -1,0 +1,642 @@
+//! Shared helpers of the process-level tests: a temp directory that shows the logs of its
+//! nodes when a test fails, the test chain spec, a guard around every child process, running
+//! the `cairn` CLI with a deadline, starting and stopping nodes, polling the HTTP API, and a
+//! seeded random number generator.
+//!
+//! Every process is started through [`ProcessGuard`], whose `Drop` kills and reaps it, so a
+//! failing (panicking) test leaves nothing running.
+#![allow(clippy::disallowed_methods)]
+// Each test binary compiles this module and uses a different part of it.
+#![allow(dead_code)]
+
+use cairn::core::consensus::spec::DEV_SPEC_TOML;
+use cairn::core::consensus::ChainSpec;
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The `cairn` binary under test.
+pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+/// How long a node may take to open its store and answer on the API.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a node may take to exit after SIGTERM or SIGKILL.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a one-shot CLI command may run.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between two polls.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Lines of a log shown when a test fails.
+const LOG_TAIL_LINES: usize = 40;
+
+/// A `cairn` command with a predictable environment: plain (uncoloured) logs at `info`, and
+/// error messages without anyhow backtraces (panics still get theirs).
+fn cairn_command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new(CAIRN);
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("RUST_LIB_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    command
+}
+
+fn command_line(command: &Command) -> String {
+    let mut line = String::from("cairn");
+    for arg in command.get_args() {
+        line.push(' ');
+        line.push_str(&arg.to_string_lossy());
+    }
+    line
+}
+
+/// Polls `check` until it returns `Ok`, or panics after `timeout` naming `what` and the last
+/// `Err` (what was seen instead).
+pub fn poll<T>(
+    what: impl fmt::Display,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; last seen: {last}"
+            ),
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The last `lines` lines of a text file (or why it cannot be read).
+pub fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// A child process that is killed and reaped when dropped, even while a test panics.
+pub struct ProcessGuard {
+    child: Child,
+    command_line: String,
+}
+
+impl ProcessGuard {
+    /// Starts `command`.
+    pub fn spawn(mut command: Command) -> ProcessGuard {
+        let command_line = command_line(&command);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{command_line}`: {e}"));
+        ProcessGuard {
+            child,
+            command_line,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> libc::pid_t {
+        libc::pid_t::try_from(self.child.id()).expect("pids fit in pid_t")
+    }
+
+    /// The exit status, if it has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("cannot wait for `{}`: {e}", self.command_line))
+    }
+
+    /// Waits up to `timeout` for it to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child, not
+        // yet reaped (we only reap in `try_status`, after which nobody signals it).
+        let result = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(
+            result,
+            0,
+            "kill({}, {signal}) failed: {}",
+            self.pid(),
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// The command line it was started with.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+}
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a finished `cairn` command did. `Display` shows everything, for assertion messages.
+pub struct CliOutput {
+    /// The command line.
+    pub command_line: String,
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl fmt::Display for CliOutput {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "`{}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command_line, self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+impl CliOutput {
+    /// Asserts it succeeded; returns its stdout.
+    pub fn expect_ok(&self) -> &str {
+        assert!(self.status.success(), "expected success:\n{self}");
+        &self.stdout
+    }
+
+    /// Asserts it failed with a non-zero exit code and that stderr mentions every one of
+    /// `needles`; returns its stderr.
+    pub fn expect_failure(&self, needles: &[&str]) -> &str {
+        assert!(
+            matches!(self.status.code(), Some(code) if code != 0),
+            "expected a non-zero exit code:\n{self}"
+        );
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "expected stderr to mention {needle:?}:\n{self}"
+            );
+        }
+        &self.stderr
+    }
+}
+
+/// Runs `cairn args…` to completion (at most [`CLI_TIMEOUT`]) and captures its output.
+pub fn cairn<I, S>(args: I) -> CliOutput
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let capture = || tempfile::tempfile().expect("cannot create a capture file");
+    let (mut stdout, mut stderr) = (capture(), capture());
+    let mut command = cairn_command(args);
+    command
+        .stdout(stdout.try_clone().expect("cannot clone a file handle"))
+        .stderr(stderr.try_clone().expect("cannot clone a file handle"));
+    let mut process = ProcessGuard::spawn(command);
+    let status = process.wait_timeout(CLI_TIMEOUT);
+    let read = |file: &mut File| {
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .expect("cannot read a capture file");
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let (stdout, stderr) = (read(&mut stdout), read(&mut stderr));
+    let Some(status) = status else {
+        panic!(
+            "`{}` did not finish within {CLI_TIMEOUT:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+            process.command_line()
+        );
+    };
+    CliOutput {
+        command_line: process.command_line().to_string(),
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A path argument as `&str` (temp paths are UTF-8).
+pub fn arg(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// `GET url`: the status and the JSON body. Non-2xx statuses are returned, not errors.
+pub fn http_get(url: &str) -> Result<(u16, Value), String> {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    let agent = AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into()
+    });
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_json::<Value>()
+        .map_err(|e| format!("GET {url}: answer {status} is not JSON: {e}"))?;
+    Ok((status, body))
+}
+
+/// The integration-test chain spec written to a file.
+pub struct TestSpec {
+    /// The TOML file.
+    pub path: PathBuf,
+    /// The parsed spec.
+    pub spec: ChainSpec,
+    /// An address of this chain for `--miner-address` (the first allocation).
+    pub miner_address: String,
+}
+
+impl TestSpec {
+    /// The spec file as a command-line argument.
+    pub fn arg(&self) -> &str {
+        arg(&self.path)
+    }
+}
+
+/// Replaces the single occurrence of `from` in `text`, asserting there is exactly one.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "the spec text should contain {from:?} exactly once"
+    );
+    let replaced = text.replacen(from, to, 1);
+    assert_ne!(replaced, text, "replacing {from:?} changed nothing");
+    replaced
+}
+
+/// The dev spec made fast: an easy genesis target (≈65k hashes a block), a 1 s block time
+/// with a 60 s ASERT half-life, no mDNS, and its own name, id and chain id.
+pub fn test_spec_toml() -> String {
+    let mut text = DEV_SPEC_TOML.to_string();
+    for (from, to) in [
+        ("name = \"Cairn Dev\"", "name = \"Cairn Process Test\""),
+        ("id = \"dev\"", "id = \"proctest\""),
+        ("chain_id = 1337", "chain_id = 7357"),
+        ("bits = \"0x1d140000\"", "bits = \"0x1f00ffff\""),
+        ("ideal_block_time_secs = 10", "ideal_block_time_secs = 1"),
+        ("asert_half_life_secs = 300", "asert_half_life_secs = 60"),
+        ("mdns = true", "mdns = false"),
+    ] {
+        text = replace_once(&text, from, to);
+    }
+    text
+}
+
+/// Writes [`test_spec_toml`] to `path`.
+pub fn write_test_spec(path: &Path) -> TestSpec {
+    let text = test_spec_toml();
+    let spec = ChainSpec::from_toml(&text).expect("the test spec is valid");
+    assert_eq!(spec.file.id, "proctest", "the replacements took effect");
+    assert_eq!(spec.file.consensus.ideal_block_time_secs, 1);
+    let (address, _) = spec
+        .allocations
+        .first()
+        .expect("the dev spec funds accounts");
+    let miner_address = address.to_bech32(spec.hrp()).expect("valid prefix");
+    std::fs::write(path, &text).expect("cannot write the test spec");
+    TestSpec {
+        path: path.to_path_buf(),
+        spec,
+        miner_address,
+    }
+}
+
+/// A test's temp directory. It records the log files of the processes started in it; if the
+/// test panics, dropping it prints their tails and keeps the directory for inspection.
+pub struct TestDir {
+    dir: Option<tempfile::TempDir>,
+    logs: Mutex<Vec<PathBuf>>,
+}
+
+impl TestDir {
+    /// A fresh directory named after the test.
+    pub fn new(name: &str) -> TestDir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("cairn-{name}-"))
+            .tempdir()
+            .expect("cannot create a temp dir");
+        TestDir {
+            dir: Some(dir),
+            logs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("present until dropped").path()
+    }
+
+    /// Writes the test spec into the directory.
+    pub fn write_spec(&self) -> TestSpec {
+        write_test_spec(&self.path().join("proctest.toml"))
+    }
+
+    /// A new log file `<name>.log` in the directory, shown if the test fails.
+    pub fn new_log(&self, name: &str) -> PathBuf {
+        let path = self.path().join(format!("{name}.log"));
+        assert!(!path.exists(), "log {} is used twice", path.display());
+        self.logs.lock().expect("not poisoned").push(path.clone());
+        path
+    }
+
+    /// Starts a node on `data_dir` (mining with one thread if `mine`), logging to
+    /// `<name>.log`, and waits for its API to answer.
+    pub fn start_node(&self, name: &str, data_dir: &Path, spec: &TestSpec, mine: bool) -> Node {
+        Node::start(self.new_log(name), data_dir, spec, mine)
+    }
+
+    /// Mines on `data_dir` until the tip is at least at `height`, then stops the node
+    /// cleanly.
+    pub fn mine_to(&self, name: &str, data_dir: &Path, spec: &TestSpec, height: u64) {
+        let mut node = self.start_node(name, data_dir, spec, true);
+        node.wait_for_height(height, Duration::from_secs(60));
+        node.stop_cleanly();
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for log in self.logs.lock().map(|l| l.clone()).unwrap_or_default() {
+            eprintln!(
+                "===== last {LOG_TAIL_LINES} lines of {} =====\n{}",
+                log.display(),
+                tail(&log, LOG_TAIL_LINES)
+            );
+        }
+        if let Some(dir) = self.dir.take() {
+            eprintln!("===== test directory kept at {}", dir.keep().display());
+        }
+    }
+}
+
+/// A running `cairn node`, killed when dropped.
+pub struct Node {
+    process: ProcessGuard,
+    /// Its stdout and stderr.
+    pub log: PathBuf,
+    /// Where its API listens.
+    pub api: SocketAddr,
+}
+
+impl Node {
+    /// Starts `cairn node --http 127.0.0.1:0` on `data_dir`, and waits until the address in
+    /// `<data-dir>/api.addr` answers `GET /api/v1/tip`.
+    fn start(log: PathBuf, data_dir: &Path, spec: &TestSpec, mine: bool) -> Node {
+        let addr_file = data_dir.join(cairn::node::API_ADDR_FILE);
+        match std::fs::remove_file(&addr_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot delete the stale {}: {e}", addr_file.display()),
+        }
+        let mut args = vec![
+            "node",
+            "--data-dir",
+            arg(data_dir),
+            "--chain",
+            spec.arg(),
+            "--http",
+            "127.0.0.1:0",
+        ];
+        if mine {
+            args.extend([
+                "--mine",
+                "--threads",
+                "1",
+                "--miner-address",
+                &spec.miner_address,
+            ]);
+        }
+        let output = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("cannot open log {}: {e}", log.display()));
+        let mut command = cairn_command(args);
+        command
+            .stdout(output.try_clone().expect("cannot clone a file handle"))
+            .stderr(output);
+        let mut process = ProcessGuard::spawn(command);
+        let what = format!("the API address in {}", addr_file.display());
+        let api = poll(&what, STARTUP_TIMEOUT, || {
+            if let Some(status) = process.try_status() {
+                panic!(
+                    "the node exited with {status} before its API came up (log {})",
+                    log.display()
+                );
+            }
+            // The file may be seen half written: wait until it parses.
+            let text = std::fs::read_to_string(&addr_file).map_err(|e| e.to_string())?;
+            text.trim()
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("{text:?}: {e}"))
+        });
+        let node = Node { process, log, api };
+        poll(
+            format!("the API at {api} to answer"),
+            STARTUP_TIMEOUT,
+            || node.try_get("/api/v1/tip"),
+        );
+        node
+    }
+
+    /// The API's base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// `GET path` on the API: status and JSON body.
+    pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+        http_get(&format!("{}{path}", self.url()))
+    }
+
+    /// `GET path`, asserting the answer is `200 OK`.
+    pub fn get(&self, path: &str) -> Value {
+        match self.try_get(path) {
+            Ok((200, body)) => body,
+            Ok((status, body)) => panic!("GET {path} answered {status}: {body}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// `GET /api/v1/tip`.
+    pub fn tip(&self) -> Value {
+        self.get("/api/v1/tip")
+    }
+
+    /// `GET /api/v1/blocks/{id}`.
+    pub fn block(&self, id: impl fmt::Display) -> Value {
+        self.get(&format!("/api/v1/blocks/{id}"))
+    }
+
+    /// The tip the node found in its store at startup, from its log line
+    /// "chain … tip at height {height} ({hash}) …" (written before it starts mining).
+    pub fn startup_tip(&self) -> (u64, String) {
+        let log = std::fs::read_to_string(&self.log).expect("cannot read the node log");
+        let parsed = log.lines().find_map(|line| {
+            let rest = line.split_once("tip at height ")?.1;
+            let (height, rest) = rest.split_once(" (")?;
+            let (hash, _) = rest.split_once(')')?;
+            Some((height.parse().ok()?, hash.to_string()))
+        });
+        parsed.unwrap_or_else(|| panic!("no startup tip line in {}", self.log.display()))
+    }
+
+    /// Polls the tip until its height is at least `height`; returns that tip.
+    pub fn wait_for_height(&mut self, height: u64, timeout: Duration) -> Value {
+        let what = format!("height {height} (log {})", self.log.display());
+        poll(&what, timeout, || {
+            if let Some(status) = self.process.try_status() {
+                panic!("the node exited with {status} while waiting for height {height}");
+            }
+            let tip = self.tip();
+            match tip["height"].as_u64() {
+                Some(h) if h >= height => Ok(tip),
+                _ => Err(format!("tip {tip}")),
+            }
+        })
+    }
+
+    /// Sends SIGTERM and waits for the exit (at most [`STOP_TIMEOUT`]).
+    pub fn terminate(mut self) -> ExitStatus {
+        self.process.signal(libc::SIGTERM);
+        self.wait_for_exit("SIGTERM")
+    }
+
+    /// Stops the node with SIGTERM and asserts it exits with status 0 after logging
+    /// "stopped cleanly".
+    pub fn stop_cleanly(self) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "the node should exit with status 0 on SIGTERM, got {status} (log {})",
+            log.display()
+        );
+        let text = std::fs::read_to_string(&log).expect("cannot read the node log");
+        assert!(
+            text.contains("stopped cleanly"),
+            "the node did not log \"stopped cleanly\" (log {})",
+            log.display()
+        );
+    }
+
+    /// Kills the node with SIGKILL and reaps it; asserts it had not exited by itself.
+    pub fn kill9(mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        self.process.signal(libc::SIGKILL);
+        let status = self.wait_for_exit("SIGKILL");
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the node had exited by itself ({status}) before SIGKILL (log {})",
+            self.log.display()
+        );
+    }
+
+    fn wait_for_exit(&mut self, after: &str) -> ExitStatus {
+        self.process.wait_timeout(STOP_TIMEOUT).unwrap_or_else(|| {
+            panic!(
+                "the node did not exit within {STOP_TIMEOUT:?} of {after} (log {})",
+                self.log.display()
+            )
+        })
+    }
+}
+
+/// `cairn verify` on a stopped node's data dir: asserts it prints `ok:` and returns the
+/// verified (height, tip hash).
+pub fn verify(data_dir: &Path, spec: &TestSpec) -> (u64, String) {
+    let output = cairn(["verify", "--data-dir", arg(data_dir), "--chain", spec.arg()]);
+    let stdout = output.expect_ok();
+    // "ok: {height} blocks from genesis to {hash} verified, {n} accounts match the replay"
+    let parsed = stdout.strip_prefix("ok: ").and_then(|rest| {
+        let mut words = rest.split_whitespace();
+        let height = words.next()?.parse().ok()?;
+        let hash = words.nth(4)?.to_string();
+        Some((height, hash))
+    });
+    parsed.unwrap_or_else(|| panic!("unexpected `cairn verify` output:\n{output}"))
+}
+
+/// A xorshift64* generator: seeded, reproducible, no dependencies.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator seeded from `CAIRN_TEST_SEED` if set, else from the clock. Prints the
+    /// seed so that a failure can be replayed.
+    pub fn from_env_or_clock() -> XorShift {
+        let seed = std::env::var("CAIRN_TEST_SEED")
+            .ok()
+            .map(|s| s.parse().expect("CAIRN_TEST_SEED is a u64"))
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        eprintln!("random seed: {seed} (replay with CAIRN_TEST_SEED={seed})");
+        XorShift::new(seed)
+    }
+
+    /// A generator with this seed.
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.max(1))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `low..high`.
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        assert!(low < high);
+        low + self.next_u64() % (high - low)
+    }
+}
