@@ -110,7 +110,7 @@ mod tests {
                 "message = \"Cairn dev chain!\"",
             ),
             ("time = 1767225600", "time = 1767225601"),
-            ("bits = \"0x1d140000\"", "bits = \"0x1d140001\""),
+            ("bits = \"0x1d0a0000\"", "bits = \"0x1d0a0001\""),
             (
                 "amount = \"1000000\", note = \"dev account 0\"",
                 "amount = \"1000001\"",
@@ -139,7 +139,7 @@ mod tests {
     fn dev_genesis_hash_is_pinned() {
         assert_eq!(
             genesis_hash(&ChainSpec::dev()).to_hex(),
-            "40d690f892ef05158e2885497ee249e43dc3a6b992940996948b7122e998d4b1"
+            "d6c9b7b6a3958c92d7692ab5865914d8188df196e8b585dabd4634843caef253"
         );
     }
 }

@@ -11,9 +11,12 @@ use super::asert::next_target;
 use super::error::BlockError;
 use super::spec::ChainSpec;
 use super::target::{CompactTarget, Target};
-use crate::core::primitives::{Block, BlockHash, Header, StateRoot, MAX_MEMO_BYTES};
+use crate::core::primitives::{
+    Block, BlockHash, Header, StateRoot, Transfer, Txid, MAX_MEMO_BYTES,
+};
 use crate::core::state::apply::ApplyContext;
 use crate::core::state::{apply_block, BlockStateChange, StateView};
+use rayon::prelude::*;
 use std::collections::HashSet;
 
 /// The only block format version.
@@ -142,21 +145,22 @@ pub fn check_body(block: &Block, spec: &ChainSpec) -> Result<(), BlockError> {
             max: spec.max_block_bytes(),
         });
     }
+    // Each txid is computed once, on all cores, for both the duplicate check and the root.
+    let txids: Vec<Txid> = block.transfers.par_iter().map(Transfer::txid).collect();
     let mut seen = HashSet::with_capacity(count);
-    for transfer in &block.transfers {
-        let txid = transfer.txid();
+    for (transfer, txid) in block.transfers.iter().zip(&txids) {
         if transfer.memo.len() > MAX_MEMO_BYTES {
             return Err(BlockError::MemoTooLong {
-                txid,
+                txid: *txid,
                 len: transfer.memo.len(),
                 max: MAX_MEMO_BYTES,
             });
         }
-        if !seen.insert(txid) {
-            return Err(BlockError::DuplicateTransfer(txid));
+        if !seen.insert(*txid) {
+            return Err(BlockError::DuplicateTransfer(*txid));
         }
     }
-    let computed = block.compute_tx_root();
+    let computed = block.tx_root_from_txids(&txids);
     if computed != block.header.tx_root {
         return Err(BlockError::BadMerkleRoot {
             found: block.header.tx_root,

@@ -1,6 +1,8 @@
 //! Mining logic without I/O: block templates and the pure nonce search with midstate
 //! hashing. The node's mining threads (in `node::miner`) call these and own the clock.
 pub mod search;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
 pub mod template;
 
 pub use search::{NonceSearch, SearchOutcome};

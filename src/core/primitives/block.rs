@@ -6,7 +6,7 @@
 //! plus fees), and a miner whose nonce and time space runs out bumps the extra nonce.
 use super::address::Address;
 use super::amount::Amount;
-use super::hash::{tagged_hash, BlockHash, Hash256, MerkleRoot};
+use super::hash::{tagged_hash, BlockHash, Hash256, MerkleRoot, Txid};
 use super::header::{Header, HEADER_SIZE};
 use super::merkle::merkle_root;
 use super::transfer::Transfer;
@@ -47,13 +47,20 @@ impl Block {
 
     /// The merkle root the header must carry for this body.
     pub fn compute_tx_root(&self) -> MerkleRoot {
-        let mut leaves = Vec::with_capacity(self.transfers.len() + 1);
+        let txids: Vec<Txid> = self.transfers.iter().map(Transfer::txid).collect();
+        self.tx_root_from_txids(&txids)
+    }
+
+    /// The merkle root given the transfers' txids (in block order), when the caller has
+    /// computed them already.
+    pub fn tx_root_from_txids(&self, txids: &[Txid]) -> MerkleRoot {
+        let mut leaves = Vec::with_capacity(txids.len() + 1);
         leaves.push(Self::reward_leaf(
             &self.reward_address,
             self.reward,
             self.extra_nonce,
         ));
-        leaves.extend(self.transfers.iter().map(|t| t.txid().0));
+        leaves.extend(txids.iter().map(|t| t.0));
         merkle_root(&leaves)
     }
 

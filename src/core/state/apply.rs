@@ -70,33 +70,11 @@ impl<'v, V: StateView + ?Sized> Overlay<'v, V> {
     }
 }
 
-/// Applies `block`'s transfers and reward on top of the state `view` (whose root is
-/// `parent_root`), checking every transfer rule and the claimed reward. It does not compare
-/// the result with the header's state root: that is [`crate::core::consensus::validation`]'s
-/// job, and miners call this to learn the root.
-pub fn apply_block<V: StateView + ?Sized>(
-    view: &V,
-    parent_root: StateRoot,
+/// Applies the transfers in order, checking nonces, balances and overflows (not signatures).
+fn apply_transfers<'v, V: StateView + ?Sized>(
+    view: &'v V,
     block: &Block,
-    ctx: &ApplyContext,
-) -> Result<BlockStateChange, BlockError> {
-    for transfer in &block.transfers {
-        if transfer.chain_id != ctx.chain_id {
-            return Err(BlockError::WrongChainId {
-                txid: transfer.txid(),
-                expected: ctx.chain_id,
-                found: transfer.chain_id,
-            });
-        }
-    }
-    if let Some(bad) = block
-        .transfers
-        .par_iter()
-        .find_first(|t| !t.has_valid_signature(ctx.genesis_hash))
-    {
-        return Err(BlockError::BadSignature { txid: bad.txid() });
-    }
-
+) -> Result<(Overlay<'v, V>, Amount), BlockError> {
     let mut overlay = Overlay {
         view,
         touched: BTreeMap::new(),
@@ -143,6 +121,43 @@ pub fn apply_block<V: StateView + ?Sized>(
                 context: "sum of fees".to_string(),
             })?;
     }
+    Ok((overlay, fees))
+}
+
+/// Applies `block`'s transfers and reward on top of the state `view` (whose root is
+/// `parent_root`), checking every transfer rule and the claimed reward. It does not compare
+/// the result with the header's state root: that is [`crate::core::consensus::validation`]'s
+/// job, and miners call this to learn the root.
+pub fn apply_block<V: StateView + ?Sized>(
+    view: &V,
+    parent_root: StateRoot,
+    block: &Block,
+    ctx: &ApplyContext,
+) -> Result<BlockStateChange, BlockError> {
+    for transfer in &block.transfers {
+        if transfer.chain_id != ctx.chain_id {
+            return Err(BlockError::WrongChainId {
+                txid: transfer.txid(),
+                expected: ctx.chain_id,
+                found: transfer.chain_id,
+            });
+        }
+    }
+    // Signatures (on all cores) and the transfer rules (in order, on one thread) run at the
+    // same time; a bad signature is reported first whatever the rules found.
+    let (bad_signature, rules) = rayon::join(
+        || {
+            block
+                .transfers
+                .par_iter()
+                .find_first(|t| !t.has_valid_signature(ctx.genesis_hash))
+        },
+        || apply_transfers(view, block),
+    );
+    if let Some(bad) = bad_signature {
+        return Err(BlockError::BadSignature { txid: bad.txid() });
+    }
+    let (mut overlay, fees) = rules?;
 
     let expected_reward = ctx
         .subsidy
