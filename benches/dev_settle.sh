@@ -21,17 +21,31 @@ api="http://$(cat "$data/api.addr")/api/v1"
 start=$(date +%s)
 echo "dev node up at $api; mining for $minutes minutes (started $(date -u +%H:%M:%S) UTC)"
 sleep $((minutes * 60))
-height=$(curl -s "$api/tip" | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])')
+tip_json=$(curl -s "$api/tip")
+rates=$(grep 'hash rate' "$log" | sed -E 's/.*hash rate ([0-9.]+) MH.*/\1/' | tr '\n' ' ')
+height=$(echo "$tip_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])')
+bits=$(echo "$tip_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bits"])')
 times=""
 for h in $(seq 1 "$height"); do
   times="$times $(curl -s "$api/blocks/$h" | python3 -c 'import json,sys; print(json.load(sys.stdin)["time"])')"
 done
-grep 'hash rate' "$log" | tail -3
-python3 - "$start" "$minutes" $times <<'PY'
+python3 - "$start" "$minutes" "$bits" "$rates" $times <<'PY'
 import sys
-start, minutes = int(sys.argv[1]), int(sys.argv[2])
-times = [int(t) for t in sys.argv[3:]]
-print(f"{len(times)} blocks in {minutes} min; first block at +{times[0]-start if times else 0}s")
+start, minutes, bits, rates = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3], 16), sys.argv[4]
+times = [int(t) for t in sys.argv[5:]]
+rates = [float(r) for r in rates.split()]
+size, mantissa = bits >> 24, bits & 0x7fffff
+target = mantissa << (8 * (size - 3)) if size > 3 else mantissa >> (8 * (3 - size))
+hashes_per_block = 2**256 // (target + 1)
+recent = rates[-30:] if rates else [0.0]
+rate = sorted(recent)[len(recent) // 2] * 1e6
+print(f"hash rate (median of the last {len(recent)} reports): {rate/1e6:.1f} MH/s")
+print(f"tip difficulty {bits:#010x}: {hashes_per_block/1e6:.0f} M hashes per block,"
+      f" i.e. {hashes_per_block / rate:.1f} s per block at that hash rate (target 10 s)")
+print(f"{len(times)} blocks in {minutes} min: mean interval {minutes*60/max(len(times),1):.1f} s;"
+      f" first block at +{times[0]-start if times else 0}s")
+last = [t for t in times if t >= start + minutes * 60 // 2]
+print(f"second half: {len(last)} blocks, mean interval {minutes*30/max(len(last),1):.1f} s")
 window = 180
 for w in range(0, minutes * 60, window):
     inside = [t for t in times if start + w <= t < start + w + window]
