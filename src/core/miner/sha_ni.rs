@@ -45,6 +45,8 @@ pub fn available() -> bool {
 /// # Safety
 /// The CPU must support SHA, SSE4.1 and SSSE3: call only when [`available`] is true.
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+// Rounds index the lanes' states and message words side by side; index loops say that best.
+#[allow(clippy::needless_range_loop)]
 pub unsafe fn search_candidates(
     midstate: &[u32; 8],
     iv: &[u32; 8],
