@@ -207,5 +207,62 @@ fn validation(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, validation);
+/// Pairs of runs for [`paired_speedup`].
+const PAIRS: usize = 40;
+
+/// The 2-thread speedup measured in pairs: each pair validates the block once in a 1-thread
+/// pool and once in a 2-thread pool, back to back (alternating which goes first), and the
+/// ratio is taken within the pair. Noise from a shared or virtual machine that comes and goes
+/// over seconds then hits both halves of a pair alike, which separate criterion runs of 1
+/// and 2 threads, taken a minute apart, cannot promise.
+fn paired_speedup(_: &mut Criterion) {
+    let f = fixture();
+    let pools = [pool(1), pool(2)];
+    let validate = |pool: &rayon::ThreadPool| {
+        let start = std::time::Instant::now();
+        pool.install(|| {
+            check_body(&f.block, &f.spec).expect("valid body");
+            check_state(&f.state, f.parent_root, &f.block, &f.spec, &f.genesis_hash)
+                .expect("valid state change");
+        });
+        start.elapsed().as_secs_f64()
+    };
+    validate(&pools[0]);
+    validate(&pools[1]);
+    let mut one = Vec::with_capacity(PAIRS);
+    let mut two = Vec::with_capacity(PAIRS);
+    let mut ratios = Vec::with_capacity(PAIRS);
+    for pair in 0..PAIRS {
+        let (t1, t2) = if pair % 2 == 0 {
+            let t1 = validate(&pools[0]);
+            (t1, validate(&pools[1]))
+        } else {
+            let t2 = validate(&pools[1]);
+            (validate(&pools[0]), t2)
+        };
+        one.push(t1);
+        two.push(t2);
+        ratios.push(t1 / t2);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (m1, m2) = (median(&mut one), median(&mut two));
+    let mr = median(&mut ratios);
+    let transfers = f.block.transfers.len() as f64;
+    println!(
+        "paired validation ({PAIRS} pairs): 1 thread {:.1} ms ({:.0} transfers/s), \
+         2 threads {:.1} ms ({:.0} transfers/s), speedup median {mr:.2}x \
+         (quartiles {:.2}x..{:.2}x)",
+        m1 * 1e3,
+        transfers / m1,
+        m2 * 1e3,
+        transfers / m2,
+        ratios[PAIRS / 4],
+        ratios[PAIRS * 3 / 4],
+    );
+}
+
+criterion_group!(benches, validation, paired_speedup);
 criterion_main!(benches);
