@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 /// How often the miner's hash rate is logged.
 const HASHRATE_REPORT: Duration = Duration::from_secs(10);
+/// How old a template may get before the miner is given a fresh one. Templates carry the
+/// latest time a block may have (clock + allowed drift); refreshing well inside that keeps
+/// block times on the clock when a block takes long to find.
+const TEMPLATE_REFRESH: Duration = Duration::from_secs(30);
 
 /// Mining setup for the driver.
 pub struct MiningSetup {
@@ -37,6 +41,7 @@ pub struct Driver {
     mining: Option<MiningSetup>,
     extra_nonce: u64,
     stats: DriverStats,
+    template_built: Instant,
 }
 
 impl Driver {
@@ -47,6 +52,7 @@ impl Driver {
             mining,
             extra_nonce: 0,
             stats: DriverStats::default(),
+            template_built: Instant::now(),
         }
     }
 
@@ -59,7 +65,11 @@ impl Driver {
         while !shutdown.load(Ordering::Acquire) {
             match found.recv_timeout(Duration::from_millis(200)) {
                 Ok(block) => self.on_mined_block(block),
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.template_built.elapsed() >= TEMPLATE_REFRESH {
+                        self.publish_template();
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if let Some(mining) = &self.mining {
@@ -138,6 +148,7 @@ impl Driver {
             return;
         };
         self.extra_nonce = self.extra_nonce.wrapping_add(1);
+        self.template_built = Instant::now();
         match self.chain.template(
             mining.reward_address,
             unix_now(),
