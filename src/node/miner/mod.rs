@@ -170,3 +170,53 @@ fn worker(index: usize, threads: usize, slot: &JobSlot, stats: &MinerStats, foun
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::consensus::target::{CompactTarget, Target};
+    use crate::core::testkit::{test_address, TestChain};
+    use std::time::Duration;
+
+    fn template(chain: &TestChain, bits: u32, extra_nonce: u64) -> BlockTemplate {
+        let mut block = chain.template(&chain.genesis_hash, Vec::new(), test_address(0));
+        block.extra_nonce = extra_nonce;
+        block.header.bits = CompactTarget::from_consensus(bits);
+        BlockTemplate {
+            block,
+            target: Target::from_compact(CompactTarget::from_consensus(bits)).unwrap(),
+            max_time: u32::MAX,
+        }
+    }
+
+    /// Threads stuck on a template no hash can meet switch to a new one at once and solve it.
+    #[test]
+    fn threads_switch_to_a_new_template_at_once() {
+        let chain = TestChain::new();
+        let (found_tx, found_rx) = std::sync::mpsc::channel();
+        let miner = MinerHandle::spawn(2, found_tx);
+        // Target 1: no hash will meet it.
+        miner.set_job(template(&chain, 0x0300_0001, 1));
+        // Wait until both threads have finished at least one chunk of the first template.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while miner.stats().attempts.load(Ordering::Relaxed) < 2 * u64::from(CHUNK) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the threads are hashing"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(found_rx.try_recv().is_err(), "nothing meets target 1");
+
+        let easy = template(&chain, 0x207f_ffff, 2);
+        miner.set_job(easy.clone());
+        let block = found_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a block from the new template");
+        assert_eq!(block.extra_nonce, 2, "mined on the new template");
+        assert_eq!(block.header.prev_hash, easy.block.header.prev_hash);
+        assert!(easy.target.is_met_by(block.hash().as_bytes()));
+        assert!(miner.stats().found.load(Ordering::Relaxed) >= 1);
+        miner.stop();
+    }
+}
