@@ -6,7 +6,7 @@ mod common;
 
 use cairn::core::consensus::genesis::genesis_hash;
 use cairn::core::consensus::ChainSpec;
-use common::{arg, cairn, http_get, replace_once, test_spec_toml, TestDir};
+use common::{arg, cairn, http_get, node_args, replace_once, test_spec_toml, TestDir};
 use serde_json::Value;
 
 /// The hash in a "# genesis hash: {64 hex}" first line.
@@ -315,16 +315,8 @@ fn mining_options_are_checked_before_the_node_starts() {
     let spec = dir.write_spec();
     let data = dir.path().join("data");
     let node = |extra: &[&str]| {
-        let mut args = vec![
-            "node",
-            "--data-dir",
-            arg(&data),
-            "--chain",
-            spec.arg(),
-            "--http",
-            "127.0.0.1:0",
-            "--mine",
-        ];
+        let mut args = node_args(&data, &spec);
+        args.push("--mine");
         args.extend_from_slice(extra);
         cairn(args)
     };

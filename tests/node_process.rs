@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{arg, cairn, verify, TestDir};
+use common::{arg, cairn, mining_args, node_args, verify, TestDir};
 use std::path::Path;
 use std::time::Duration;
 
@@ -92,20 +92,9 @@ fn data_dir_is_refused_to_a_second_node_and_to_another_chain() {
     let mut node = dir.start_node("first", &data, &spec, true);
     let before = node.wait_for_height(3, MINING_TIMEOUT);
 
-    let second = cairn([
-        "node",
-        "--data-dir",
-        arg(&data),
-        "--chain",
-        spec.arg(),
-        "--http",
-        "127.0.0.1:0",
-        "--mine",
-        "--threads",
-        "1",
-        "--miner-address",
-        &spec.miner_address,
-    ]);
+    let mut second_args = node_args(&data, &spec);
+    second_args.extend(mining_args(&spec));
+    let second = cairn(second_args);
     second.expect_failure(&["data directory", arg(&data)]);
     let verify_running = cairn(["verify", "--data-dir", arg(&data), "--chain", spec.arg()]);
     verify_running.expect_failure(&["is a node running on it?"]);

@@ -322,6 +322,30 @@ pub fn test_spec_toml() -> String {
         .to_toml()
 }
 
+/// `cairn node` on `data_dir` and `spec`, with the API on a free loopback port.
+pub fn node_args<'a>(data_dir: &'a Path, spec: &'a TestSpec) -> Vec<&'a str> {
+    vec![
+        "node",
+        "--data-dir",
+        arg(data_dir),
+        "--chain",
+        spec.arg(),
+        "--http",
+        "127.0.0.1:0",
+    ]
+}
+
+/// The flags that make a test node mine: one thread, paying the spec's first account.
+pub fn mining_args(spec: &TestSpec) -> [&str; 5] {
+    [
+        "--mine",
+        "--threads",
+        "1",
+        "--miner-address",
+        &spec.miner_address,
+    ]
+}
+
 /// Writes [`test_spec_toml`] to `path`.
 pub fn write_test_spec(path: &Path) -> TestSpec {
     let text = test_spec_toml();
@@ -431,23 +455,9 @@ impl Node {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => panic!("cannot delete the stale {}: {e}", addr_file.display()),
         }
-        let mut args = vec![
-            "node",
-            "--data-dir",
-            arg(data_dir),
-            "--chain",
-            spec.arg(),
-            "--http",
-            "127.0.0.1:0",
-        ];
+        let mut args = node_args(data_dir, spec);
         if mine {
-            args.extend([
-                "--mine",
-                "--threads",
-                "1",
-                "--miner-address",
-                &spec.miner_address,
-            ]);
+            args.extend(mining_args(spec));
         }
         let output = OpenOptions::new()
             .create(true)
