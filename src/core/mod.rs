@@ -7,5 +7,6 @@ pub mod chain;
 pub mod consensus;
 pub mod miner;
 pub mod primitives;
+pub mod protocol;
 pub mod state;
 pub mod testkit;
