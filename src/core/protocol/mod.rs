@@ -2,8 +2,9 @@
 //! No I/O.
 //!
 //! So far: block locators and fork-point search (`locator`), the sync messages and their
-//! bounds (`messages`), and the bounded orphan pool (`orphans`). The sync state machine and
-//! peer penalties arrive with the network issue.
+//! bounds (`messages`), the bounded orphan pool (`orphans`), and peer penalties, bans and
+//! rate limits (`peers`). The sync state machine arrives with the network issue.
 pub mod locator;
 pub mod messages;
 pub mod orphans;
+pub mod peers;
