@@ -258,3 +258,87 @@ fn orphan_and_duplicate_blocks_are_reported() {
         BlockOutcome::AlreadyKnown
     );
 }
+
+/// The transfer index and address history describe the best chain: a reorg takes the losing
+/// branch's entries out and puts the winner's in.
+#[test]
+fn transfer_index_and_address_history_follow_the_best_chain() {
+    use cairn::node::store::{HistoryItem, TxLocation};
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let branch_a = branch(&mut chain, genesis, 2, 0, 0, 0);
+    let branch_b = branch(&mut chain, genesis, 3, 1, 0, 1);
+    let (_dir, mut node) = open(&chain);
+    submit_all(&mut node, &branch_a);
+    let store = node.store().clone();
+
+    let txid_a = branch_a[1].transfers[0].txid();
+    assert_eq!(
+        store.tx_location(&txid_a).unwrap(),
+        Some(TxLocation {
+            block: branch_a[1].hash(),
+            height: 2,
+            position: 0
+        })
+    );
+    // Recipient 3 got one transfer per block; miner 0 one reward per block. Newest first.
+    let recipient = store.address_history(&test_address(3), None, 10).unwrap();
+    assert_eq!(
+        recipient,
+        vec![
+            (
+                2,
+                HistoryItem::Transfer {
+                    txid: txid_a,
+                    block: branch_a[1].hash()
+                }
+            ),
+            (
+                1,
+                HistoryItem::Transfer {
+                    txid: branch_a[0].transfers[0].txid(),
+                    block: branch_a[0].hash()
+                }
+            ),
+        ]
+    );
+    let miner = store.address_history(&test_address(0), None, 10).unwrap();
+    // Miner 0 is also the sender on branch A: per block a reward (position 0) and a transfer.
+    assert_eq!(miner.len(), 4);
+    assert_eq!(
+        miner[1],
+        (
+            2,
+            HistoryItem::Reward {
+                block: branch_a[1].hash()
+            }
+        )
+    );
+    // Paging: below height 2, at most one entry.
+    let page = store.address_history(&test_address(3), Some(2), 1).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, 1);
+
+    submit_all(&mut node, &branch_b);
+    assert_eq!(node.tip().hash(), branch_b[2].hash());
+    assert_eq!(
+        store.tx_location(&txid_a).unwrap(),
+        None,
+        "A's transfer left the index"
+    );
+    assert!(store
+        .address_history(&test_address(0), None, 10)
+        .unwrap()
+        .is_empty());
+    let recipient = store.address_history(&test_address(3), None, 10).unwrap();
+    assert_eq!(recipient.len(), 3);
+    assert!(recipient.iter().all(|(height, item)| matches!(
+        item,
+        HistoryItem::Transfer { block, .. } if *block == branch_b[*height as usize - 1].hash()
+    )));
+    let txid_b = branch_b[2].transfers[0].txid();
+    assert_eq!(
+        store.tx_location(&txid_b).unwrap().map(|l| l.block),
+        Some(branch_b[2].hash())
+    );
+}

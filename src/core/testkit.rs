@@ -11,7 +11,6 @@ use crate::core::miner::{build_template, NonceSearch, TemplateParams};
 use crate::core::primitives::transfer::UnsignedTransfer;
 use crate::core::primitives::{Address, Amount, Block, BlockHash, Header, Transfer};
 use crate::core::state::memory::MemoryState;
-use crate::core::state::BlockStateChange;
 use secp256k1::{Keypair, SecretKey};
 use std::collections::HashMap;
 
@@ -102,11 +101,6 @@ pub struct TestChain {
     blocks: HashMap<BlockHash, Block>,
 }
 
-fn apply_to(state: &mut MemoryState, change: &BlockStateChange) {
-    state.accounts.extend(change.accounts.iter().copied());
-    state.insert_nodes(change.new_nodes.iter().cloned());
-}
-
 impl TestChain {
     /// A chain on [`test_spec`].
     pub fn new() -> TestChain {
@@ -118,7 +112,7 @@ impl TestChain {
         let (block, change) = genesis(&spec);
         let hash = block.hash();
         let mut state = MemoryState::default();
-        apply_to(&mut state, &change);
+        state.apply_change(&change);
         let entry = BlockIndexEntry::genesis(block.header).expect("valid genesis bits");
         TestChain {
             spec,
@@ -228,7 +222,7 @@ impl TestChain {
             &self.genesis_hash,
         )
         .expect("TestChain::add takes valid blocks");
-        apply_to(&mut state, &change);
+        state.apply_change(&change);
         let entry = self.entries[&parent]
             .child(block.header)
             .expect("valid bits");

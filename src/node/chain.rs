@@ -15,7 +15,8 @@
 //! If a block on the new branch breaks a rule, it and its descendants are marked invalid
 //! and the manager returns to the heaviest valid chain it had.
 use crate::core::chain::{
-    child_context, is_better_chain, plan_reorg, BlockIndexEntry, BlockStatus, ChainError,
+    child_context, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndexEntry,
+    BlockStatus, ChainError,
 };
 use crate::core::consensus::genesis::genesis;
 use crate::core::consensus::validation::{check_body, check_header, check_state};
@@ -193,12 +194,7 @@ impl ChainManager {
                         self.store
                             .mark_invalid(descendant, "descends from an invalid block")?;
                     }
-                    // Equal work keeps the tip seen first, and the old tip was seen
-                    // before this branch: unless the valid part of the new branch has
-                    // strictly more work, go back to the old tip (whose blocks were valid).
-                    if !is_better_chain(&self.tip.chain_work, &old_tip.chain_work)
-                        && self.tip.hash() != old_tip.hash()
-                    {
+                    if should_return_after_failed_reorg(&old_tip, &self.tip) {
                         self.switch_to(old_tip)?.map_err(|(h, e)| {
                             SubmitError::Chain(ChainError::Store(format!(
                                 "the former best chain no longer validates at {h}: {e}"
@@ -312,8 +308,7 @@ pub fn verify_best_chain(
     }
     let tip = store.tip()?;
     let mut state = MemoryState::default();
-    state.accounts.extend(change.accounts.iter().copied());
-    state.insert_nodes(change.new_nodes);
+    state.apply_change(&change);
     let mut parent = BlockIndexEntry::genesis(genesis_block.header)
         .map_err(|e| VerifyError::StateMismatch(e.to_string()))?;
     for height in 1..=tip.height() {
@@ -343,8 +338,7 @@ pub fn verify_best_chain(
             &genesis_hash,
         )
         .map_err(invalid)?;
-        state.accounts.extend(change.accounts.iter().copied());
-        state.insert_nodes(change.new_nodes);
+        state.apply_change(&change);
         parent = parent
             .child(block.header)
             .map_err(|e| VerifyError::StateMismatch(e.to_string()))?;

@@ -232,12 +232,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             Some(text) => Address::from_bech32(text, spec.hrp()).with_context(|| {
                 format!("--miner-address {text} is not an address of this chain")
             })?,
-            None if spec.file.id == "dev" => spec
-                .allocations
-                .first()
-                .map(|(address, _)| *address)
-                .ok_or_else(|| anyhow!("the dev spec has no dev accounts: give --miner-address"))?,
-            None => bail!("--mine on chain {:?} needs --miner-address", spec.file.id),
+            None => spec.default_miner_address().ok_or_else(|| {
+                anyhow!("--mine on chain {:?} needs --miner-address", spec.file.id)
+            })?,
         };
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -270,13 +267,13 @@ fn run_chain_spec(command: ChainSpecCommand) -> anyhow::Result<()> {
             print!("{}", spec.to_toml());
         }
         ChainSpecCommand::Check { file } => {
+            if !file.is_file() {
+                bail!("{} is not a file", file.display());
+            }
             let spec = load_spec(
                 file.to_str()
                     .ok_or_else(|| anyhow!("spec path is not UTF-8"))?,
             )?;
-            if !file.is_file() {
-                bail!("{} is not a file", file.display());
-            }
             println!(
                 "ok: {} ({}), genesis hash {}",
                 spec.file.name,

@@ -104,6 +104,17 @@ pub fn is_better_chain(candidate: &Work, current: &Work) -> bool {
     candidate > current
 }
 
+/// After a reorg towards a better branch stopped at an invalid block, with the chain now at
+/// `reached` (the valid part of the new branch, or the fork point): whether to go back to
+/// `old_tip`. Equal work keeps the tip seen first, and the old tip was seen before the new
+/// branch, so the node returns unless what it reached has strictly more work.
+pub fn should_return_after_failed_reorg(
+    old_tip: &BlockIndexEntry,
+    reached: &BlockIndexEntry,
+) -> bool {
+    reached.hash() != old_tip.hash() && !is_better_chain(&reached.chain_work, &old_tip.chain_work)
+}
+
 /// The steps from one tip to another.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReorgPlan {

@@ -387,3 +387,25 @@ fn child_context_bits_stay_at_genesis_bits_on_schedule() {
         assert_eq!(ctx.expected_bits, chain.spec.genesis_bits);
     }
 }
+
+#[test]
+fn after_a_failed_reorg_the_first_seen_tip_wins_unless_beaten() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let a = chain.extend(&genesis, 3, test_address(0));
+    let b = chain.extend(&genesis, 4, test_address(1));
+    let old = chain.entry_of(&a[2].hash()).clone();
+    let equal = chain.entry_of(&b[2].hash()).clone();
+    let shorter = chain.entry_of(&b[1].hash()).clone();
+    let heavier = chain.entry_of(&b[3].hash()).clone();
+    assert!(
+        should_return_after_failed_reorg(&old, &equal),
+        "equal work: first seen"
+    );
+    assert!(should_return_after_failed_reorg(&old, &shorter));
+    assert!(!should_return_after_failed_reorg(&old, &heavier));
+    assert!(
+        !should_return_after_failed_reorg(&old, &old),
+        "already there"
+    );
+}

@@ -287,6 +287,14 @@ impl ChainSpec {
         Amount::from_units(self.initial_subsidy.as_units() >> halvings)
     }
 
+    /// Who `--mine` pays when no address is given: dev account 0 on the dev chain, nobody
+    /// elsewhere (a real chain's miner must choose).
+    pub fn default_miner_address(&self) -> Option<Address> {
+        (self.file.id == "dev")
+            .then(|| self.allocations.first().map(|(address, _)| *address))
+            .flatten()
+    }
+
     /// The address prefix.
     pub fn hrp(&self) -> &str {
         &self.file.address_prefix
@@ -344,6 +352,18 @@ mod tests {
         assert!(err.contains("pow_limit_bits"), "{err}");
         let err = ChainSpec::from_toml("name = 1").unwrap_err();
         assert!(matches!(err, SpecError::Toml(_)));
+    }
+
+    #[test]
+    fn only_the_dev_chain_has_a_default_miner() {
+        let dev = ChainSpec::dev();
+        assert_eq!(dev.default_miner_address(), Some(dev.allocations[0].0));
+        assert_eq!(
+            ChainSpec::builtin("testnet")
+                .unwrap()
+                .default_miner_address(),
+            None
+        );
     }
 
     #[test]

@@ -15,6 +15,15 @@ const IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
+/// The outer hash's single block before the inner digest is written into its first 32
+/// bytes: the 0x80 terminator and the message length (256 bits).
+const OUTER_BLOCK: [u8; 64] = {
+    let mut block = [0u8; 64];
+    block[32] = 0x80;
+    block[62] = 0x01; // 256 as a big-endian u64 in bytes 56..64
+    block
+};
+
 /// The precomputed state for searching nonces of one header.
 #[derive(Clone, Debug)]
 pub struct NonceSearch {
@@ -103,9 +112,7 @@ impl NonceSearch {
     /// Whether `nonce` meets the target, by the portable double SHA-256.
     fn meets_target(&self, nonce: u32) -> bool {
         let mut tail = self.tail;
-        let mut outer = [0u8; 64];
-        outer[32] = 0x80;
-        outer[56..].copy_from_slice(&256u64.to_be_bytes());
+        let mut outer = OUTER_BLOCK;
         self.hash_words(&mut tail, &mut outer, nonce) <= self.target_words
     }
 
@@ -139,9 +146,7 @@ impl NonceSearch {
     /// The search on any CPU, with `sha2`'s compression function.
     pub fn search_portable(&self, start: u32, end: u32) -> SearchOutcome {
         let mut tail = self.tail;
-        let mut outer = [0u8; 64];
-        outer[32] = 0x80;
-        outer[56..].copy_from_slice(&256u64.to_be_bytes());
+        let mut outer = OUTER_BLOCK;
         let mut nonce = start;
         while nonce < end {
             let words = self.hash_words(&mut tail, &mut outer, nonce);
@@ -188,9 +193,7 @@ mod tests {
         search.set_time(1_700_000_123);
         header.time = 1_700_000_123;
         let mut tail = search.tail;
-        let mut outer = [0u8; 64];
-        outer[32] = 0x80;
-        outer[56..].copy_from_slice(&256u64.to_be_bytes());
+        let mut outer = OUTER_BLOCK;
         for nonce in [0u32, 1, 77, u32::MAX] {
             header.nonce = nonce;
             let words = search.hash_words(&mut tail, &mut outer, nonce);

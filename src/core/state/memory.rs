@@ -1,5 +1,5 @@
 //! An in-memory [`StateView`] for tests, benchmarks and the network simulation. No I/O.
-use super::{Account, SmtNode, StateStoreError, StateView};
+use super::{Account, BlockStateChange, SmtNode, StateStoreError, StateView};
 use crate::core::primitives::{Address, Hash256};
 use std::collections::HashMap;
 
@@ -13,6 +13,12 @@ pub struct MemoryState {
 }
 
 impl MemoryState {
+    /// Applies a block's state change: its accounts and its new tree nodes.
+    pub fn apply_change(&mut self, change: &BlockStateChange) {
+        self.accounts.extend(change.accounts.iter().copied());
+        self.insert_nodes(change.new_nodes.iter().cloned());
+    }
+
     /// Adds tree nodes.
     pub fn insert_nodes(&mut self, nodes: impl IntoIterator<Item = (Hash256, SmtNode)>) {
         self.nodes.extend(nodes);
