@@ -268,7 +268,11 @@ fn run_chain_spec(command: ChainSpecCommand) -> anyhow::Result<()> {
         }
         ChainSpecCommand::Check { file } => {
             if !file.is_file() {
-                bail!("{} is not a file", file.display());
+                bail!(
+                    "chain spec {:?} is neither a file nor a built-in spec: `chain-spec check` takes a file (use `chain-spec show {}` for a built-in one)",
+                    file.display().to_string(),
+                    file.display()
+                );
             }
             let spec = load_spec(
                 file.to_str()
