@@ -268,11 +268,11 @@ fn run_chain_spec(command: ChainSpecCommand) -> anyhow::Result<()> {
         }
         ChainSpecCommand::Check { file } => {
             if !file.is_file() {
-                bail!(
-                    "chain spec {:?} is neither a file nor a built-in spec: `chain-spec check` takes a file (use `chain-spec show {}` for a built-in one)",
-                    file.display().to_string(),
-                    file.display()
-                );
+                let name = file.display().to_string();
+                if BUILTIN_SPECS.contains(&name.as_str()) {
+                    bail!("{name:?} is a built-in spec, checked when it is built: `chain-spec check` takes a file (see `chain-spec show {name}`)");
+                }
+                bail!("chain spec {name:?} is neither a file nor a built-in spec: `chain-spec check` takes a file");
             }
             let spec = load_spec(
                 file.to_str()
