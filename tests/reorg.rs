@@ -7,7 +7,7 @@ use cairn::core::chain::BlockStatus;
 use cairn::core::consensus::BlockError;
 use cairn::core::primitives::{Amount, Block, BlockHash};
 use cairn::core::testkit::{solve, test_address, test_keypair, TestChain};
-use cairn::node::chain::{verify_best_chain, BlockOutcome, ChainManager, SubmitError};
+use cairn::node::chain::{open_chain, verify_best_chain, BlockOutcome, ChainManager, SubmitError};
 use tempfile::TempDir;
 
 /// A clock comfortably after every test block's timestamp.
@@ -15,7 +15,7 @@ const NOW: u64 = 1_900_000_000;
 
 fn open(chain: &TestChain) -> (TempDir, ChainManager) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let manager = ChainManager::open(dir.path(), chain.spec.clone()).expect("open store");
+    let manager = open_chain(dir.path(), chain.spec.clone()).expect("open store");
     (dir, manager)
 }
 
@@ -154,12 +154,12 @@ fn reorg_survives_reopening_the_store() {
     let branch_b = branch(&mut chain, branch_a[1].hash(), 4, 1, 0, 1);
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut node = ChainManager::open(dir.path(), chain.spec.clone()).unwrap();
+        let mut node = open_chain(dir.path(), chain.spec.clone()).unwrap();
         submit_all(&mut node, &branch_a);
         submit_all(&mut node, &branch_b);
         assert_eq!(node.tip().hash(), branch_b[3].hash());
     }
-    let node = ChainManager::open(dir.path(), chain.spec.clone()).unwrap();
+    let node = open_chain(dir.path(), chain.spec.clone()).unwrap();
     assert_eq!(node.tip().hash(), branch_b[3].hash());
     assert_eq!(node.tip().height(), 6);
     let (_fresh_dir, mut fresh) = open(&chain);

@@ -19,7 +19,7 @@ pub mod store;
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::Address;
 use anyhow::Context;
-use chain::ChainManager;
+use chain::open_chain;
 use driver::{Driver, MiningSetup};
 use miner::MinerHandle;
 use std::net::SocketAddr;
@@ -57,7 +57,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let chain_dir = config.data_dir.join("chain");
-    let chain = ChainManager::open(&chain_dir, config.spec.clone()).with_context(|| {
+    let chain = open_chain(&chain_dir, config.spec.clone()).with_context(|| {
         format!(
             "cannot open the chain store in {} (is another node using this data directory?)",
             chain_dir.display()

@@ -18,6 +18,9 @@ use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{BlockHash, Header};
 use serde::{Deserialize, Serialize};
 
+pub mod manager;
+pub mod memory;
+
 /// What the tree knows about one stored block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockIndexEntry {

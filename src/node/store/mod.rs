@@ -23,6 +23,7 @@
 //! - `m/tip` names a block whose entry is in `i` and whose height maps to it in `h`.
 //! - The accounts in `a` and the tree rooted at the tip's state root describe one state.
 //! - Every block in `h` has undo data in `u`.
+use crate::core::chain::manager::ChainStore;
 use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::primitives::codec::{self, CodecError};
 use crate::core::primitives::{Address, Block, BlockHash, Hash256, Txid};
@@ -435,5 +436,54 @@ impl BlockIndex for Store {
     fn entry(&self, hash: &BlockHash) -> Result<Option<BlockIndexEntry>, ChainError> {
         self.index_entry(hash)
             .map_err(|e| ChainError::Store(e.to_string()))
+    }
+}
+
+impl From<StoreError> for ChainError {
+    fn from(e: StoreError) -> Self {
+        ChainError::Store(e.to_string())
+    }
+}
+
+impl ChainStore for Store {
+    fn stored_tip(&self) -> Result<BlockIndexEntry, ChainError> {
+        Ok(self.tip()?)
+    }
+
+    fn stored_genesis(&self) -> Result<BlockHash, ChainError> {
+        Ok(self.genesis_hash()?)
+    }
+
+    fn load_block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
+        Ok(self.block(hash)?)
+    }
+
+    fn best_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
+        Ok(self.hash_at_height(height)?)
+    }
+
+    fn store_block(&mut self, block: &Block, entry: &BlockIndexEntry) -> Result<(), ChainError> {
+        Ok(self.put_block(block, entry)?)
+    }
+
+    fn store_invalid(&mut self, hash: &BlockHash, reason: &str) -> Result<(), ChainError> {
+        Ok(self.mark_invalid(hash, reason)?)
+    }
+
+    fn connect_block(
+        &mut self,
+        block: &Block,
+        entry: &BlockIndexEntry,
+        change: &BlockStateChange,
+    ) -> Result<(), ChainError> {
+        Ok(self.connect(block, entry, change)?)
+    }
+
+    fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError> {
+        Ok(self.disconnect(block)?)
+    }
+
+    fn make_durable(&mut self) -> Result<(), ChainError> {
+        Ok(self.flush()?)
     }
 }

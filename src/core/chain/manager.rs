@@ -1,0 +1,340 @@
+//! The chain manager: the one writer of the block tree and the state, over any
+//! [`ChainStore`]. No I/O of its own: the store trait is the only way out, so the node runs it
+//! on sled and the network simulation runs the very same code on memory.
+//!
+//! ```text
+//!   block ──► known? ──► parent known and valid? ──► check_header ──► check_body
+//!               │                                                      │
+//!          AlreadyKnown                                store block + index entry
+//!                                                                      │
+//!                     more work than the tip? (is_better_chain) ── no ──► SideBranch
+//!                                     │ yes
+//!                         plan_reorg ──► disconnect each (atomic in the store)
+//!                                    ──► check_state + connect each (atomic in the store)
+//!                                    ──► flush: the new tip is durable
+//! ```
+//! If a block on the new branch breaks a rule, it and its descendants are marked invalid
+//! and the manager returns to the heaviest valid chain it had.
+use super::{
+    child_context, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndex,
+    BlockIndexEntry, BlockStatus, ChainError,
+};
+use crate::core::consensus::validation::{check_body, check_header, check_state};
+use crate::core::consensus::{BlockError, ChainSpec};
+use crate::core::miner::{build_template, BlockTemplate, TemplateParams};
+use crate::core::primitives::{Address, Block, BlockHash, Header, Transfer};
+use crate::core::protocol::locator::{find_fork_point, locator_heights, LocatorError};
+use crate::core::state::{BlockStateChange, StateView};
+
+/// Storage the manager writes through: the block tree, the best chain by height, and the
+/// state of the best chain's tip.
+///
+/// `connect` and `disconnect` must each be atomic: after a crash, the store holds the state
+/// before or after the call, never between.
+pub trait ChainStore: BlockIndex + StateView {
+    /// The best chain's tip as stored.
+    fn stored_tip(&self) -> Result<BlockIndexEntry, ChainError>;
+    /// The genesis hash of the stored chain.
+    fn stored_genesis(&self) -> Result<BlockHash, ChainError>;
+    /// A stored block.
+    fn load_block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError>;
+    /// The hash of the best chain's block at `height`.
+    fn best_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError>;
+    /// Stores a block and its entry, not connected.
+    fn store_block(&mut self, block: &Block, entry: &BlockIndexEntry) -> Result<(), ChainError>;
+    /// Marks a stored block invalid.
+    fn store_invalid(&mut self, hash: &BlockHash, reason: &str) -> Result<(), ChainError>;
+    /// Connects `block` (a child of the tip) with its state change.
+    fn connect_block(
+        &mut self,
+        block: &Block,
+        entry: &BlockIndexEntry,
+        change: &BlockStateChange,
+    ) -> Result<(), ChainError>;
+    /// Disconnects the tip `block`, restoring the state before it.
+    fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError>;
+    /// Makes what was written durable.
+    fn make_durable(&mut self) -> Result<(), ChainError>;
+}
+
+/// What happened to a submitted block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Already stored.
+    AlreadyKnown,
+    /// Valid so far and stored, but its chain has no more work than the tip.
+    SideBranch,
+    /// The block extended the best chain.
+    Extended {
+        /// The new tip.
+        tip: BlockIndexEntry,
+    },
+    /// The best chain switched branches.
+    Reorganized {
+        /// The new tip.
+        tip: BlockIndexEntry,
+        /// Height of the last block both branches share.
+        fork_height: u32,
+        /// Blocks taken off.
+        disconnected: usize,
+        /// Blocks put on.
+        connected: usize,
+    },
+}
+
+/// Why a submitted block was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The block broke a consensus rule (or cannot be checked yet: see
+    /// [`BlockError::is_permanent`]).
+    #[error("invalid block {hash}: {error}")]
+    Invalid {
+        /// The block.
+        hash: BlockHash,
+        /// The rule.
+        error: BlockError,
+    },
+    /// Storage failed or the index is damaged.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// The store plus the rules: the only writer of chain data.
+pub struct ChainManager<S> {
+    store: S,
+    spec: ChainSpec,
+    genesis_hash: BlockHash,
+    tip: BlockIndexEntry,
+}
+
+impl<S: ChainStore> ChainManager<S> {
+    /// A manager over `store`, which must already hold `spec`'s genesis.
+    pub fn new(store: S, spec: ChainSpec) -> Result<ChainManager<S>, ChainError> {
+        let tip = store.stored_tip()?;
+        let genesis_hash = store.stored_genesis()?;
+        Ok(ChainManager {
+            store,
+            spec,
+            genesis_hash,
+            tip,
+        })
+    }
+
+    /// The best chain's tip.
+    pub fn tip(&self) -> &BlockIndexEntry {
+        &self.tip
+    }
+
+    /// Read access to the store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The chain spec.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> BlockHash {
+        self.genesis_hash
+    }
+
+    /// The entry of `hash`, if stored.
+    pub fn entry(&self, hash: &BlockHash) -> Result<Option<BlockIndexEntry>, ChainError> {
+        self.store.entry(hash)
+    }
+
+    /// A stored block.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
+        self.store.load_block(hash)
+    }
+
+    /// A locator for the best chain (see [`crate::core::protocol::locator`]).
+    pub fn locator(&self) -> Result<Vec<BlockHash>, ChainError> {
+        locator_heights(self.tip.height())
+            .into_iter()
+            .map(|height| {
+                self.store.best_hash_at(height)?.ok_or_else(|| {
+                    ChainError::Store(format!("no best-chain block at height {height}"))
+                })
+            })
+            .collect()
+    }
+
+    /// The best chain's headers after the fork point with `locator`, at most `max`.
+    pub fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        max: usize,
+    ) -> Result<Result<Vec<Header>, LocatorError>, ChainError> {
+        let mut failure = None;
+        let fork = find_fork_point(locator, |hash| {
+            match self.store.entry(hash) {
+                Ok(Some(entry)) => match self.store.best_hash_at(entry.height()) {
+                    Ok(Some(best)) if best == *hash => return Some(entry.height()),
+                    Ok(_) => {}
+                    Err(e) => failure = Some(e),
+                },
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
+            None
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let (_, fork_height) = match fork {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
+        };
+        let last = self
+            .tip
+            .height()
+            .min(fork_height.saturating_add(u32::try_from(max).unwrap_or(u32::MAX)));
+        let mut headers = Vec::with_capacity(last.saturating_sub(fork_height) as usize);
+        for height in fork_height.saturating_add(1)..=last {
+            let hash = self
+                .store
+                .best_hash_at(height)?
+                .ok_or_else(|| ChainError::Store(format!("no best-chain block at {height}")))?;
+            headers.push(self.store.expect_entry(&hash)?.header);
+        }
+        Ok(Ok(headers))
+    }
+
+    /// Validates `block` and adds it to the tree, switching the best chain if it now has the
+    /// most work. `now` is the local clock in Unix seconds.
+    pub fn submit_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, SubmitError> {
+        let hash = block.hash();
+        let invalid = |error: BlockError| SubmitError::Invalid { hash, error };
+        if let Some(entry) = self.store.entry(&hash)? {
+            return match entry.status {
+                BlockStatus::Valid => Ok(BlockOutcome::AlreadyKnown),
+                BlockStatus::Invalid { .. } => Err(invalid(BlockError::InvalidAncestor(hash))),
+            };
+        }
+        let parent_hash = block.header.prev_hash;
+        let parent = self
+            .store
+            .entry(&parent_hash)?
+            .ok_or_else(|| invalid(BlockError::UnknownParent(parent_hash)))?;
+        if let BlockStatus::Invalid { .. } = parent.status {
+            return Err(invalid(BlockError::InvalidAncestor(parent_hash)));
+        }
+        let context = child_context(&self.store, &parent, &self.spec)?;
+        check_header(&block.header, &context, now, &self.spec).map_err(invalid)?;
+        check_body(&block, &self.spec).map_err(invalid)?;
+        let entry = parent.child(block.header).map_err(|_| {
+            invalid(BlockError::WrongBits {
+                expected: context.expected_bits,
+                found: block.header.bits,
+            })
+        })?;
+        self.store.store_block(&block, &entry)?;
+        if !is_better_chain(&entry.chain_work, &self.tip.chain_work) {
+            return Ok(BlockOutcome::SideBranch);
+        }
+        let outcome = self.switch_to(entry)?;
+        self.store.make_durable()?;
+        outcome.map_err(|(failed, error)| SubmitError::Invalid {
+            hash: failed,
+            error,
+        })
+    }
+
+    /// Moves the best chain to `target`. On a block that breaks a rule, marks it and its
+    /// descendants invalid, returns to the heaviest valid chain, and reports the failure.
+    #[allow(clippy::type_complexity)]
+    fn switch_to(
+        &mut self,
+        target: BlockIndexEntry,
+    ) -> Result<Result<BlockOutcome, (BlockHash, BlockError)>, ChainError> {
+        let old_tip = self.tip.clone();
+        let plan = plan_reorg(&self.store, &self.tip, &target)?;
+        for hash in &plan.disconnect {
+            let block = self.expect_block(hash)?;
+            self.store.disconnect_block(&block)?;
+            self.tip = self.store.expect_entry(&block.header.prev_hash)?;
+        }
+        for (i, hash) in plan.connect.iter().enumerate() {
+            let block = self.expect_block(hash)?;
+            let entry = self.store.expect_entry(hash)?;
+            match check_state(
+                &self.store,
+                self.tip.header.state_root,
+                &block,
+                &self.spec,
+                &self.genesis_hash,
+            ) {
+                Ok(change) => {
+                    self.store.connect_block(&block, &entry, &change)?;
+                    self.tip = entry;
+                }
+                Err(BlockError::Store(e)) => return Err(ChainError::Store(e.0)),
+                Err(error) => {
+                    self.store.store_invalid(hash, &error.to_string())?;
+                    for descendant in &plan.connect[i + 1..] {
+                        self.store
+                            .store_invalid(descendant, "descends from an invalid block")?;
+                    }
+                    if should_return_after_failed_reorg(&old_tip, &self.tip) {
+                        self.switch_to(old_tip)?.map_err(|(h, e)| {
+                            ChainError::Store(format!(
+                                "the former best chain no longer validates at {h}: {e}"
+                            ))
+                        })?;
+                    }
+                    return Ok(Err((*hash, error)));
+                }
+            }
+        }
+        let fork_height = self.store.expect_entry(&plan.fork_point)?.height();
+        Ok(Ok(if plan.disconnect.is_empty() {
+            BlockOutcome::Extended {
+                tip: self.tip.clone(),
+            }
+        } else {
+            BlockOutcome::Reorganized {
+                tip: self.tip.clone(),
+                fork_height,
+                disconnected: plan.disconnect.len(),
+                connected: plan.connect.len(),
+            }
+        }))
+    }
+
+    fn expect_block(&self, hash: &BlockHash) -> Result<Block, ChainError> {
+        self.store
+            .load_block(hash)?
+            .ok_or(ChainError::Missing(*hash))
+    }
+
+    /// A template for the next block on the tip.
+    pub fn template(
+        &self,
+        reward_address: Address,
+        now: u64,
+        extra_nonce: u64,
+        transfers: Vec<Transfer>,
+    ) -> Result<BlockTemplate, SubmitError> {
+        let context = child_context(&self.store, &self.tip, &self.spec)?;
+        build_template(
+            &self.store,
+            TemplateParams {
+                spec: &self.spec,
+                genesis_hash: &self.genesis_hash,
+                parent: &self.tip,
+                context,
+                now,
+                reward_address,
+                extra_nonce,
+                transfers,
+            },
+        )
+        .map_err(|error| SubmitError::Invalid {
+            hash: self.tip.hash(),
+            error,
+        })
+    }
+}
