@@ -56,6 +56,11 @@ impl MemoryChainStore {
         accounts
     }
 
+    /// Every stored block's index entry (all branches).
+    pub fn entries(&self) -> impl Iterator<Item = &BlockIndexEntry> {
+        self.entries.values()
+    }
+
     /// Number of stored blocks (all branches).
     pub fn block_count(&self) -> usize {
         self.blocks.len()

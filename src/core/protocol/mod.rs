@@ -1,10 +1,14 @@
 //! The node's decisions about peers and sync, as logic without I/O: events in, actions out.
-//! No I/O.
 //!
-//! So far: block locators and fork-point search (`locator`), the sync messages and their
-//! bounds (`messages`), the bounded orphan pool (`orphans`), and peer penalties, bans and
-//! rate limits (`peers`). The sync state machine arrives with the network issue.
+//! - `locator`: block locators and fork-point search.
+//! - `messages`: the sync messages and their bounds.
+//! - `orphans`: the bounded pool of gossiped blocks whose parent is unknown.
+//! - `peers`: penalties, bans and request rate limits.
+//! - `download`: the queue of blocks header-first sync fetches from several peers.
+//! - `machine`: the state machine that ties them together ([`machine::Protocol`]).
+pub mod download;
 pub mod locator;
+pub mod machine;
 pub mod messages;
 pub mod orphans;
 pub mod peers;

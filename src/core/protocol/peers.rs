@@ -83,7 +83,7 @@ impl Default for PeerPolicyConfig {
         PeerPolicyConfig {
             ban_threshold: 100,
             ban_duration_secs: 24 * 60 * 60,
-            requests_per_sec: 20,
+            requests_per_sec: 50,
             request_burst: 100,
         }
     }

@@ -1,0 +1,319 @@
+//! The block download queue of header-first sync. No I/O.
+//!
+//! Headers from one peer (the *source*) describe a branch heavier than our tip. Their
+//! blocks are fetched in batches from every useful peer at once, buffered, and handed to the
+//! chain strictly in order:
+//!
+//! ```text
+//!   wanted:  [h101 h102 h103 ... h164][h165 ... h228][h229 ...]     (linked headers)
+//!             └─ asked of peer A ──┘  └─ peer B ───┘  └ not yet ┘
+//!   buffer:  h102, h103 arrived (waiting for h101)  →  pop_ready() yields h101, h102, ...
+//! ```
+//! A peer that answers without some requested blocks has "tried" them and is not asked for
+//! them again; when every peer has tried the front block, the queue is stuck and the caller
+//! resets it. Bytes buffered are counted so that memory stays bounded.
+//!
+//! # Invariants
+//! - `wanted` is a chain: each header is the parent of the next.
+//! - Every key of `buffered` and `assigned` is a hash in `wanted`.
+//! - `buffered_bytes` is the sum of the encoded sizes of the buffered blocks.
+use crate::core::consensus::target::{Target, Work};
+use crate::core::primitives::{Block, BlockHash, Header};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// One header waiting for its block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// The header.
+    pub header: Header,
+    /// Its hash.
+    pub hash: BlockHash,
+    /// Work of the chain ending in it.
+    pub chain_work: Work,
+}
+
+/// The queue of blocks to fetch, for peers identified by `P`.
+#[derive(Clone, Debug)]
+pub struct Download<P> {
+    wanted: VecDeque<Wanted>,
+    source: Option<P>,
+    buffered: BTreeMap<BlockHash, (Block, P)>,
+    buffered_bytes: usize,
+    assigned: BTreeMap<BlockHash, u64>,
+    tried: BTreeMap<BlockHash, BTreeSet<P>>,
+}
+
+impl<P> Default for Download<P> {
+    fn default() -> Self {
+        Download {
+            wanted: VecDeque::new(),
+            source: None,
+            buffered: BTreeMap::new(),
+            buffered_bytes: 0,
+            assigned: BTreeMap::new(),
+            tried: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why headers could not be queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// A header's compact target does not decode.
+    BadBits(BlockHash),
+}
+
+impl<P: Ord + Clone> Download<P> {
+    /// Headers waiting (downloaded or not).
+    pub fn len(&self) -> usize {
+        self.wanted.len()
+    }
+
+    /// Whether nothing is wanted.
+    pub fn is_empty(&self) -> bool {
+        self.wanted.is_empty()
+    }
+
+    /// The last wanted header.
+    pub fn last(&self) -> Option<&Wanted> {
+        self.wanted.back()
+    }
+
+    /// The peer whose headers fill the queue.
+    pub fn source(&self) -> Option<&P> {
+        self.source.as_ref()
+    }
+
+    /// Bytes of blocks buffered.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// Whether `hash` is wanted.
+    pub fn wants(&self, hash: &BlockHash) -> bool {
+        self.wanted.iter().any(|w| w.hash == *hash)
+    }
+
+    /// Forgets everything.
+    pub fn reset(&mut self) {
+        *self = Download {
+            wanted: VecDeque::new(),
+            source: None,
+            buffered: BTreeMap::new(),
+            buffered_bytes: 0,
+            assigned: BTreeMap::new(),
+            tried: BTreeMap::new(),
+        };
+    }
+
+    /// Queues linked `headers` from `source`; the first one's parent has `parent_work`.
+    /// The caller has checked that they link and that the first extends a known block or
+    /// the last wanted header (then the queue grows; otherwise it is replaced).
+    pub fn queue(
+        &mut self,
+        source: P,
+        headers: &[Header],
+        parent_work: Work,
+    ) -> Result<(), QueueError> {
+        let extends = match (self.last(), headers.first()) {
+            (Some(last), Some(first)) => first.prev_hash == last.hash,
+            _ => false,
+        };
+        if !extends {
+            self.reset();
+        }
+        self.source = Some(source);
+        let mut work = parent_work;
+        for header in headers {
+            let hash = header.hash();
+            let target =
+                Target::from_compact(header.bits).map_err(|_| QueueError::BadBits(hash))?;
+            work = work.saturating_add(target.work());
+            self.wanted.push_back(Wanted {
+                header: *header,
+                hash,
+                chain_work: work,
+            });
+        }
+        Ok(())
+    }
+
+    /// Up to `max` hashes for `peer` to fetch, among the first `window` wanted: not buffered,
+    /// not assigned, not already tried by `peer`. Marks them assigned to request `id`.
+    pub fn next_batch(&mut self, peer: &P, id: u64, window: usize, max: usize) -> Vec<BlockHash> {
+        let mut batch = Vec::new();
+        for wanted in self.wanted.iter().take(window) {
+            if batch.len() >= max {
+                break;
+            }
+            let hash = wanted.hash;
+            let taken = self.buffered.contains_key(&hash) || self.assigned.contains_key(&hash);
+            let tried = self.tried.get(&hash).is_some_and(|t| t.contains(peer));
+            if !taken && !tried {
+                batch.push(hash);
+            }
+        }
+        for hash in &batch {
+            self.assigned.insert(*hash, id);
+        }
+        batch
+    }
+
+    /// Takes back the assignment of `hashes` to request `id` (a failed or timed-out
+    /// request); `peer` counts as having tried them.
+    pub fn unassign(&mut self, peer: &P, id: u64, hashes: &[BlockHash]) {
+        for hash in hashes {
+            if self.assigned.get(hash) == Some(&id) {
+                self.assigned.remove(hash);
+                self.tried.entry(*hash).or_default().insert(peer.clone());
+            }
+        }
+    }
+
+    /// Takes the blocks `peer` sent for request `id` (asked: `requested`); requested blocks
+    /// it left out count as tried by it.
+    pub fn receive(&mut self, peer: &P, id: u64, requested: &[BlockHash], blocks: Vec<Block>) {
+        let mut received = BTreeSet::new();
+        for block in blocks {
+            let hash = block.hash();
+            if self.assigned.get(&hash) == Some(&id) {
+                self.assigned.remove(&hash);
+            }
+            if self.wants(&hash) && !self.buffered.contains_key(&hash) {
+                received.insert(hash);
+                self.buffered_bytes += block.encoded_size();
+                self.buffered.insert(hash, (block, peer.clone()));
+            }
+        }
+        let missing: Vec<BlockHash> = requested
+            .iter()
+            .filter(|h| !received.contains(h))
+            .copied()
+            .collect();
+        self.unassign(peer, id, &missing);
+    }
+
+    /// The front block, if it has arrived, with the peer that sent it.
+    pub fn pop_ready(&mut self) -> Option<(Block, P)> {
+        let front = self.wanted.front()?.hash;
+        let (block, from) = self.buffered.remove(&front)?;
+        self.buffered_bytes -= block.encoded_size();
+        self.wanted.pop_front();
+        self.tried.remove(&front);
+        Some((block, from))
+    }
+
+    /// Drops the front header (its block is already known).
+    pub fn skip_front(&mut self) {
+        if let Some(front) = self.wanted.pop_front() {
+            if let Some((block, _)) = self.buffered.remove(&front.hash) {
+                self.buffered_bytes -= block.encoded_size();
+            }
+            self.assigned.remove(&front.hash);
+            self.tried.remove(&front.hash);
+        }
+    }
+
+    /// The front hash.
+    pub fn front(&self) -> Option<BlockHash> {
+        self.wanted.front().map(|w| w.hash)
+    }
+
+    /// Whether every one of `peers` has tried the front block without delivering it.
+    pub fn is_stuck<'a>(&self, mut peers: impl Iterator<Item = &'a P>) -> bool
+    where
+        P: 'a,
+    {
+        let Some(front) = self.wanted.front() else {
+            return false;
+        };
+        if self.buffered.contains_key(&front.hash) || self.assigned.contains_key(&front.hash) {
+            return false;
+        }
+        let tried = self.tried.get(&front.hash);
+        peers.all(|p| tried.is_some_and(|t| t.contains(p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testkit::{test_address, TestChain};
+
+    fn chain_of(n: usize) -> (TestChain, Vec<Block>) {
+        let mut chain = TestChain::new();
+        let genesis = chain.genesis_hash;
+        let blocks = chain.extend(&genesis, n, test_address(0));
+        (chain, blocks)
+    }
+
+    #[test]
+    fn batches_go_to_different_peers_and_blocks_come_out_in_order() {
+        let (chain, blocks) = chain_of(6);
+        let headers: Vec<Header> = blocks.iter().map(|b| b.header).collect();
+        let genesis_work = chain.entry_of(&chain.genesis_hash).chain_work;
+        let mut d = Download::default();
+        d.queue("a", &headers, genesis_work).unwrap();
+        assert_eq!(
+            d.last().unwrap().chain_work,
+            chain.entry_of(&blocks[5].hash()).chain_work
+        );
+        let first = d.next_batch(&"a", 1, 100, 3);
+        let second = d.next_batch(&"b", 2, 100, 3);
+        assert_eq!(first.len(), 3);
+        assert_eq!(
+            second,
+            blocks[3..].iter().map(Block::hash).collect::<Vec<_>>()
+        );
+        assert!(d.next_batch(&"c", 3, 100, 3).is_empty());
+        // The second batch arrives first: nothing is ready until the front arrives.
+        d.receive(&"b", 2, &second, blocks[3..].to_vec());
+        assert!(d.pop_ready().is_none());
+        d.receive(&"a", 1, &first, blocks[..3].to_vec());
+        let order: Vec<BlockHash> = std::iter::from_fn(|| d.pop_ready())
+            .map(|(b, _)| b.hash())
+            .collect();
+        assert_eq!(order, blocks.iter().map(Block::hash).collect::<Vec<_>>());
+        assert!(d.is_empty());
+        assert_eq!(d.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn a_skipped_block_goes_to_another_peer_and_all_trying_means_stuck() {
+        let (chain, blocks) = chain_of(2);
+        let headers: Vec<Header> = blocks.iter().map(|b| b.header).collect();
+        let mut d = Download::default();
+        d.queue(
+            "a",
+            &headers,
+            chain.entry_of(&chain.genesis_hash).chain_work,
+        )
+        .unwrap();
+        let batch = d.next_batch(&"a", 1, 100, 16);
+        // "a" sends only the second block.
+        d.receive(&"a", 1, &batch, vec![blocks[1].clone()]);
+        assert!(d.next_batch(&"a", 2, 100, 16).is_empty(), "a tried it");
+        assert!(!d.is_stuck(["a", "b"].iter()));
+        let retry = d.next_batch(&"b", 3, 100, 16);
+        assert_eq!(retry, vec![blocks[0].hash()]);
+        d.unassign(&"b", 3, &retry);
+        assert!(d.is_stuck(["a", "b"].iter()));
+    }
+
+    #[test]
+    fn headers_off_the_end_replace_the_queue() {
+        let mut chain = TestChain::new();
+        let genesis = chain.genesis_hash;
+        let a = chain.extend(&genesis, 3, test_address(0));
+        let b = chain.extend(&genesis, 2, test_address(1));
+        let work = chain.entry_of(&genesis).chain_work;
+        let mut d = Download::default();
+        d.queue("a", &a.iter().map(|x| x.header).collect::<Vec<_>>(), work)
+            .unwrap();
+        d.queue("b", &b.iter().map(|x| x.header).collect::<Vec<_>>(), work)
+            .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.source(), Some(&"b"));
+        assert_eq!(d.front(), Some(b[0].hash()));
+    }
+}
