@@ -7,7 +7,11 @@ use crate::core::primitives::Address;
 use crate::node::api::views::{BlockView, TipView};
 use crate::node::chain::verify_best_chain;
 use crate::node::store::Store;
-use crate::node::{MiningConfig, NodeConfig};
+use crate::node::api::peers::{AdminDone, ConnectBody, PeerBody};
+use crate::node::api::views::PeersView;
+use crate::node::cookie::{AdminToken, COOKIE_FILE};
+use crate::node::net::Multiaddr;
+use crate::node::{MiningConfig, NetworkConfig, NodeConfig};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -46,6 +50,56 @@ pub enum Command {
     /// Check a stopped node's stored chain: replay every block from genesis and compare the
     /// resulting state with what is stored.
     Verify(ChainArgs),
+    /// List a running node's peers and bans, or connect, disconnect, ban and unban peers.
+    Peers(PeersArgs),
+}
+
+/// `cairn peers` options.
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// What to do [default: list peers and bans].
+    #[command(subcommand)]
+    pub action: Option<PeersAction>,
+    /// The node's HTTP API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7371", global = true)]
+    pub node: String,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The node's admin cookie [default: <data-dir>/.cookie].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub cookie: Option<PathBuf>,
+    /// The node's data directory, where its cookie is [default: ~/.cairn/<chain id>].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// The node's chain (names the default data directory).
+    #[arg(long, value_name = "SPEC", default_value = "dev", global = true)]
+    pub chain: String,
+}
+
+/// Admin actions on peers (they need the node's admin cookie).
+#[derive(Debug, Subcommand)]
+pub enum PeersAction {
+    /// Dial a peer.
+    Add {
+        /// Its multiaddr, e.g. /ip4/192.168.1.5/tcp/7370/p2p/12D3KooW...
+        address: String,
+    },
+    /// Close the connections to a peer.
+    Remove {
+        /// Its peer id.
+        peer: String,
+    },
+    /// Disconnect a peer and refuse it for the ban time (kept across restarts).
+    Ban {
+        /// Its peer id.
+        peer: String,
+    },
+    /// Lift a ban.
+    Unban {
+        /// Its peer id.
+        peer: String,
+    },
 }
 
 /// Which chain and where its data lives.
@@ -77,6 +131,24 @@ pub struct NodeArgs {
     /// Address paid by mined blocks [default on the dev chain: dev account 0].
     #[arg(long, value_name = "ADDR", requires = "mine")]
     pub miner_address: Option<String>,
+    /// Where to listen for peers (repeatable) [default: /ip4/0.0.0.0/tcp/<the spec's p2p port, 7370 on dev>].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// A peer to connect to at start (repeatable), e.g. /ip4/10.0.0.2/tcp/7370/p2p/12D3KooW...
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootnode: Vec<String>,
+    /// An address others can reach this node at, if not one it listens on (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub external_address: Vec<String>,
+    /// Turn off local-network discovery (mDNS; on by default on the dev chain).
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Most peer connections.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_peers: u32,
+    /// How long a misbehaving peer stays banned, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 24 * 60 * 60)]
+    pub ban_secs: u64,
 }
 
 /// Where a running node's API is.
@@ -202,6 +274,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Peers(args) => run_peers(args),
         Command::Verify(args) => {
             let spec = load_spec(&args.chain)?;
             let dir = data_dir(&args, &spec)?;
@@ -251,11 +324,48 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let network = network_config(&args, &spec)?;
     crate::node::run(NodeConfig {
         data_dir,
         spec,
         http_addr: args.http,
         mining,
+        network,
+    })
+}
+
+fn parse_multiaddrs(flag: &str, texts: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
+    texts
+        .iter()
+        .map(|text| {
+            text.trim().parse::<Multiaddr>().map_err(|e| {
+                anyhow!("{flag} {text:?} is not a multiaddr ({e}); e.g. /ip4/127.0.0.1/tcp/7370")
+            })
+        })
+        .collect()
+}
+
+fn network_config(args: &NodeArgs, spec: &ChainSpec) -> anyhow::Result<NetworkConfig> {
+    let mut listen = parse_multiaddrs("--listen", &args.listen)?;
+    if listen.is_empty() {
+        listen.push(
+            format!("/ip4/0.0.0.0/tcp/{}", spec.file.network.p2p_port)
+                .parse()
+                .context("the spec's p2p port makes no multiaddr")?,
+        );
+    }
+    let mut bootnodes = parse_multiaddrs("a bootnode of the chain spec", &spec.file.network.bootnodes)?;
+    bootnodes.extend(parse_multiaddrs("--bootnode", &args.bootnode)?);
+    if args.max_peers == 0 {
+        bail!("--max-peers must be at least 1");
+    }
+    Ok(NetworkConfig {
+        listen,
+        bootnodes,
+        external_addresses: parse_multiaddrs("--external-address", &args.external_address)?,
+        mdns: spec.file.network.mdns && !args.no_mdns,
+        max_peers: args.max_peers,
+        ban_secs: args.ban_secs,
     })
 }
 
@@ -320,17 +430,109 @@ fn run_chain_spec(command: ChainSpecCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(node: &str, path: &str) -> anyhow::Result<T> {
-    let url = format!("{}{}", node.trim_end_matches('/'), path);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+fn run_peers(args: PeersArgs) -> anyhow::Result<()> {
+    let Some(action) = args.action else {
+        let view: PeersView = get_json(&args.node, "/api/v1/peers")?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            return Ok(());
+        }
+        println!("peer id     {}", view.peer_id);
+        for address in &view.listen_addresses {
+            println!("listening   {address}");
+        }
+        println!("peers       {}", view.peers.len());
+        for peer in &view.peers {
+            println!(
+                "  {}  {:8} {}  height {}  score {}  {}",
+                peer.peer_id,
+                peer.direction,
+                peer.address,
+                peer.height.map_or("?".to_string(), |h| h.to_string()),
+                peer.score,
+                peer.agent.as_deref().unwrap_or("")
+            );
+        }
+        println!("bans        {}", view.bans.len());
+        for ban in &view.bans {
+            println!("  {}  until {} (unix)  {}", ban.peer_id, ban.until, ban.reason);
+        }
+        return Ok(());
+    };
+    let cookie = match &args.cookie {
+        Some(path) => path.clone(),
+        None => {
+            let spec = load_spec(&args.chain)?;
+            let chain_args = ChainArgs {
+                data_dir: args.data_dir.clone(),
+                chain: args.chain.clone(),
+            };
+            data_dir(&chain_args, &spec)?.join(COOKIE_FILE)
+        }
+    };
+    let token = AdminToken::read(&cookie).with_context(|| {
+        "admin calls need the running node's cookie: give --data-dir (or --cookie)".to_string()
+    })?;
+    let (path, body) = match action {
+        PeersAction::Add { address } => (
+            "connect",
+            serde_json::to_value(ConnectBody { address })?,
+        ),
+        PeersAction::Remove { peer } => ("disconnect", serde_json::to_value(PeerBody { peer })?),
+        PeersAction::Ban { peer } => ("ban", serde_json::to_value(PeerBody { peer })?),
+        PeersAction::Unban { peer } => ("unban", serde_json::to_value(PeerBody { peer })?),
+    };
+    let done: AdminDone = post_json(
+        &args.node,
+        &format!("/api/v1/admin/peers/{path}"),
+        &token,
+        &body,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        println!("ok: {}", done.result);
+    }
+    Ok(())
+}
+
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(std::time::Duration::from_secs(10)))
         .build()
-        .into();
-    let mut response = agent
+        .into()
+}
+
+fn post_json<T: serde::de::DeserializeOwned>(
+    node: &str,
+    path: &str,
+    token: &AdminToken,
+    body: &serde_json::Value,
+) -> anyhow::Result<T> {
+    let url = format!("{}{}", node.trim_end_matches('/'), path);
+    let response = http_agent()
+        .post(&url)
+        .header("Authorization", &format!("Bearer {}", token.as_str()))
+        .send_json(body)
+        .with_context(|| format!("cannot reach the node at {node} (is it running? see --node)"))?;
+    read_json_response(node, &url, response)
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(node: &str, path: &str) -> anyhow::Result<T> {
+    let url = format!("{}{}", node.trim_end_matches('/'), path);
+    let response = http_agent()
         .get(&url)
         .call()
         .with_context(|| format!("cannot reach the node at {node} (is it running? see --node)"))?;
+    read_json_response(node, &url, response)
+}
+
+fn read_json_response<T: serde::de::DeserializeOwned>(
+    node: &str,
+    url: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> anyhow::Result<T> {
     let status = response.status();
     let body: serde_json::Value = response
         .body_mut()

@@ -4,28 +4,37 @@
 //!
 //! ```text
 //!   main.rs ─► cli ─► run(NodeConfig)
-//!                        ├─ ChainManager (store + core rules) ◄── owned by the driver thread
+//!                        ├─ driver thread: ChainManager (store + core rules)
+//!                        │                 + Protocol (core network logic)
 //!                        ├─ MinerHandle (N threads) ── found blocks ──► driver
-//!                        └─ HTTP API (tokio) ── reads the store
+//!                        ├─ swarm task (libp2p on tokio) ◄── commands ── driver
+//!                        │                               ── events ────► driver
+//!                        └─ HTTP API (tokio) ── reads the store; admin calls ──► driver, swarm
 //! ```
 pub mod api;
 pub mod chain;
 pub mod cli;
 pub mod clock;
+pub mod cookie;
 pub mod driver;
 pub mod miner;
+pub mod net;
 pub mod store;
 
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::Address;
+use crate::core::protocol::machine::{Protocol, ProtocolConfig};
 use anyhow::Context;
 use chain::open_chain;
-use driver::{Driver, MiningSetup};
+use cookie::AdminToken;
+use driver::{Driver, DriverEvent, MiningSetup};
 use miner::MinerHandle;
+use net::{Multiaddr, NetConfig, PeerId};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// File in the data directory holding the HTTP API's bound address (useful with port 0).
 pub const API_ADDR_FILE: &str = "api.addr";
@@ -41,6 +50,25 @@ pub struct NodeConfig {
     pub http_addr: SocketAddr,
     /// Mining setup, if mining.
     pub mining: Option<MiningConfig>,
+    /// Peer-to-peer setup.
+    pub network: NetworkConfig,
+}
+
+/// Peer-to-peer options.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Where to listen.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (the spec's and `--bootnode`s).
+    pub bootnodes: Vec<Multiaddr>,
+    /// Addresses others can reach this node at.
+    pub external_addresses: Vec<Multiaddr>,
+    /// Local-network discovery.
+    pub mdns: bool,
+    /// Most connections.
+    pub max_peers: u32,
+    /// How long a misbehaving peer stays banned.
+    pub ban_secs: u64,
 }
 
 /// `--mine` options.
@@ -56,6 +84,8 @@ pub struct MiningConfig {
 pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    // Address files of an earlier run would point at old ports.
+    let _ = std::fs::remove_file(config.data_dir.join(driver::P2P_ADDR_FILE));
     let chain_dir = config.data_dir.join("chain");
     let chain = open_chain(&chain_dir, config.spec.clone()).with_context(|| {
         format!(
@@ -81,10 +111,69 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
 
+    // Bans survive restarts: the store keeps them, and both the logic and the swarm
+    // start out refusing those peers.
+    let now_ms = clock::unix_now_ms();
+    let mut bans = Vec::new();
+    let mut ban_reasons = BTreeMap::new();
+    for (bytes, record) in chain.store().bans().context("cannot read the stored bans")? {
+        match PeerId::from_bytes(&bytes) {
+            Ok(peer) if record.until_ms > now_ms => {
+                bans.push((peer, record.until_ms));
+                ban_reasons.insert(peer, record.reason);
+            }
+            Ok(_) => {
+                let _ = chain.store().remove_ban(&bytes);
+            }
+            Err(_) => tracing::warn!("ignoring a stored ban with an unreadable peer id"),
+        }
+    }
+    let protocol_config = ProtocolConfig {
+        policy: crate::core::protocol::peers::PeerPolicyConfig {
+            ban_duration_secs: config.network.ban_secs,
+            ..Default::default()
+        },
+        ..ProtocolConfig::default()
+    };
+    let protocol = Protocol::new(protocol_config, bans.clone());
+
+    let (events_tx, events_rx) = std::sync::mpsc::channel::<DriverEvent>();
+    let mut net_config = NetConfig::new(
+        config.data_dir.clone(),
+        genesis_hash,
+        config.spec.max_block_bytes(),
+    );
+    net_config.listen = config.network.listen.clone();
+    net_config.bootnodes = config.network.bootnodes.clone();
+    net_config.external_addresses = config.network.external_addresses.clone();
+    net_config.mdns = config.network.mdns;
+    net_config.max_connections = config.network.max_peers;
+    net_config.banned = bans.iter().map(|(peer, _)| *peer).collect();
+    let net_events = events_tx.clone();
+    let (net, net_task) = {
+        let _entered = runtime.enter();
+        net::start(
+            net_config,
+            Box::new(move |event| {
+                let _ = net_events.send(DriverEvent::Net(event));
+            }),
+        )
+        .context("cannot start the peer-to-peer network")?
+    };
+    tracing::info!("node identity {}", net.local_peer_id());
+
+    let token = AdminToken::create(&config.data_dir).context("cannot write the admin cookie")?;
+    let peers_view = Arc::new(RwLock::new(api::views::PeersView::default()));
     let api_state = api::ApiState {
         store: chain.store().clone(),
         spec: Arc::new(config.spec.clone()),
         genesis_hash,
+        peers: Arc::clone(&peers_view),
+        admin: api::AdminHandles {
+            token,
+            net: net.clone(),
+            driver: events_tx.clone(),
+        },
     };
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(config.http_addr))
@@ -108,7 +197,6 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         }
     });
 
-    let (found_tx, found_rx) = std::sync::mpsc::channel();
     let mining = config.mining.as_ref().map(|m| {
         tracing::info!(
             "mining on {} threads, paying {}",
@@ -117,19 +205,30 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .to_bech32(config.spec.hrp())
                 .unwrap_or_default()
         );
+        let found = events_tx.clone();
         MiningSetup {
-            miner: MinerHandle::spawn(m.threads, found_tx.clone()),
+            miner: MinerHandle::spawn(m.threads, move |block| {
+                found.send(DriverEvent::Mined(block)).is_ok()
+            }),
             reward_address: m.reward_address,
             threads: m.threads,
         }
     });
-    drop(found_tx);
+    drop(events_tx);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let driver = Driver::new(chain, mining);
+    let driver = Driver::new(
+        chain,
+        protocol,
+        net,
+        mining,
+        config.data_dir.clone(),
+        ban_reasons,
+        peers_view,
+    );
     let driver_shutdown = Arc::clone(&shutdown);
     let driver_thread = std::thread::Builder::new()
         .name("driver".into())
-        .spawn(move || driver.run(found_rx, driver_shutdown))
+        .spawn(move || driver.run(events_rx, driver_shutdown))
         .context("cannot start the driver thread")?;
 
     runtime.block_on(wait_for_signal());
@@ -140,6 +239,8 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         anyhow::bail!("the driver thread panicked");
     }
     let _ = runtime.block_on(server);
+    net_task.abort();
+    AdminToken::remove(&config.data_dir);
     tracing::info!("stopped cleanly");
     Ok(())
 }

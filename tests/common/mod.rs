@@ -332,6 +332,9 @@ pub fn node_args<'a>(data_dir: &'a Path, spec: &'a TestSpec) -> Vec<&'a str> {
         spec.arg(),
         "--http",
         "127.0.0.1:0",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
     ]
 }
 
@@ -406,7 +409,19 @@ impl TestDir {
     /// Starts a node on `data_dir` (mining with one thread if `mine`), logging to
     /// `<name>.log`, and waits for its API to answer.
     pub fn start_node(&self, name: &str, data_dir: &Path, spec: &TestSpec, mine: bool) -> Node {
-        Node::start(self.new_log(name), data_dir, spec, mine)
+        Node::start(self.new_log(name), data_dir, spec, mine, &[])
+    }
+
+    /// Like [`TestDir::start_node`], with more command-line arguments (e.g. `--bootnode`).
+    pub fn start_node_with(
+        &self,
+        name: &str,
+        data_dir: &Path,
+        spec: &TestSpec,
+        mine: bool,
+        extra: &[String],
+    ) -> Node {
+        Node::start(self.new_log(name), data_dir, spec, mine, extra)
     }
 
     /// Mines on `data_dir` until the tip is at least at `height`, then stops the node
@@ -443,12 +458,14 @@ pub struct Node {
     pub log: PathBuf,
     /// Where its API listens.
     pub api: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
 }
 
 impl Node {
     /// Starts `cairn node --http 127.0.0.1:0` on `data_dir`, and waits until the address in
     /// `<data-dir>/api.addr` answers `GET /api/v1/tip`.
-    fn start(log: PathBuf, data_dir: &Path, spec: &TestSpec, mine: bool) -> Node {
+    fn start(log: PathBuf, data_dir: &Path, spec: &TestSpec, mine: bool, extra: &[String]) -> Node {
         let addr_file = data_dir.join(cairn::node::API_ADDR_FILE);
         match std::fs::remove_file(&addr_file) {
             Ok(()) => {}
@@ -459,6 +476,7 @@ impl Node {
         if mine {
             args.extend(mining_args(spec));
         }
+        args.extend(extra.iter().map(String::as_str));
         let output = OpenOptions::new()
             .create(true)
             .append(true)
@@ -483,13 +501,50 @@ impl Node {
                 .parse::<SocketAddr>()
                 .map_err(|e| format!("{text:?}: {e}"))
         });
-        let node = Node { process, log, api };
+        let node = Node {
+            process,
+            log,
+            api,
+            data_dir: data_dir.to_path_buf(),
+        };
         poll(
             format!("the API at {api} to answer"),
             STARTUP_TIMEOUT,
             || node.try_get("/api/v1/tip"),
         );
         node
+    }
+
+    /// The node's P2P address with its peer id (from `<data-dir>/p2p.addr`), for other
+    /// nodes' `--bootnode`.
+    pub fn p2p_addr(&self) -> String {
+        let file = self.data_dir.join(cairn::node::driver::P2P_ADDR_FILE);
+        poll(
+            format!("the P2P address in {}", file.display()),
+            STARTUP_TIMEOUT,
+            || {
+                let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+                let text = text.trim().to_string();
+                if text.contains("/p2p/") {
+                    Ok(text)
+                } else {
+                    Err(format!("{text:?}"))
+                }
+            },
+        )
+    }
+
+    /// The node's peer id.
+    pub fn peer_id(&self) -> String {
+        let addr = self.p2p_addr();
+        addr.rsplit_once("/p2p/")
+            .map(|(_, id)| id.to_string())
+            .expect("the address ends in /p2p/<id>")
+    }
+
+    /// `GET /api/v1/peers`.
+    pub fn peers(&self) -> Value {
+        self.get("/api/v1/peers")
     }
 
     /// The API's base URL, e.g. `http://127.0.0.1:41234`.

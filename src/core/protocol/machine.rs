@@ -1252,3 +1252,7 @@ fn tip_changed<P>(outcome: BlockOutcome, source: TipSource, out: &mut Vec<Action
         BlockOutcome::SideBranch | BlockOutcome::AlreadyKnown => {}
     }
 }
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

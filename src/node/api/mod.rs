@@ -2,18 +2,23 @@
 //! (sled reads are safe alongside the chain manager's writes); nothing here decides validity.
 //!
 //! Errors are JSON, `{"error": {"code": "...", "message": "..."}}`, with a matching status.
+pub mod peers;
 pub mod views;
 
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::BlockHash;
+use crate::node::cookie::AdminToken;
+use crate::node::driver::DriverEvent;
+use crate::node::net::NetHandle;
 use crate::node::store::{Store, StoreError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::sync::Arc;
-use views::{BlockView, TipView};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, RwLock};
+use views::{BlockView, PeersView, TipView};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -24,6 +29,21 @@ pub struct ApiState {
     pub spec: Arc<ChainSpec>,
     /// The genesis hash.
     pub genesis_hash: BlockHash,
+    /// The network as the driver last saw it.
+    pub peers: Arc<RwLock<PeersView>>,
+    /// What admin calls reach.
+    pub admin: AdminHandles,
+}
+
+/// The token admin calls must carry, and where they go.
+#[derive(Clone)]
+pub struct AdminHandles {
+    /// The cookie's token.
+    pub token: AdminToken,
+    /// The swarm (dial, disconnect).
+    pub net: NetHandle,
+    /// The driver (ban, unban).
+    pub driver: Sender<DriverEvent>,
 }
 
 /// An API failure, shown to the client as JSON.
@@ -35,6 +55,12 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The admin token is missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The node cannot do it now.
+    #[error("{0}")]
+    Unavailable(String),
     /// The node failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,6 +78,8 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -70,6 +98,11 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/tip", get(tip))
         .route("/api/v1/blocks/{id}", get(block))
+        .route("/api/v1/peers", get(peers::peers))
+        .route("/api/v1/admin/peers/connect", post(peers::connect))
+        .route("/api/v1/admin/peers/disconnect", post(peers::disconnect))
+        .route("/api/v1/admin/peers/ban", post(peers::ban))
+        .route("/api/v1/admin/peers/unban", post(peers::unban))
         .fallback(not_found)
         .with_state(state)
 }

@@ -167,3 +167,48 @@ impl BlockView {
         }
     }
 }
+
+/// `GET /api/v1/peers`: this node on the network, its peers and its bans.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersView {
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// Where it listens (with `/p2p/<peer id>`), for other nodes' `--bootnode`.
+    pub listen_addresses: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<PeerView>,
+    /// Banned peers.
+    pub bans: Vec<BanView>,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its peer id.
+    pub peer_id: String,
+    /// The address of the connection.
+    pub address: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// What it says it runs (identify's agent version), once known.
+    pub agent: Option<String>,
+    /// Its best height, from its last status.
+    pub height: Option<u32>,
+    /// Its best tip, from its last status.
+    pub tip: Option<String>,
+    /// Its misbehaviour score (a ban at 100).
+    pub score: u32,
+    /// Our requests it has not answered yet.
+    pub requests_in_flight: usize,
+}
+
+/// One ban.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanView {
+    /// The banned peer id.
+    pub peer_id: String,
+    /// End of the ban, Unix seconds.
+    pub until: u64,
+    /// Why.
+    pub reason: String,
+}

@@ -5,7 +5,7 @@
 //!   driver ── set_job(template) ──► JobSlot (generation += 1) ──► N worker threads
 //!                                                                  │ search 64 Ki nonces,
 //!                                                                  │ check generation, repeat
-//!   driver ◄──────────── found block (channel) ────────────────────┘
+//!   driver ◄──────────── found block (sink) ───────────────────────┘
 //! ```
 //! Thread `i` of `n` searches the nonces `[i * 2^32 / n, (i + 1) * 2^32 / n)`; when its range
 //! runs out it rolls the header time forward (within the allowed drift) and starts again.
@@ -14,7 +14,6 @@ use crate::core::miner::{BlockTemplate, NonceSearch};
 use crate::core::primitives::Block;
 use crate::node::clock::unix_now;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -48,8 +47,13 @@ pub struct MinerHandle {
 }
 
 impl MinerHandle {
-    /// Starts `threads` mining threads that send solved blocks to `found`.
-    pub fn spawn(threads: usize, found: Sender<Block>) -> MinerHandle {
+    /// Starts `threads` mining threads that hand solved blocks to `found`, which returns
+    /// `false` once no one listens (the threads then stop).
+    pub fn spawn(
+        threads: usize,
+        found: impl Fn(Block) -> bool + Send + Sync + 'static,
+    ) -> MinerHandle {
+        let found: Arc<dyn Fn(Block) -> bool + Send + Sync> = Arc::new(found);
         let threads = threads.max(1);
         let slot = Arc::new(JobSlot::default());
         let stats = Arc::new(MinerStats::default());
@@ -57,7 +61,7 @@ impl MinerHandle {
             .map(|index| {
                 let slot = Arc::clone(&slot);
                 let stats = Arc::clone(&stats);
-                let found = found.clone();
+                let found = Arc::clone(&found);
                 std::thread::Builder::new()
                     .name(format!("miner-{index}"))
                     .spawn(move || worker(index, threads, &slot, &stats, &found))
@@ -118,7 +122,13 @@ fn next_job(slot: &JobSlot, seen: u64) -> Option<(u64, Arc<BlockTemplate>)> {
     }
 }
 
-fn worker(index: usize, threads: usize, slot: &JobSlot, stats: &MinerStats, found: &Sender<Block>) {
+fn worker(
+    index: usize,
+    threads: usize,
+    slot: &JobSlot,
+    stats: &MinerStats,
+    found: &(dyn Fn(Block) -> bool + Send + Sync),
+) {
     let span = (u64::from(u32::MAX) + 1) / threads as u64;
     let range_start = (index as u64 * span) as u32;
     let range_end = if index + 1 == threads {
@@ -151,7 +161,7 @@ fn worker(index: usize, threads: usize, slot: &JobSlot, stats: &MinerStats, foun
                 let mut block = template.block.clone();
                 block.header.time = header.time;
                 block.header.nonce = nonce;
-                if found.send(block).is_err() {
+                if !found(block) {
                     return;
                 }
                 // Wait for the template on the new tip.
@@ -194,7 +204,7 @@ mod tests {
     fn threads_switch_to_a_new_template_at_once() {
         let chain = TestChain::new();
         let (found_tx, found_rx) = std::sync::mpsc::channel();
-        let miner = MinerHandle::spawn(2, found_tx);
+        let miner = MinerHandle::spawn(2, move |block| found_tx.send(block).is_ok());
         // Target 1: no hash will meet it.
         miner.set_job(template(&chain, 0x0300_0001, 1));
         // Wait until both threads have finished at least one chunk of the first template.

@@ -15,6 +15,7 @@
 //!   x       address, height BE, pos BE   HistoryItem (best chain only)
 //!   n       tree node hash               SmtNode (content addressed, never rewritten)
 //!   m       name                         metadata: tip, genesis, schema
+//!   p       peer id bytes                BanRecord (bans survive restarts)
 //! ```
 //!
 //! Reopening reads the metadata and the tip: its cost does not grow with the chain.
@@ -42,6 +43,7 @@ const TX: u8 = b't';
 const HISTORY: u8 = b'x';
 const NODE: u8 = b'n';
 const META: u8 = b'm';
+const BAN: u8 = b'p';
 
 /// The store's layout version; a store of another version is refused.
 const SCHEMA_VERSION: u32 = 1;
@@ -72,6 +74,15 @@ pub enum HistoryItem {
         /// The block.
         block: BlockHash,
     },
+}
+
+/// A banned peer, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanRecord {
+    /// End of the ban, ms since the Unix epoch.
+    pub until_ms: u64,
+    /// Why the peer was banned.
+    pub reason: String,
 }
 
 /// A storage failure.
@@ -390,6 +401,32 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Records a ban of the peer whose id is `peer` (bytes); durable at once.
+    pub fn put_ban(&self, peer: &[u8], record: &BanRecord) -> Result<(), StoreError> {
+        self.tree.insert(key(BAN, &[peer]), encode(record))?;
+        self.flush()
+    }
+
+    /// Forgets the ban of `peer`.
+    pub fn remove_ban(&self, peer: &[u8]) -> Result<(), StoreError> {
+        self.tree.remove(key(BAN, &[peer]))?;
+        self.flush()
+    }
+
+    /// Every stored ban: (peer id bytes, record).
+    pub fn bans(&self) -> Result<Vec<(Vec<u8>, BanRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.tree.scan_prefix([BAN]) {
+            let (k, v) = row?;
+            let record = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
+                key: hex::encode(&k),
+                problem,
+            })?;
+            out.push((k[1..].to_vec(), record));
+        }
+        Ok(out)
     }
 
     /// Every account on the best chain (for full checks; reads the whole account table).
