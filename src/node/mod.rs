@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod driver;
 pub mod miner;
+pub mod net;
 pub mod store;
 
 use crate::core::consensus::ChainSpec;
