@@ -281,6 +281,27 @@ pub enum NetCommand {
     },
 }
 
+impl NetCommand {
+    /// The variant's name, for logs (a block's `Debug` is too long to log).
+    fn name(&self) -> &'static str {
+        match self {
+            NetCommand::Request { .. } => "Request",
+            NetCommand::Respond { .. } => "Respond",
+            NetCommand::PublishBlock(_) => "PublishBlock",
+            NetCommand::PublishTransfer(_) => "PublishTransfer",
+            NetCommand::ReportBlock { .. } => "ReportBlock",
+            NetCommand::ReportTransfer { .. } => "ReportTransfer",
+            NetCommand::Dial(_) => "Dial",
+            NetCommand::Disconnect(_) => "Disconnect",
+            NetCommand::Ban(_) => "Ban",
+            NetCommand::Unban(_) => "Unban",
+            NetCommand::PublishRaw { .. } => "PublishRaw",
+            NetCommand::RequestRaw { .. } => "RequestRaw",
+            NetCommand::RespondRaw { .. } => "RespondRaw",
+        }
+    }
+}
+
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -337,7 +358,7 @@ impl NetHandle {
     /// the command is dropped (and logged at debug level).
     pub fn send(&self, command: NetCommand) {
         if let Err(e) = self.commands.send(command) {
-            tracing::debug!("network service stopped; dropped {:?}", e.0);
+            tracing::debug!("network service stopped; dropped a {} command", e.0.name());
         }
     }
 

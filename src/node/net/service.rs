@@ -91,6 +91,7 @@ impl NetService {
             .build();
 
         for address in &config.listen {
+            check_port_free(address)?;
             swarm
                 .listen_on(address.clone())
                 .map_err(|e| NetError::Listen {
@@ -646,4 +647,27 @@ impl NetService {
             Err(e) => tracing::trace!("not dialing {peer}: {e}"),
         }
     }
+}
+
+/// Fails if the TCP port of `address` is taken. libp2p binds its listeners with
+/// `SO_REUSEPORT` (so that dials can reuse the port), which on Linux lets a second node bind
+/// a port another node listens on and silently share its inbound connections; a plain bind
+/// first turns that into an error. Addresses without an IP and TCP port are left to libp2p.
+fn check_port_free(address: &Multiaddr) -> Result<(), NetError> {
+    let mut protocols = address.iter();
+    let ip: std::net::IpAddr = match protocols.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let port = match protocols.next() {
+        Some(Protocol::Tcp(port)) if port != 0 => port,
+        _ => return Ok(()),
+    };
+    std::net::TcpListener::bind((ip, port))
+        .map(drop)
+        .map_err(|e| NetError::Listen {
+            address: address.clone(),
+            detail: e.to_string(),
+        })
 }
