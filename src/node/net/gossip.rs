@@ -91,3 +91,46 @@ impl From<GossipVerdict> for MessageAcceptance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testkit::{test_address, test_keypair, TestChain};
+
+    fn message(topic: &IdentTopic, data: Vec<u8>) -> Message {
+        Message {
+            source: None,
+            data,
+            sequence_number: None,
+            topic: topic.hash(),
+        }
+    }
+
+    #[test]
+    fn message_ids_are_block_hashes_and_txids() {
+        let mut chain = TestChain::new();
+        let genesis = chain.genesis_hash;
+        let topics = Topics::new(&genesis);
+        assert_eq!(
+            topics.blocks.to_string(),
+            format!("/cairn/{}/blocks/1", genesis.to_hex())
+        );
+        let block = chain.extend(&genesis, 1, test_address(0)).remove(0);
+        let transfer = chain.transfer(&test_keypair(0), test_address(1), 5, 1, 0);
+        let block_bytes = codec::encode(&block).unwrap();
+        let transfer_bytes = codec::encode(&transfer).unwrap();
+
+        let id = topics.message_id(&message(&topics.blocks, block_bytes.clone()));
+        assert_eq!(id, message_id_of(&block.hash().0));
+        let id = topics.message_id(&message(&topics.transfers, transfer_bytes.clone()));
+        assert_eq!(id, message_id_of(&transfer.txid().0));
+
+        // Garbage, or a message on the other topic: the SHA-256 of the bytes.
+        let sha = |bytes: &[u8]| MessageId::new(&<[u8; 32]>::from(Sha256::digest(bytes)));
+        let garbage = b"garbage".to_vec();
+        let id = topics.message_id(&message(&topics.blocks, garbage.clone()));
+        assert_eq!(id, sha(&garbage));
+        let id = topics.message_id(&message(&topics.transfers, block_bytes.clone()));
+        assert_eq!(id, sha(&block_bytes));
+    }
+}

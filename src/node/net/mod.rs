@@ -128,7 +128,8 @@ pub enum NetEvent {
     PeerConnected {
         /// The peer.
         peer: PeerId,
-        /// Its address on this connection.
+        /// Its address on this connection, without `/p2p/` (for an inbound connection, the
+        /// port is usually not the one it listens on).
         address: Multiaddr,
         /// Whether we dialed it.
         outbound: bool,

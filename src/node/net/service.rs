@@ -206,7 +206,10 @@ impl NetService {
                 num_established,
                 ..
             } => {
-                let address = endpoint.get_remote_address().clone();
+                let mut address = endpoint.get_remote_address().clone();
+                if matches!(address.iter().last(), Some(Protocol::P2p(_))) {
+                    address.pop();
+                }
                 let outbound = endpoint.is_dialer();
                 tracing::debug!(
                     "connected to {peer_id} at {address} ({}, {num_established} connections)",

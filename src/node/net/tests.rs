@@ -5,7 +5,7 @@
 use super::*;
 use crate::core::consensus::target::Work;
 use crate::core::protocol::messages::Status;
-use crate::core::testkit::{test_address, TestChain};
+use crate::core::testkit::{test_address, test_keypair, TestChain};
 use std::collections::VecDeque;
 use std::path::Path;
 use tempfile::TempDir;
@@ -224,7 +224,19 @@ async fn connected_pair(genesis: BlockHash) -> (TestNode, TestNode) {
     let bootnode = a.address.clone();
     let mut b = TestNode::start(genesis, |c| c.bootnodes = vec![bootnode]).await;
     assert!(!a.expect_connected(b.peer).await, "A was dialed");
-    assert!(b.expect_connected(a.peer).await, "B dialed");
+    let a_listens = a.handle.listen_addresses()[0].clone();
+    let (outbound, address) = b
+        .expect("PeerConnected", |e| match e {
+            NetEvent::PeerConnected {
+                peer,
+                address,
+                outbound,
+            } if *peer == a.peer => Some((*outbound, address.clone())),
+            _ => None,
+        })
+        .await;
+    assert!(outbound, "B dialed");
+    assert_eq!(address, a_listens);
     (a, b)
 }
 
@@ -417,6 +429,38 @@ async fn gossip_is_forwarded_only_after_the_node_accepts_it() {
     )
     .await;
     drop(c_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossiped_transfer_arrives_and_takes_a_verdict_by_txid() {
+    init_tracing();
+    let chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let transfer = chain.transfer(&test_keypair(0), test_address(1), 10, 1, 0);
+    let (a, mut b) = connected_pair(genesis).await;
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    let source = loop {
+        assert!(Instant::now() < deadline, "the transfer never arrived");
+        a.send(NetCommand::PublishTransfer(transfer.clone()));
+        let found = b
+            .try_expect(Duration::from_millis(300), |e| match e {
+                NetEvent::GossipTransfer {
+                    source,
+                    transfer: t,
+                } if *t == transfer => Some(*source),
+                _ => None,
+            })
+            .await;
+        if let Some(source) = found {
+            break source;
+        }
+    };
+    assert_eq!(source, a.peer);
+    b.send(NetCommand::ReportTransfer {
+        txid: transfer.txid(),
+        source,
+        verdict: GossipVerdict::Accept,
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
