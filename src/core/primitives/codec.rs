@@ -53,6 +53,17 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Decodes one `T` from the start of `bytes`, ignoring whatever follows; never panics.
+///
+/// For reading a leading field cheaply, such as a block's header out of an encoded block
+/// (a `Block` is encoded header first). Anything else should use [`decode`], which refuses
+/// trailing bytes so that a value has exactly one encoding.
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    bincode::serde::decode_from_slice(bytes, CONFIG)
+        .map(|(value, _read)| value)
+        .map_err(CodecError::Decode)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +76,28 @@ mod tests {
             decode::<u32>(&bytes),
             Err(CodecError::TrailingBytes { trailing: 1 })
         ));
+    }
+
+    #[test]
+    fn prefix_decoding_ignores_what_follows_but_not_what_is_missing() {
+        let mut bytes = encode(&(7u32, 9u64)).unwrap();
+        assert_eq!(decode_prefix::<u32>(&bytes).unwrap(), 7);
+        bytes.truncate(2);
+        assert!(matches!(
+            decode_prefix::<u32>(&bytes),
+            Err(CodecError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn a_blocks_header_is_its_encodings_prefix() {
+        use crate::core::primitives::{Block, Header};
+        use crate::core::testkit::{test_address, TestChain};
+        let mut chain = TestChain::new();
+        let genesis = chain.genesis_hash;
+        let block: Block = chain.extend(&genesis, 1, test_address(0)).remove(0);
+        let header: Header = decode_prefix(&encode(&block).unwrap()).unwrap();
+        assert_eq!(header.hash(), block.hash());
     }
 
     #[test]
