@@ -37,8 +37,7 @@ fn unix_now() -> u64 {
 /// difficulty stays at the genesis target), with a transfer between dev accounts in every
 /// tenth block. Returns the tip hash.
 fn premine(data_dir: &Path, spec: &TestSpec, blocks: u32) -> String {
-    let mut chain =
-        open_chain(&data_dir.join("chain"), spec.spec.clone()).expect("open the store");
+    let mut chain = open_chain(&data_dir.join("chain"), spec.spec.clone()).expect("open the store");
     let (miner, _) = spec.spec.allocations[0];
     let start = unix_now() - u64::from(blocks) - 2;
     let key = cairn_wallet::keys::dev_keypair(1);
@@ -65,7 +64,9 @@ fn premine(data_dir: &Path, spec: &TestSpec, blocks: u32) -> String {
             .expect("template")
             .block;
         solve(&mut block.header);
-        chain.submit_block(block, unix_now()).expect("a valid block");
+        chain
+            .submit_block(block, unix_now())
+            .expect("a valid block");
     }
     let tip = chain.tip().hash().to_string();
     chain.store().flush().expect("flush");
@@ -93,7 +94,10 @@ fn tip_of(node: &Node) -> (u64, String, String, String) {
 fn wait_for_agreement(nodes: &[&Node], timeout: Duration) -> (u64, String, String, String) {
     poll("all nodes on one tip", timeout, || {
         let tips: Vec<_> = nodes.iter().map(|n| tip_of(n)).collect();
-        if tips.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2) {
+        if tips
+            .windows(2)
+            .all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2)
+        {
             Ok(tips[0].clone())
         } else {
             Err(format!(
@@ -111,18 +115,6 @@ fn wait_for_tip(node: &Node, hash: &str, timeout: Duration) {
             Ok(())
         } else {
             Err(format!("at {} {}", tip.0, tip.1))
-        }
-    })
-}
-
-fn wait_for_peers(node: &Node, at_least: usize) {
-    poll(format!("{at_least} peers"), CONVERGE, || {
-        let peers = node.peers();
-        let n = peers["peers"].as_array().map_or(0, Vec::len);
-        if n >= at_least {
-            Ok(())
-        } else {
-            Err(format!("{n} peers"))
         }
     })
 }
@@ -284,7 +276,10 @@ fn nodes_sync_agree_and_converge_after_a_split() {
     assert_ne!(majority.1, minority.1, "the sides mined different branches");
     let majority_work = u128::from_str_radix(majority.3.trim_start_matches("0x"), 16).unwrap();
     let minority_work = u128::from_str_radix(minority.3.trim_start_matches("0x"), 16).unwrap();
-    assert!(majority_work > minority_work, "{majority:?} vs {minority:?}");
+    assert!(
+        majority_work > minority_work,
+        "{majority:?} vs {minority:?}"
+    );
 
     // Heal: lift the bans and dial across.
     for node in [&a, &c, &e] {

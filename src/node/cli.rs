@@ -4,13 +4,13 @@ use crate::core::consensus::genesis::genesis_hash;
 use crate::core::consensus::spec::BUILTIN_SPECS;
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::Address;
-use crate::node::api::views::{BlockView, TipView};
-use crate::node::chain::verify_best_chain;
-use crate::node::store::Store;
 use crate::node::api::peers::{AdminDone, ConnectBody, PeerBody};
 use crate::node::api::views::PeersView;
+use crate::node::api::views::{BlockView, TipView};
+use crate::node::chain::verify_best_chain;
 use crate::node::cookie::{AdminToken, COOKIE_FILE};
 use crate::node::net::Multiaddr;
+use crate::node::store::Store;
 use crate::node::{MiningConfig, NetworkConfig, NodeConfig};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -61,7 +61,12 @@ pub struct PeersArgs {
     #[command(subcommand)]
     pub action: Option<PeersAction>,
     /// The node's HTTP API.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7371", global = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:7371",
+        global = true
+    )]
     pub node: String,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -354,7 +359,8 @@ fn network_config(args: &NodeArgs, spec: &ChainSpec) -> anyhow::Result<NetworkCo
                 .context("the spec's p2p port makes no multiaddr")?,
         );
     }
-    let mut bootnodes = parse_multiaddrs("a bootnode of the chain spec", &spec.file.network.bootnodes)?;
+    let mut bootnodes =
+        parse_multiaddrs("a bootnode of the chain spec", &spec.file.network.bootnodes)?;
     bootnodes.extend(parse_multiaddrs("--bootnode", &args.bootnode)?);
     if args.max_peers == 0 {
         bail!("--max-peers must be at least 1");
@@ -455,7 +461,10 @@ fn run_peers(args: PeersArgs) -> anyhow::Result<()> {
         }
         println!("bans        {}", view.bans.len());
         for ban in &view.bans {
-            println!("  {}  until {} (unix)  {}", ban.peer_id, ban.until, ban.reason);
+            println!(
+                "  {}  until {} (unix)  {}",
+                ban.peer_id, ban.until, ban.reason
+            );
         }
         return Ok(());
     };
@@ -474,10 +483,7 @@ fn run_peers(args: PeersArgs) -> anyhow::Result<()> {
         "admin calls need the running node's cookie: give --data-dir (or --cookie)".to_string()
     })?;
     let (path, body) = match action {
-        PeersAction::Add { address } => (
-            "connect",
-            serde_json::to_value(ConnectBody { address })?,
-        ),
+        PeersAction::Add { address } => ("connect", serde_json::to_value(ConnectBody { address })?),
         PeersAction::Remove { peer } => ("disconnect", serde_json::to_value(PeerBody { peer })?),
         PeersAction::Ban { peer } => ("ban", serde_json::to_value(PeerBody { peer })?),
         PeersAction::Unban { peer } => ("unban", serde_json::to_value(PeerBody { peer })?),

@@ -112,7 +112,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let second = AdminToken::create(dir.path()).unwrap();
-        assert!(!second.matches(token.as_str()), "a restart makes a new token");
+        assert!(
+            !second.matches(token.as_str()),
+            "a restart makes a new token"
+        );
         AdminToken::remove(dir.path());
         assert!(AdminToken::read(&dir.path().join(COOKIE_FILE)).is_err());
     }

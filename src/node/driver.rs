@@ -11,9 +11,9 @@
 //!                                   store (bans), miner, NetCommand, log, peers view
 //! ```
 //! All chain writes happen here, one after another.
+use crate::core::primitives::{Address, Block};
 use crate::core::protocol::machine::{Action, Event, Protocol, TipSource, Verdict};
 use crate::core::protocol::peers::Misbehavior;
-use crate::core::primitives::{Address, Block};
 use crate::node::api::views::{BanView, PeerView, PeersView};
 use crate::node::chain::ChainManager;
 use crate::node::clock::{unix_now, unix_now_ms};
@@ -114,7 +114,7 @@ impl Driver {
             net,
             mining,
             data_dir,
-            extra_nonce: 0,
+            extra_nonce: random_extra_nonce(),
             stats: DriverStats::default(),
             template_built: Instant::now(),
             template_stale: false,
@@ -240,12 +240,10 @@ impl Driver {
                 tracing::debug!(target: "cairn::net", "request {id} to {peer} failed: {reason}");
                 self.feed(Event::RequestFailed { peer, id });
             }
-            NetEvent::GossipBlock { source, block } => {
-                self.feed(Event::GossipBlock {
-                    peer: source,
-                    block,
-                })
-            }
+            NetEvent::GossipBlock { source, block } => self.feed(Event::GossipBlock {
+                peer: source,
+                block,
+            }),
             NetEvent::GossipTransfer { source, transfer } => {
                 // Transfers are relayed once the mempool exists; until then they are not
                 // forwarded, and not held against the sender.
@@ -451,6 +449,17 @@ impl Driver {
             *shared = view;
         }
     }
+}
+
+/// A random start for the extra nonce: two nodes mining to the same address from the same
+/// tip in the same second would otherwise build identical templates and search the same
+/// nonces, duplicating each other's work.
+fn random_extra_nonce() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        tracing::warn!(target: "cairn::miner", "no randomness for the extra nonce: starting at 0");
+    }
+    u64::from_le_bytes(bytes)
 }
 
 /// `3725` → `1h 2m 5s`.

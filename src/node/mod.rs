@@ -116,7 +116,11 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     let now_ms = clock::unix_now_ms();
     let mut bans = Vec::new();
     let mut ban_reasons = BTreeMap::new();
-    for (bytes, record) in chain.store().bans().context("cannot read the stored bans")? {
+    for (bytes, record) in chain
+        .store()
+        .bans()
+        .context("cannot read the stored bans")?
+    {
         match PeerId::from_bytes(&bytes) {
             Ok(peer) if record.until_ms > now_ms => {
                 bans.push((peer, record.until_ms));

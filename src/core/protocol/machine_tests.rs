@@ -96,7 +96,13 @@ fn a_gossiped_block_with_bad_proof_of_work_is_rejected_and_its_sender_banned() {
     while crate::core::consensus::validation::check_proof_of_work(&block.header).is_ok() {
         block.header.nonce = block.header.nonce.wrapping_add(1);
     }
-    let out = feed(&mut node, Event::GossipBlock { peer: "evil", block });
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "evil",
+            block,
+        },
+    );
     assert_eq!(verdict(&out), Some(Verdict::Reject));
     assert!(banned(&out, "evil"), "{out:?}");
     assert_eq!(node.0.peers().count(), 0);
@@ -114,14 +120,26 @@ fn a_block_with_a_bad_signature_inside_is_rejected_and_its_sender_banned() {
     block.transfers[0].amount = Amount::from_units(101); // signed for 100
     block.header.tx_root = block.compute_tx_root();
     solve(&mut block.header);
-    let out = feed(&mut node, Event::GossipBlock { peer: "evil", block });
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "evil",
+            block,
+        },
+    );
     assert_eq!(verdict(&out), Some(Verdict::Reject));
     assert!(banned(&out, "evil"), "{out:?}");
     assert_eq!(node.1.tip().height(), 0);
     // An honest peer's valid block still goes through.
     let _ = connect(&mut node, "honest", genesis_status(&chain));
     let good = chain.mine(&genesis, Vec::new(), test_address(0));
-    let out = feed(&mut node, Event::GossipBlock { peer: "honest", block: good });
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "honest",
+            block: good,
+        },
+    );
     assert_eq!(verdict(&out), Some(Verdict::Accept));
     assert_eq!(node.1.tip().height(), 1);
 }
@@ -142,7 +160,10 @@ fn a_request_flood_is_refused_then_banned() {
                 request: SyncRequest::GetBlocks { hashes: vec![] },
             },
         );
-        refused += out.iter().filter(|a| matches!(a, Action::Refuse { .. })).count();
+        refused += out
+            .iter()
+            .filter(|a| matches!(a, Action::Refuse { .. }))
+            .count();
         if banned(&out, "flood") {
             was_banned = true;
             break;
@@ -269,7 +290,10 @@ fn unlinked_headers_and_unrequested_blocks_cost_score_and_another_chain_disconne
             response: SyncResponse::Headers(vec![blocks[0].header, blocks[2].header]),
         },
     );
-    assert!(node.0.score(&"liar") > 0, "unlinked headers are a protocol violation");
+    assert!(
+        node.0.score(&"liar") > 0,
+        "unlinked headers are a protocol violation"
+    );
     // A peer of another chain is disconnected, not banned.
     let out = feed(&mut node, Event::PeerConnected("stranger"));
     let (_, id, _) = requests(&out)[0].clone();

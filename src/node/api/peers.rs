@@ -92,7 +92,9 @@ pub(super) async fn connect(
     authorize(&state, &headers)?;
     let text = body(request)?.address;
     let address: Multiaddr = text.trim().parse().map_err(|e| {
-        ApiError::BadRequest(format!("{text:?} is not a multiaddr ({e}); e.g. /ip4/127.0.0.1/tcp/7370"))
+        ApiError::BadRequest(format!(
+            "{text:?} is not a multiaddr ({e}); e.g. /ip4/127.0.0.1/tcp/7370"
+        ))
     })?;
     state.admin.net.send(NetCommand::Dial(address.clone()));
     Ok(Json(AdminDone {

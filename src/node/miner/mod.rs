@@ -64,7 +64,7 @@ impl MinerHandle {
                 let found = Arc::clone(&found);
                 std::thread::Builder::new()
                     .name(format!("miner-{index}"))
-                    .spawn(move || worker(index, threads, &slot, &stats, &found))
+                    .spawn(move || worker(index, threads, &slot, &stats, found.as_ref()))
                     .expect("the OS can start a mining thread")
             })
             .collect();

@@ -221,6 +221,12 @@ pub enum NetCommand {
         /// The response.
         response: SyncResponse,
     },
+    /// Drops the [`NetEvent::InboundRequest`] with this `id` unanswered (a refused request:
+    /// the stream closes and the requester sees a failure).
+    Refuse {
+        /// The request's id.
+        id: u64,
+    },
     /// Gossips a block (ours, or one accepted from a peer that we did not get by gossip).
     PublishBlock(Block),
     /// Gossips a transfer.
@@ -288,6 +294,7 @@ impl NetCommand {
         match self {
             NetCommand::Request { .. } => "Request",
             NetCommand::Respond { .. } => "Respond",
+            NetCommand::Refuse { .. } => "Refuse",
             NetCommand::PublishBlock(_) => "PublishBlock",
             NetCommand::PublishTransfer(_) => "PublishTransfer",
             NetCommand::ReportBlock { .. } => "ReportBlock",

@@ -512,6 +512,10 @@ impl NetService {
                 self.respond(id, WireResponse::Message(response));
             }
             NetCommand::RespondRaw { id, bytes } => self.respond(id, WireResponse::Raw(bytes)),
+            NetCommand::Refuse { id } => {
+                // Dropping the channel closes the stream without an answer.
+                self.inbound.remove(&id);
+            }
             NetCommand::PublishBlock(block) => match codec::encode(&block) {
                 Ok(data) => self.publish(GossipTopic::Blocks, data),
                 Err(e) => tracing::warn!("cannot encode block {}: {e}", block.hash()),
