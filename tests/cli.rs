@@ -46,7 +46,7 @@ fn json(stdout: &str) -> Value {
 #[test]
 fn help_lists_the_commands_and_the_node_flags() {
     let help = cairn(["--help"]);
-    for command in ["node", "chain-spec", "tip", "block", "verify"] {
+    for command in ["node", "chain-spec", "tip", "block", "verify", "peers"] {
         assert!(help.expect_ok().contains(command), "{command}:\n{help}");
     }
     let node_help = cairn(["node", "--help"]);
@@ -57,6 +57,12 @@ fn help_lists_the_commands_and_the_node_flags() {
         "--mine",
         "--threads",
         "--miner-address",
+        "--listen",
+        "--bootnode",
+        "--no-mdns",
+        "--external-address",
+        "--max-peers",
+        "--ban-secs",
     ] {
         assert!(node_help.expect_ok().contains(flag), "{flag}:\n{node_help}");
     }
@@ -334,4 +340,31 @@ fn mining_options_are_checked_before_the_node_starts() {
     node(&["--miner-address", &typo]).expect_failure(&["--miner-address", "invalid address"]);
     node(&["--threads", "0", "--miner-address", &spec.miner_address])
         .expect_failure(&["--threads"]);
+}
+
+#[test]
+fn network_options_and_admin_calls_fail_clearly() {
+    let dir = TestDir::new("netflags");
+    let spec = dir.write_spec();
+    let data = dir.path().join("data");
+    // A bad multiaddr is named with its flag, before anything starts.
+    let mut args = node_args(&data, &spec);
+    args.extend(["--bootnode", "not-a-multiaddr"]);
+    cairn(&args).expect_failure(&["--bootnode", "not-a-multiaddr", "multiaddr"]);
+    let mut args = node_args(&data, &spec);
+    let listen = args.len() - 2;
+    args[listen] = "/ip4/127.0.0.1/udp/0";
+    cairn(&args).expect_failure(&["listen"]);
+    // Admin calls need the running node's cookie.
+    let missing = dir.path().join("no-such-cookie");
+    cairn([
+        "peers",
+        "ban",
+        "12D3KooWA7xP3vfC74NsqXGHk5HvW9euGsnvBJ3mdAKZGaAZwpEs",
+        "--cookie",
+        arg(&missing),
+    ])
+    .expect_failure(&["cookie", "no-such-cookie"]);
+    // Listing needs a node.
+    cairn(["peers", "--node", "http://127.0.0.1:1"]).expect_failure(&["cannot reach the node"]);
 }

@@ -136,6 +136,21 @@ fn admin(node: &Node, path: &str, body: Value) -> Value {
     value
 }
 
+/// An admin call with a chosen token (or none): the status and JSON body.
+fn admin_raw(node: &Node, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(&format!("{}/api/v1/admin/peers/{path}", node.url()));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.send_json(&body).expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_json().expect("JSON"))
+}
+
 fn log_of(node: &Node) -> String {
     std::fs::read_to_string(&node.log).expect("the node log")
 }
@@ -205,6 +220,27 @@ fn nodes_sync_agree_and_converge_after_a_split() {
     );
     wait_for_tip(&e, &agreed.1, CONVERGE);
     assert_eq!(tip_of(&e).2, agreed.2, "the late joiner has the same state");
+
+    // Admin calls need the cookie's token, and say what is wrong with bad input.
+    let (status, body) = admin_raw(&a, "ban", None, json!({ "peer": b.peer_id() }));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, _) = admin_raw(&a, "ban", Some("not-the-token"), json!({ "peer": "x" }));
+    assert_eq!(status, 401);
+    let token = std::fs::read_to_string(a.data_dir.join(".cookie")).expect("the cookie");
+    let (status, body) = admin_raw(&a, "ban", Some(token.trim()), json!({ "peer": "nonsense" }));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("peer id"));
+    let (status, _) = admin_raw(&a, "connect", Some(token.trim()), json!({ "address": "x" }));
+    assert_eq!(status, 400);
+    let (status, _) = admin_raw(&a, "ban", Some(token.trim()), json!({ "wrong": 1 }));
+    assert_eq!(status, 400);
+    assert!(a.peers()["bans"].as_array().is_some_and(Vec::is_empty));
 
     // 4. Split {A, C, E} from {B, D}: each of A, C, E bans B and D (one with the CLI).
     let (b_id, d_id) = (b.peer_id(), d.peer_id());
