@@ -869,8 +869,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                         );
                     }
                 }
-                // Start over from fresh headers.
-                self.download.reset();
+                // Start over from fresh headers, after the source's next status (a block
+                // from the future, say, will not be valid again before then).
+                self.reset_download();
                 break;
             }
         }
@@ -927,7 +928,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                     out,
                 );
             }
-            self.download.reset();
+            self.reset_download();
             return Ok(());
         }
         if useful.is_empty() {
@@ -964,6 +965,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
         }
         Ok(())
+    }
+
+    /// Drops the download queue; its source is not asked for headers again until its next
+    /// status.
+    fn reset_download(&mut self) {
+        if let Some(source) = self.download.source() {
+            if let Some(info) = self.peers.get_mut(source) {
+                info.exhausted = true;
+            }
+        }
+        self.download.reset();
     }
 
     fn ask_headers<S: ChainStore>(
