@@ -96,14 +96,7 @@ impl<P: Ord + Clone> Download<P> {
 
     /// Forgets everything.
     pub fn reset(&mut self) {
-        *self = Download {
-            wanted: VecDeque::new(),
-            source: None,
-            buffered: BTreeMap::new(),
-            buffered_bytes: 0,
-            assigned: BTreeMap::new(),
-            tried: BTreeMap::new(),
-        };
+        *self = Download::default();
     }
 
     /// Queues linked `headers` from `source`; the first one's parent has `parent_work`.

@@ -413,20 +413,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
             Event::Mined(block) => {
                 let hash = block.hash();
-                match chain.submit_block(block.clone(), now_ms / 1000) {
-                    Ok(
-                        outcome
-                        @ (BlockOutcome::Extended { .. } | BlockOutcome::Reorganized { .. }),
-                    ) => {
-                        out.push(Action::Publish(block));
-                        tip_changed(outcome, TipSource::Mined, out);
-                        self.connect_orphans(hash, chain, now_ms, out)?;
+                let copy = block.clone();
+                match self.submit(block, None, TipSource::Mined, true, chain, now_ms, out)? {
+                    Ok(BlockOutcome::Extended { .. } | BlockOutcome::Reorganized { .. }) => {
+                        out.push(Action::Publish(copy))
                     }
                     Ok(_) => out.push(Action::MinedStale {
                         hash,
                         reason: "the tip moved on".into(),
                     }),
-                    Err(SubmitError::Chain(e)) => return Err(e),
                     Err(e) => out.push(Action::MinedStale {
                         hash,
                         reason: e.to_string(),
@@ -731,7 +726,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
             return Ok(());
         }
-        match self.submit(block, Some(&peer), TipSource::Gossip, chain, now_ms, out)? {
+        match self.submit(
+            block,
+            Some(&peer),
+            TipSource::Gossip,
+            true,
+            chain,
+            now_ms,
+            out,
+        )? {
             Ok(_) => out.push(verdict(Verdict::Accept)),
             Err(e) if e.is_permanent() => out.push(verdict(Verdict::Reject)),
             Err(_) => out.push(verdict(Verdict::Ignore)),
@@ -739,13 +742,16 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         Ok(())
     }
 
-    /// Submits a block; reports a new tip, connects waiting orphans, penalizes `from` for an
-    /// invalid block. Returns the block's own result.
+    /// Submits a block; reports a new tip, connects waiting orphans (unless `orphans` is
+    /// false: the caller is already connecting them), penalizes `from` for an invalid block.
+    /// Returns the block's own result.
+    #[allow(clippy::too_many_arguments)]
     fn submit<S: ChainStore>(
         &mut self,
         block: Block,
         from: Option<&P>,
         source: TipSource,
+        orphans: bool,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
@@ -755,7 +761,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             Ok(outcome) => {
                 let stored = !matches!(outcome, BlockOutcome::AlreadyKnown);
                 tip_changed(outcome.clone(), source, out);
-                if stored {
+                if stored && orphans {
                     self.connect_orphans(hash, chain, now_ms, out)?;
                 }
                 Ok(Ok(outcome))
@@ -791,42 +797,21 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         while let Some(parent) = parents.pop() {
             for (child, from) in self.orphans.take_children(&parent) {
                 let hash = child.hash();
-                if self.submit_orphan(child, &from, chain, now_ms, out)? {
+                let result = self.submit(
+                    child,
+                    Some(&from),
+                    TipSource::Gossip,
+                    false,
+                    chain,
+                    now_ms,
+                    out,
+                )?;
+                if matches!(result, Ok(outcome) if outcome != BlockOutcome::AlreadyKnown) {
                     parents.push(hash);
                 }
             }
         }
         Ok(())
-    }
-
-    /// Submits an orphan whose parent arrived; whether it was stored.
-    fn submit_orphan<S: ChainStore>(
-        &mut self,
-        block: Block,
-        from: &P,
-        chain: &mut ChainManager<S>,
-        now_ms: u64,
-        out: &mut Vec<Action<P>>,
-    ) -> Result<bool, ChainError> {
-        match chain.submit_block(block, now_ms / 1000) {
-            Ok(outcome) => {
-                tip_changed(outcome, TipSource::Gossip, out);
-                Ok(true)
-            }
-            Err(SubmitError::Chain(e)) => Err(e),
-            Err(SubmitError::Invalid { hash, error }) => {
-                if error.is_peer_fault() {
-                    self.penalize(
-                        from,
-                        Misbehavior::InvalidBlock,
-                        now_ms,
-                        format!("sent invalid block {hash}: {error}"),
-                        out,
-                    );
-                }
-                Ok(false)
-            }
-        }
     }
 
     // ----- sync -----
@@ -847,9 +832,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 break;
             };
             let hash = block.hash();
-            if let Err(error) =
-                self.submit(block, Some(&from), TipSource::Sync, chain, now_ms, out)?
-            {
+            if let Err(error) = self.submit(
+                block,
+                Some(&from),
+                TipSource::Sync,
+                true,
+                chain,
+                now_ms,
+                out,
+            )? {
                 let chain_invalid = matches!(
                     chain.entry(&hash)?,
                     Some(BlockIndexEntry {

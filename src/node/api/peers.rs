@@ -102,17 +102,29 @@ pub(super) async fn connect(
     }))
 }
 
+/// An admin call that names a peer: authorize, parse, then `act` says what was done.
+fn peer_call(
+    state: &ApiState,
+    headers: &HeaderMap,
+    request: Result<Json<PeerBody>, JsonRejection>,
+    act: impl FnOnce(&ApiState, PeerId) -> Result<String, ApiError>,
+) -> Result<Json<AdminDone>, ApiError> {
+    authorize(state, headers)?;
+    let peer = parse_peer(&body(request)?.peer)?;
+    Ok(Json(AdminDone {
+        result: act(state, peer)?,
+    }))
+}
+
 pub(super) async fn disconnect(
     State(state): State<ApiState>,
     headers: HeaderMap,
     request: Result<Json<PeerBody>, JsonRejection>,
 ) -> Result<Json<AdminDone>, ApiError> {
-    authorize(&state, &headers)?;
-    let peer = parse_peer(&body(request)?.peer)?;
-    state.admin.net.send(NetCommand::Disconnect(peer));
-    Ok(Json(AdminDone {
-        result: format!("disconnecting {peer}"),
-    }))
+    peer_call(&state, &headers, request, |state, peer| {
+        state.admin.net.send(NetCommand::Disconnect(peer));
+        Ok(format!("disconnecting {peer}"))
+    })
 }
 
 pub(super) async fn ban(
@@ -120,12 +132,10 @@ pub(super) async fn ban(
     headers: HeaderMap,
     request: Result<Json<PeerBody>, JsonRejection>,
 ) -> Result<Json<AdminDone>, ApiError> {
-    authorize(&state, &headers)?;
-    let peer = parse_peer(&body(request)?.peer)?;
-    to_driver(&state, DriverEvent::Ban(peer))?;
-    Ok(Json(AdminDone {
-        result: format!("banned {peer}"),
-    }))
+    peer_call(&state, &headers, request, |state, peer| {
+        to_driver(state, DriverEvent::Ban(peer))?;
+        Ok(format!("banned {peer}"))
+    })
 }
 
 pub(super) async fn unban(
@@ -133,10 +143,8 @@ pub(super) async fn unban(
     headers: HeaderMap,
     request: Result<Json<PeerBody>, JsonRejection>,
 ) -> Result<Json<AdminDone>, ApiError> {
-    authorize(&state, &headers)?;
-    let peer = parse_peer(&body(request)?.peer)?;
-    to_driver(&state, DriverEvent::Unban(peer))?;
-    Ok(Json(AdminDone {
-        result: format!("unbanned {peer}"),
-    }))
+    peer_call(&state, &headers, request, |state, peer| {
+        to_driver(state, DriverEvent::Unban(peer))?;
+        Ok(format!("unbanned {peer}"))
+    })
 }
