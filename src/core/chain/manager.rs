@@ -24,6 +24,7 @@ use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::miner::{build_template, BlockTemplate, TemplateParams};
 use crate::core::primitives::{Address, Block, BlockHash, Header, Transfer};
 use crate::core::protocol::locator::{find_fork_point, locator_heights, LocatorError};
+use crate::core::state::apply::{check_chain_ids, check_transfer_signatures};
 use crate::core::state::{BlockStateChange, StateView};
 
 /// Storage the manager writes through: the block tree, the best chain by height, and the
@@ -231,10 +232,16 @@ impl<S: ChainStore> ChainManager<S> {
                 found: block.header.bits,
             })
         })?;
-        self.store.store_block(&block, &entry)?;
         if !is_better_chain(&entry.chain_work, &self.tip.chain_work) {
+            // A side branch's state is checked only if it wins, but what needs no state is
+            // checked now: a forged signature is refused (and its sender penalized) on any
+            // branch, never stored or relayed.
+            check_chain_ids(&block, self.spec.chain_id()).map_err(invalid)?;
+            check_transfer_signatures(&block, &self.genesis_hash).map_err(invalid)?;
+            self.store.store_block(&block, &entry)?;
             return Ok(BlockOutcome::SideBranch);
         }
+        self.store.store_block(&block, &entry)?;
         let outcome = self.switch_to(entry)?;
         self.store.make_durable()?;
         outcome.map_err(|(failed, error)| SubmitError::Invalid {

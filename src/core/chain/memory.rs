@@ -164,8 +164,8 @@ impl ChainStore for MemoryChainStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::chain::manager::{BlockOutcome, ChainManager};
-    use crate::core::testkit::{test_address, TestChain};
+    use crate::core::chain::manager::{BlockOutcome, ChainManager, SubmitError};
+    use crate::core::testkit::{solve, test_address, test_keypair, TestChain};
 
     #[test]
     fn a_reorg_in_memory_matches_a_fresh_replay_of_the_winner() {
@@ -205,6 +205,36 @@ mod tests {
             node.tip().header.state_root,
             chain.entry_of(&b[5].hash()).header.state_root
         );
+    }
+
+    #[test]
+    fn a_side_branch_block_with_a_forged_signature_is_refused_not_stored() {
+        let mut chain = TestChain::new();
+        let genesis = chain.genesis_hash;
+        let main = chain.extend(&genesis, 3, test_address(0));
+        let mut node =
+            ChainManager::new(MemoryChainStore::new(&chain.spec), chain.spec.clone()).unwrap();
+        for block in &main {
+            node.submit_block(block.clone(), u64::MAX / 2).unwrap();
+        }
+        let transfer = chain.transfer(&test_keypair(0), test_address(1), 100, 1, 0);
+        let mut forged = chain.template(&genesis, vec![transfer], test_address(2));
+        forged.transfers[0].amount = crate::core::primitives::Amount::from_units(101);
+        forged.header.tx_root = forged.compute_tx_root();
+        solve(&mut forged.header);
+        let result = node.submit_block(forged.clone(), u64::MAX / 2);
+        assert!(
+            matches!(
+                result,
+                Err(SubmitError::Invalid {
+                    error: crate::core::consensus::BlockError::BadSignature { .. },
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert!(node.entry(&forged.hash()).unwrap().is_none(), "not stored");
+        assert_eq!(node.tip().hash(), main[2].hash());
     }
 
     #[test]

@@ -124,6 +124,34 @@ fn apply_transfers<'v, V: StateView + ?Sized>(
     Ok((overlay, fees))
 }
 
+/// Checks that every transfer of `block` carries `chain_id`.
+pub fn check_chain_ids(block: &Block, chain_id: u32) -> Result<(), BlockError> {
+    match block.transfers.iter().find(|t| t.chain_id != chain_id) {
+        Some(wrong) => Err(BlockError::WrongChainId {
+            txid: wrong.txid(),
+            expected: chain_id,
+            found: wrong.chain_id,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks every transfer's signature (on all cores): the first bad one in block order fails.
+/// Needs no state: a sender's key is its address.
+pub fn check_transfer_signatures(
+    block: &Block,
+    genesis_hash: &BlockHash,
+) -> Result<(), BlockError> {
+    match block
+        .transfers
+        .par_iter()
+        .find_first(|t| !t.has_valid_signature(genesis_hash))
+    {
+        Some(bad) => Err(BlockError::BadSignature { txid: bad.txid() }),
+        None => Ok(()),
+    }
+}
+
 /// Applies `block`'s transfers and reward on top of the state `view` (whose root is
 /// `parent_root`), checking every transfer rule and the claimed reward. It does not compare
 /// the result with the header's state root: that is [`crate::core::consensus::validation`]'s
@@ -134,29 +162,14 @@ pub fn apply_block<V: StateView + ?Sized>(
     block: &Block,
     ctx: &ApplyContext,
 ) -> Result<BlockStateChange, BlockError> {
-    for transfer in &block.transfers {
-        if transfer.chain_id != ctx.chain_id {
-            return Err(BlockError::WrongChainId {
-                txid: transfer.txid(),
-                expected: ctx.chain_id,
-                found: transfer.chain_id,
-            });
-        }
-    }
+    check_chain_ids(block, ctx.chain_id)?;
     // Signatures (on all cores) and the transfer rules (in order, on one thread) run at the
     // same time; a bad signature is reported first whatever the rules found.
-    let (bad_signature, rules) = rayon::join(
-        || {
-            block
-                .transfers
-                .par_iter()
-                .find_first(|t| !t.has_valid_signature(ctx.genesis_hash))
-        },
+    let (signatures, rules) = rayon::join(
+        || check_transfer_signatures(block, ctx.genesis_hash),
         || apply_transfers(view, block),
     );
-    if let Some(bad) = bad_signature {
-        return Err(BlockError::BadSignature { txid: bad.txid() });
-    }
+    signatures?;
     let (mut overlay, fees) = rules?;
 
     let expected_reward = ctx

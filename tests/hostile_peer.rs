@@ -1,0 +1,656 @@
+//! End-to-end test of a hostile peer against real `cairn` processes on 127.0.0.1: explicit
+//! bootnodes, mDNS off, free ports, temp data directories, every process killed on drop.
+//!
+//! The hostile peer is a real libp2p node in this process: the node's own network layer
+//! (`cairn::node::net`: TCP, noise, yamux, gossipsub, request-response) on a tokio runtime,
+//! with the hidden raw commands for bytes no honest node sends. It answers status requests
+//! as a node at genesis would, so it looks honest until it offends. Each kind of offence is
+//! committed by a fresh identity (a fresh data directory, so a fresh key), so that each ban
+//! is shown on its own.
+//!
+//! 1. Two honest nodes: H1 mines, H2 follows H1. Both reach a height and agree.
+//! 2. Offences, each by a new hostile peer against H1 or H2. Each ends in a ban that the
+//!    peers API lists with its reason, the peer gone from the connected peers (on both
+//!    sides), and "banned peer <id>" in the node's log:
+//!    a. a block with bad proof of work;
+//!    b. a block on the honest tip holding a transfer whose amount was raised after signing;
+//!    c. undecodable gossip, and an undecodable sync request;
+//!    d. a sync request over `MAX_REQUEST_BYTES`;
+//!    e. a flood of sync requests beyond the rate limit.
+//! 3. All along H1 keeps mining and H2 keeps up: afterwards both are higher and on one tip.
+//! 4. H2's bans survive a clean restart, and the restarted H2 catches up with H1.
+//! 5. A forged signature is just as invalid on a side branch (a child of genesis, which
+//!    does not become the best chain): its sender is banned too.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use cairn::core::consensus::genesis::genesis_hash;
+use cairn::core::consensus::validation::{check_proof_of_work, next_bits};
+use cairn::core::consensus::Target;
+use cairn::core::primitives::transfer::UnsignedTransfer;
+use cairn::core::primitives::{Address, Amount, Block, BlockHash};
+use cairn::core::protocol::messages::{Status, SyncRequest, SyncResponse};
+use cairn::core::testkit::{solve, TestChain};
+use cairn::node::net::{
+    self, GossipTopic, GossipVerdict, NetCommand, NetConfig, NetEvent, NetHandle, PeerId,
+    MAX_REQUEST_BYTES,
+};
+use common::{poll, Node, TestDir, TestSpec};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+/// Longest wait for a node to react (connect, ban, catch up).
+const REACT: Duration = Duration::from_secs(45);
+/// Pause between two tries of a gossip offence: until gossipsub has learnt that the honest
+/// node subscribes to the topic, a publish goes nowhere.
+const RETRY: Duration = Duration::from_millis(200);
+/// Sync requests sent at once, again and again, by the flooding peer. The honest node takes
+/// a burst of 100 and 50 a second after that.
+const FLOOD_BATCH: u32 = 32;
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+fn bootnode_args(nodes: &[&Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .flat_map(|n| ["--bootnode".to_string(), n.p2p_addr()])
+        .collect()
+}
+
+/// A node's peer id.
+fn peer_id_of(node: &Node) -> PeerId {
+    node.peer_id().parse().expect("a peer id")
+}
+
+/// A node's tip: height and hash.
+fn tip_of(node: &Node) -> (u64, String) {
+    let tip = node.tip();
+    (
+        tip["height"].as_u64().expect("height"),
+        tip["hash"].as_str().expect("hash").to_string(),
+    )
+}
+
+/// Waits until H2 has H1's tip and that tip is at least at `height`; returns it.
+fn wait_for_agreement(h1: &Node, h2: &Node, height: u64) -> (u64, String) {
+    poll(
+        format!("H1 and H2 on one tip at height {height} or more"),
+        REACT,
+        || {
+            let (one, two) = (tip_of(h1), tip_of(h2));
+            if one.0 >= height && one == two {
+                Ok(one)
+            } else {
+                Err(format!("H1 at {one:?}, H2 at {two:?}"))
+            }
+        },
+    )
+}
+
+/// `peer`'s entry among the connected peers of a `GET /api/v1/peers` answer.
+fn peer_entry<'a>(view: &'a Value, peer: &str) -> Option<&'a Value> {
+    view["peers"]
+        .as_array()?
+        .iter()
+        .find(|entry| entry["peer_id"] == peer)
+}
+
+/// The reason of `peer`'s ban in a `GET /api/v1/peers` answer, if it is banned.
+fn ban_reason(view: &Value, peer: &str) -> Option<String> {
+    view["bans"]
+        .as_array()?
+        .iter()
+        .find(|ban| ban["peer_id"] == peer)
+        .map(|ban| ban["reason"].as_str().unwrap_or_default().to_string())
+}
+
+/// A node's bans as (peer id, end, reason), sorted.
+fn bans_of(node: &Node) -> Vec<(String, u64, String)> {
+    let view = node.peers();
+    let mut bans: Vec<_> = view["bans"]
+        .as_array()
+        .expect("bans")
+        .iter()
+        .map(|ban| {
+            (
+                ban["peer_id"].as_str().expect("peer id").to_string(),
+                ban["until"].as_u64().expect("until"),
+                ban["reason"].as_str().expect("reason").to_string(),
+            )
+        })
+        .collect();
+    bans.sort();
+    bans
+}
+
+/// The status a node that holds only genesis sends.
+fn status_at_genesis(spec: &TestSpec) -> Status {
+    let genesis = genesis_hash(&spec.spec);
+    Status {
+        genesis,
+        tip: genesis,
+        height: 0,
+        chain_work: Target::from_compact(spec.spec.genesis_bits)
+            .expect("the spec's bits are valid")
+            .work(),
+    }
+}
+
+/// A libp2p node in the test process that speaks the Cairn protocols and misbehaves on
+/// command. Until then it behaves like a node at genesis: it answers status requests, refuses
+/// other requests, and forwards no gossip.
+struct HostilePeer {
+    net: NetHandle,
+    /// Its peer id, as the API shows it.
+    id: String,
+    /// The peers it is connected to.
+    connected: Arc<Mutex<BTreeSet<PeerId>>>,
+    /// The network service and the task that plays honest.
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl HostilePeer {
+    /// Starts a hostile peer with a new key in `data_dir`, dialing `target`, and waits until
+    /// both sides see the connection.
+    fn connect(runtime: &Runtime, data_dir: &Path, spec: &TestSpec, target: &Node) -> HostilePeer {
+        let status = status_at_genesis(spec);
+        let mut config = NetConfig::new(
+            data_dir.to_path_buf(),
+            status.genesis,
+            spec.spec.max_block_bytes(),
+        );
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")];
+        config.bootnodes = vec![target.p2p_addr().parse().expect("a valid address")];
+        config.mdns = false;
+        let (sender, events) = tokio::sync::mpsc::unbounded_channel();
+        let (net, service) = {
+            let _entered = runtime.enter();
+            net::start(
+                config,
+                Box::new(move |event| {
+                    let _ = sender.send(event);
+                }),
+            )
+            .expect("the hostile peer's network starts")
+        };
+        let connected = Arc::new(Mutex::new(BTreeSet::new()));
+        let honest = runtime.spawn(play_honest(
+            net.clone(),
+            events,
+            status,
+            Arc::clone(&connected),
+        ));
+        let hostile = HostilePeer {
+            id: net.local_peer_id().to_string(),
+            net,
+            connected,
+            tasks: [service, honest],
+        };
+        hostile.wait_for_link(target, true);
+        hostile
+    }
+
+    /// Waits until both the hostile peer and `target` see a connection between them
+    /// (`connected`), or neither does.
+    fn wait_for_link(&self, target: &Node, connected: bool) {
+        let target_id = peer_id_of(target);
+        let what = format!("{} connected to {target_id}: {connected}", self.id);
+        poll(what, REACT, || {
+            let seen = (
+                self.is_connected_to(&target_id),
+                peer_entry(&target.peers(), &self.id).is_some(),
+            );
+            if seen == (connected, connected) {
+                Ok(())
+            } else {
+                Err(format!("(we see them, they see us): {seen:?}"))
+            }
+        });
+    }
+
+    fn send(&self, command: NetCommand) {
+        self.net.send(command);
+    }
+
+    fn is_connected_to(&self, peer: &PeerId) -> bool {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(peer)
+    }
+}
+
+impl Drop for HostilePeer {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The hostile peer's event loop: tracks its connections and answers like an honest node
+/// at genesis.
+async fn play_honest(
+    net: NetHandle,
+    mut events: UnboundedReceiver<NetEvent>,
+    status: Status,
+    connected: Arc<Mutex<BTreeSet<PeerId>>>,
+) {
+    let connections = || connected.lock().unwrap_or_else(PoisonError::into_inner);
+    while let Some(event) = events.recv().await {
+        match event {
+            NetEvent::PeerConnected { peer, .. } => {
+                connections().insert(peer);
+            }
+            NetEvent::PeerDisconnected { peer } => {
+                connections().remove(&peer);
+            }
+            NetEvent::InboundRequest {
+                id,
+                request: SyncRequest::Status(_),
+                ..
+            } => net.send(NetCommand::Respond {
+                id,
+                response: SyncResponse::Status(status.clone()),
+            }),
+            NetEvent::InboundRequest { id, .. } => net.send(NetCommand::Refuse { id }),
+            NetEvent::GossipBlock { source, block } => net.send(NetCommand::ReportBlock {
+                hash: block.hash(),
+                source,
+                verdict: GossipVerdict::Ignore,
+            }),
+            NetEvent::GossipTransfer { source, transfer } => net.send(NetCommand::ReportTransfer {
+                txid: transfer.txid(),
+                source,
+                verdict: GossipVerdict::Ignore,
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Commits an offence again every `period` (each time with new bytes: gossipsub drops a
+/// message it has seen) until `target` lists `hostile` among its bans; returns the reason.
+fn offend_until_banned(
+    target: &Node,
+    hostile: &HostilePeer,
+    offence: &str,
+    period: Duration,
+    mut offend: impl FnMut(u32),
+) -> String {
+    let mut attempts = 0u32;
+    let mut last: Option<Instant> = None;
+    let what = format!(
+        "a ban of {} for {offence} (log {})",
+        hostile.id,
+        target.log.display()
+    );
+    poll(what, REACT, || {
+        if last.is_none_or(|at| at.elapsed() >= period) {
+            offend(attempts);
+            attempts += 1;
+            last = Some(Instant::now());
+        }
+        let view = target.peers();
+        ban_reason(&view, &hostile.id).ok_or_else(|| {
+            let entry = peer_entry(&view, &hostile.id);
+            format!("not banned after {attempts} tries; listed as {entry:?}")
+        })
+    })
+}
+
+/// Checks the rest of a ban of `hostile` by `target`: the reason names the offence, the
+/// peer is no longer connected (on both sides), and the log says so.
+fn check_ban(target: &Node, hostile: &HostilePeer, reason: &str, offence: &str) {
+    assert!(
+        reason.contains(offence),
+        "the ban of {} should say {offence:?}, says {reason:?}",
+        hostile.id
+    );
+    hostile.wait_for_link(target, false);
+    let line = format!("banned peer {}", hostile.id);
+    poll(
+        format!("{line:?} in {}", target.log.display()),
+        REACT,
+        || {
+            let log = std::fs::read_to_string(&target.log).map_err(|e| e.to_string())?;
+            log.contains(&line)
+                .then_some(())
+                .ok_or_else(|| "not yet".to_string())
+        },
+    );
+    eprintln!("banned {}: {reason}", hostile.id);
+}
+
+/// A child of genesis whose nonce misses its target (it decodes fine).
+fn block_with_bad_pow(chain: &TestChain, reward_to: Address, attempt: u32) -> Block {
+    let mut block = chain.template(&chain.genesis_hash, Vec::new(), reward_to);
+    block.header.nonce = attempt.wrapping_mul(1_000);
+    while check_proof_of_work(&block.header).is_ok() {
+        block.header.nonce = block.header.nonce.wrapping_add(1);
+    }
+    block
+}
+
+/// Where a new block goes: its parent's hash and height, its time and the bits it needs.
+#[derive(Clone, Copy, Debug)]
+struct Parent {
+    hash: BlockHash,
+    height: u32,
+    time: u32,
+    child_bits: cairn::core::consensus::CompactTarget,
+}
+
+/// The tip of `node`, as the parent of a block that would extend its best chain.
+fn tip_as_parent(node: &Node, spec: &TestSpec) -> Parent {
+    let tip = node.tip();
+    let number = |value: &Value| {
+        value
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or_else(|| panic!("not a u32: {value}"))
+    };
+    let height = number(&tip["height"]);
+    assert!(height >= 1, "the honest chain has blocks");
+    let time = number(&tip["time"]);
+    // ASERT is anchored at block 1.
+    let first_block_time = number(&node.block(1)["time"]);
+    Parent {
+        hash: tip["hash"]
+            .as_str()
+            .and_then(|hash| hash.parse().ok())
+            .unwrap_or_else(|| panic!("no tip hash in {tip}")),
+        height,
+        time,
+        child_bits: next_bits(&spec.spec, height, time, Some(first_block_time)),
+    }
+}
+
+/// A solved block (on `parent`, or on genesis if `None`) whose one transfer had its amount
+/// raised after it was signed; everything else is as a miner builds it.
+fn block_with_forged_signature(
+    chain: &TestChain,
+    reward_to: Address,
+    parent: Option<Parent>,
+    attempt: u32,
+) -> Block {
+    let spec = &chain.spec;
+    let signed = UnsignedTransfer {
+        chain_id: spec.chain_id(),
+        to: spec.allocations[2].0,
+        amount: Amount::from_units(1_000),
+        fee: Amount::from_units(10),
+        nonce: 0,
+        memo: b"forged".to_vec(),
+    }
+    .sign(
+        &cairn_wallet::keys::dev_keypair(1),
+        &chain.genesis_hash,
+        &[7; 32],
+    );
+    let mut block = chain.template(&chain.genesis_hash, vec![signed], reward_to);
+    block.transfers[0].amount = Amount::from_units(1_000_000);
+    assert!(!block.transfers[0].has_valid_signature(&chain.genesis_hash));
+    block.extra_nonce = u64::from(attempt);
+    if let Some(parent) = parent {
+        let now = u32::try_from(unix_now()).expect("time fits in u32");
+        block.header.prev_hash = parent.hash;
+        block.header.height = parent.height + 1;
+        block.header.time = now.max(parent.time + 1);
+        block.header.bits = parent.child_bits;
+    }
+    block.header.tx_root = block.compute_tx_root();
+    solve(&mut block.header);
+    block
+}
+
+/// What a node did about forged side-branch blocks.
+enum SideBranchOutcome {
+    /// It banned their sender, for this reason.
+    Banned(String),
+    /// It stored one (its view in the API).
+    Stored(Value),
+}
+
+/// Publishes forged-signature children of genesis from `hostile` to `target` until `target`
+/// bans it (returns the reason) or stores one of them (fails, saying what the nodes did).
+fn ban_for_a_forged_side_branch(
+    target: &Node,
+    other: &Node,
+    hostile: &HostilePeer,
+    chain: &TestChain,
+    reward_to: Address,
+) -> String {
+    let mut published = Vec::new();
+    let mut last: Option<Instant> = None;
+    let what = format!(
+        "a ban of {} for a forged side-branch block, or the block stored",
+        hostile.id
+    );
+    let outcome = poll(what, REACT, || {
+        if last.is_none_or(|at| at.elapsed() >= RETRY) {
+            let attempt = u32::try_from(published.len()).expect("few tries");
+            let block = block_with_forged_signature(chain, reward_to, None, attempt);
+            published.push(block.hash());
+            hostile.send(NetCommand::PublishBlock(block));
+            last = Some(Instant::now());
+        }
+        if let Some(reason) = ban_reason(&target.peers(), &hostile.id) {
+            return Ok(SideBranchOutcome::Banned(reason));
+        }
+        let stored = published.iter().find_map(|hash| {
+            match target.try_get(&format!("/api/v1/blocks/{hash}")) {
+                Ok((200, block)) => Some(block),
+                _ => None,
+            }
+        });
+        stored
+            .map(SideBranchOutcome::Stored)
+            .ok_or_else(|| format!("neither after {} forged blocks", published.len()))
+    });
+    let stored = match outcome {
+        SideBranchOutcome::Banned(reason) => return reason,
+        SideBranchOutcome::Stored(stored) => stored,
+    };
+    // Give the node a moment, in case it stores first and bans after.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(reason) = ban_reason(&target.peers(), &hostile.id) {
+            return reason;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hash = stored["hash"].as_str().expect("a hash");
+    let view = target.peers();
+    let score =
+        peer_entry(&view, &hostile.id).map_or("none".to_string(), |p| p["score"].to_string());
+    let on_other = matches!(
+        other.try_get(&format!("/api/v1/blocks/{hash}")),
+        Ok((200, _))
+    );
+    let sent_to_other = peer_entry(&other.peers(), &hostile.id).is_some();
+    panic!(
+        "{} stored block {hash} (height {}, best chain: {}), whose transfer {} has a forged \
+         signature, and did not ban its sender {} (score {score}); the other node holds the \
+         block too: {on_other} (the hostile peer is connected to it: {sent_to_other})",
+        target.log.display(),
+        stored["height"],
+        stored["best_chain"],
+        stored["transfers"][0]["txid"].as_str().unwrap_or_default(),
+        hostile.id,
+    );
+}
+
+#[test]
+fn hostile_peers_are_banned_and_the_honest_nodes_carry_on() {
+    let started = Instant::now();
+    let dir = TestDir::new("hostile");
+    let spec = dir.write_spec();
+    let data = |name: &str| dir.path().join(name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    // Builds the hostile peers' blocks: the same spec, so the same genesis.
+    let chain = TestChain::with_spec(spec.spec.clone());
+    assert_eq!(chain.genesis_hash, genesis_hash(&spec.spec));
+    let reward_to = spec.spec.allocations[0].0;
+
+    // 1. Two honest nodes: H1 mines, H2 follows.
+    let mut h1 = dir.start_node("h1", &data("h1"), &spec, true);
+    let h2 = dir.start_node_with("h2", &data("h2"), &spec, false, &bootnode_args(&[&h1]));
+    let before_attacks = wait_for_agreement(&h1, &h2, 3);
+    eprintln!("honest nodes agree at height {}", before_attacks.0);
+    let (h1_id, h2_id) = (peer_id_of(&h1), peer_id_of(&h2));
+    let mut banned_by_h2 = Vec::new();
+
+    // 2a. Bad proof of work (to H2): checked before anything else about a gossiped block.
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-pow"), &spec, &h2);
+    let reason = offend_until_banned(&h2, &hostile, "bad proof of work", RETRY, |attempt| {
+        hostile.send(NetCommand::PublishBlock(block_with_bad_pow(
+            &chain, reward_to, attempt,
+        )));
+    });
+    check_ban(&h2, &hostile, &reason, "bad proof of work");
+    banned_by_h2.push(hostile.id.clone());
+    drop(hostile);
+
+    // 2b. A forged signature (to H1), in a block that extends H1's best chain, so H1
+    //     applies it. Each try builds on the current tip, in case H1 mined in between.
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-signature"), &spec, &h1);
+    let reason = offend_until_banned(&h1, &hostile, "a forged signature", RETRY, |attempt| {
+        let parent = tip_as_parent(&h1, &spec);
+        hostile.send(NetCommand::PublishBlock(block_with_forged_signature(
+            &chain,
+            reward_to,
+            Some(parent),
+            attempt,
+        )));
+    });
+    check_ban(&h1, &hostile, &reason, "bad signature");
+    drop(hostile);
+
+    // 2c. Bytes that do not decode: as a gossiped block (to H1), then as a sync request
+    //     (to H2).
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-gossip"), &spec, &h1);
+    let reason = offend_until_banned(&h1, &hostile, "undecodable gossip", RETRY, |attempt| {
+        hostile.send(NetCommand::PublishRaw {
+            topic: GossipTopic::Blocks,
+            data: format!("not a block, try {attempt}").into_bytes(),
+        });
+    });
+    check_ban(&h1, &hostile, &reason, "MalformedMessage");
+    drop(hostile);
+
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-request"), &spec, &h2);
+    let reason = offend_until_banned(&h2, &hostile, "an undecodable request", RETRY, |id| {
+        hostile.send(NetCommand::RequestRaw {
+            peer: h2_id,
+            id: u64::from(id),
+            bytes: vec![0xff; 10],
+        });
+    });
+    check_ban(&h2, &hostile, &reason, "MalformedMessage");
+    banned_by_h2.push(hostile.id.clone());
+    drop(hostile);
+
+    // 2d. A sync request over the size limit (to H1): refused before it is read.
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-oversized"), &spec, &h1);
+    let reason = offend_until_banned(&h1, &hostile, "an oversized request", RETRY, |id| {
+        hostile.send(NetCommand::RequestRaw {
+            peer: h1_id,
+            id: u64::from(id),
+            bytes: vec![0; MAX_REQUEST_BYTES + 1],
+        });
+    });
+    check_ban(&h1, &hostile, &reason, "OversizedMessage");
+    drop(hostile);
+
+    // 2e. A request flood (to H2): well-formed, cheap requests, far faster than the rate
+    //     limit. The first 100 are served; each refused one costs 50 points; 100 bans.
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-flood"), &spec, &h2);
+    let mut sent = 0u64;
+    let reason = offend_until_banned(&h2, &hostile, "a request flood", Duration::ZERO, |_| {
+        for _ in 0..FLOOD_BATCH {
+            sent += 1;
+            hostile.send(NetCommand::Request {
+                peer: h2_id,
+                id: sent,
+                request: SyncRequest::GetBlocks { hashes: Vec::new() },
+            });
+        }
+    });
+    check_ban(&h2, &hostile, &reason, "request flood");
+    eprintln!("{sent} flood requests sent before the ban showed");
+    banned_by_h2.push(hostile.id.clone());
+    drop(hostile);
+
+    // 3. The honest nodes carried on: H1 mined on, and H2 has its tip.
+    let after_attacks = wait_for_agreement(&h1, &h2, before_attacks.0 + 3);
+    h1.wait_for_height(after_attacks.0 + 1, REACT);
+    eprintln!(
+        "after the attacks H1 is at height {} ({:?} in)",
+        after_attacks.0,
+        started.elapsed()
+    );
+
+    // 4. H2's bans survive a clean restart: each is listed again, with its end and reason.
+    let bans = bans_of(&h2);
+    for id in &banned_by_h2 {
+        assert!(
+            bans.iter().any(|(peer, ..)| peer == id),
+            "H2 bans {id}: {bans:?}"
+        );
+    }
+    h2.stop_cleanly();
+    let h2 = dir.start_node_with(
+        "h2-restarted",
+        &data("h2"),
+        &spec,
+        false,
+        &bootnode_args(&[&h1]),
+    );
+    poll("H2's bans back after its restart", REACT, || {
+        let now = bans_of(&h2);
+        if bans.iter().all(|ban| now.contains(ban)) {
+            Ok(())
+        } else {
+            Err(format!("{now:?}, before {bans:?}"))
+        }
+    });
+    let caught_up = wait_for_agreement(&h1, &h2, after_attacks.0 + 1);
+    eprintln!(
+        "H2 restarted with {} bans and caught up at height {} ({:?} in)",
+        bans.len(),
+        caught_up.0,
+        started.elapsed()
+    );
+
+    // 5. A forged signature on a side branch (to H1): a child of genesis, which has less
+    //    work than H1's chain. The signature needs no state to check, so the block is just
+    //    as invalid there, and its sender as hostile. A node that stores the block instead
+    //    (unchecked, as a side branch) fails here with what it did.
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-side-branch"), &spec, &h1);
+    let reason = ban_for_a_forged_side_branch(&h1, &h2, &hostile, &chain, reward_to);
+    check_ban(&h1, &hostile, &reason, "bad signature");
+    drop(hostile);
+
+    let (height, _) = tip_of(&h1);
+    assert!(height > after_attacks.0, "H1 still mines");
+    eprintln!("done in {:?}", started.elapsed());
+    h2.stop_cleanly();
+    h1.stop_cleanly();
+}
