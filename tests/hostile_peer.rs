@@ -36,12 +36,12 @@ use cairn::node::net::{
     self, GossipTopic, GossipVerdict, NetCommand, NetConfig, NetEvent, NetHandle, PeerId,
     MAX_REQUEST_BYTES,
 };
-use common::{poll, Node, TestDir, TestSpec};
+use common::{bootnode_args, poll, unix_now, Node, TestDir, TestSpec};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
@@ -54,20 +54,6 @@ const RETRY: Duration = Duration::from_millis(200);
 /// Sync requests sent at once, again and again, by the flooding peer. The honest node takes
 /// a burst of 100 and 50 a second after that.
 const FLOOD_BATCH: u32 = 32;
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
-fn bootnode_args(nodes: &[&Node]) -> Vec<String> {
-    nodes
-        .iter()
-        .flat_map(|n| ["--bootnode".to_string(), n.p2p_addr()])
-        .collect()
-}
 
 /// A node's peer id.
 fn peer_id_of(node: &Node) -> PeerId {

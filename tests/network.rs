@@ -18,20 +18,13 @@ use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::Amount;
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
-use common::{arg, cairn, poll, Node, TestDir, TestSpec};
+use common::{arg, bootnode_args, cairn, poll, unix_now, Node, TestDir, TestSpec};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const PREMINED: u32 = 500;
 const CONVERGE: Duration = Duration::from_secs(90);
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
 
 /// Mines `blocks` blocks into the store in `data_dir`, one a second up to now (so the
 /// difficulty stays at the genesis target), with a transfer between dev accounts in every
@@ -71,13 +64,6 @@ fn premine(data_dir: &Path, spec: &TestSpec, blocks: u32) -> String {
     let tip = chain.tip().hash().to_string();
     chain.store().flush().expect("flush");
     tip
-}
-
-fn bootnode_args(nodes: &[&Node]) -> Vec<String> {
-    nodes
-        .iter()
-        .flat_map(|n| ["--bootnode".to_string(), n.p2p_addr()])
-        .collect()
 }
 
 fn tip_of(node: &Node) -> (u64, String, String, String) {

@@ -706,3 +706,19 @@ impl XorShift {
         low + self.next_u64() % (high - low)
     }
 }
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// `--bootnode <addr>` for each of `nodes`.
+pub fn bootnode_args(nodes: &[&Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .flat_map(|n| ["--bootnode".to_string(), n.p2p_addr()])
+        .collect()
+}
