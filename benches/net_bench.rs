@@ -21,7 +21,7 @@
 //!    1 funds SYNC_ACCOUNTS accounts from the ten dev accounts, every later block holds
 //!    SYNC_TRANSFERS signed transfers from them to a pool of 4 × SYNC_ACCOUNTS addresses.
 //!    It then times, in the same process, (a) validating those blocks in memory (`check_body`
-//!    + `check_state`, what `benches/validation.rs` measures) and (b) importing them into a
+//!    and `check_state`, what `benches/validation.rs` measures) and (b) importing them into a
 //!    fresh sled store with `submit_block`, the node's own path without the network. Then, for
 //!    SYNC_RUNS rounds, alternating: 1 serving node, then 3 (copies of the built store), and a
 //!    fresh node with them as bootnodes, timed from its start until its tip (polled over the
@@ -31,7 +31,7 @@
 //!    median, min and max over the runs and the ratio to validation throughput. All nodes
 //!    share the machine's cores: on a 2-core machine the servers take CPU from the syncer.
 //!
-//! Run (Cargo.toml needs `[[bench]] name = "net_bench"` with `harness = false`):
+//! Run:
 //!
 //! ```text
 //! cargo bench --bench net_bench                # both, about 10 minutes after the build

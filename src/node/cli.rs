@@ -3,6 +3,7 @@
 use crate::core::consensus::genesis::genesis_hash;
 use crate::core::consensus::spec::BUILTIN_SPECS;
 use crate::core::consensus::ChainSpec;
+use crate::core::mempool::MempoolConfig;
 use crate::core::primitives::Address;
 use crate::node::api::peers::{AdminDone, ConnectBody, PeerBody};
 use crate::node::api::views::PeersView;
@@ -16,6 +17,9 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// The smallest mempool `--mempool-max-bytes` allows: room for a few transfers.
+const MIN_MEMPOOL_BYTES: usize = 1024;
 
 /// Cairn: a permissionless proof-of-work blockchain node.
 #[derive(Debug, Parser)]
@@ -154,6 +158,13 @@ pub struct NodeArgs {
     /// How long a misbehaving peer stays banned, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 24 * 60 * 60)]
     pub ban_secs: u64,
+    /// The mempool's fee floor, in base units per byte of a transfer.
+    #[arg(long, value_name = "UNITS", default_value_t = MempoolConfig::default().min_fee_rate)]
+    pub min_fee_rate: u64,
+    /// The mempool's size limit, in bytes of encoded transfers (the lowest fee rates are
+    /// evicted beyond it).
+    #[arg(long, value_name = "BYTES", default_value_t = MempoolConfig::default().max_bytes)]
+    pub mempool_max_bytes: usize,
 }
 
 /// Where a running node's API is.
@@ -330,12 +341,20 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         None
     };
     let network = network_config(&args, &spec)?;
+    if args.mempool_max_bytes < MIN_MEMPOOL_BYTES {
+        bail!("--mempool-max-bytes must be at least {MIN_MEMPOOL_BYTES} (a few transfers)");
+    }
     crate::node::run(NodeConfig {
         data_dir,
         spec,
         http_addr: args.http,
         mining,
         network,
+        mempool: MempoolConfig {
+            min_fee_rate: args.min_fee_rate,
+            max_bytes: args.mempool_max_bytes,
+            ..MempoolConfig::default()
+        },
     })
 }
 

@@ -1,31 +1,41 @@
-//! The event loop: one thread that owns the chain manager and the network logic
-//! (`core::protocol::machine::Protocol`). It turns network events, mined blocks, admin calls
-//! and clock ticks into events for the logic, and carries out the actions that come back:
-//! network commands, bans in the store, new templates for the miner, and the log.
+//! The event loop: one thread that owns the chain manager, the network logic
+//! (`core::protocol::machine::Protocol`) and the mempool (`core::mempool::Mempool`). It turns
+//! network events, mined blocks, submitted transfers, admin calls and clock ticks into calls
+//! on that logic, and carries out what comes back: network commands, bans in the store, new
+//! templates for the miner, events for live listeners, metrics, and the log.
 //!
 //! ```text
 //!   swarm task ── NetEvent ──┐
-//!   miner threads ── block ──┼──► channel ──► Driver ──► Protocol::handle(event, chain, now)
-//!   HTTP admin ── ban/unban ─┘                  │              │ actions
-//!                                               ▼              ▼
-//!                                   store (bans), miner, NetCommand, log, peers view
+//!   miner threads ── block ──┤
+//!   HTTP submit ── transfer ─┼──► channel ──► Driver ──► Protocol::handle(event, chain, now)
+//!   HTTP admin ── ban/mining ┘                  │    └──► Mempool::admit / update_for_tip
+//!                                               ▼
+//!               store (bans), miner templates, NetCommand, EventBus, metrics, log, views
 //! ```
-//! All chain writes happen here, one after another.
-use crate::core::primitives::{Address, Block};
-use crate::core::protocol::machine::{Action, Event, Protocol, TipSource, Verdict};
+//! All chain and mempool writes happen here, one after another; the HTTP API only reads.
+use crate::core::chain::BlockIndexEntry;
+use crate::core::mempool::{Admitted, MempoolError};
+use crate::core::primitives::{Address, Block, Transfer};
+use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
 use crate::core::protocol::peers::Misbehavior;
-use crate::node::api::views::{BanView, PeerView, PeersView};
+use crate::node::api::views::{
+    BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
+};
 use crate::node::chain::ChainManager;
 use crate::node::clock::{unix_now, unix_now_ms};
+use crate::node::events::NodeEvent;
 use crate::node::miner::MinerHandle;
 use crate::node::net::{GossipVerdict, Malformed, NetCommand, NetEvent, NetHandle, PeerId};
+use crate::node::pool_file;
 use crate::node::store::BanRecord;
+use crate::node::NodeShared;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// How often the miner's hash rate is logged.
 const HASHRATE_REPORT: Duration = Duration::from_secs(10);
@@ -37,6 +47,11 @@ const TEMPLATE_REFRESH: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_secs(1);
 /// While blocks stream in, the miner gets a new template at most this often.
 const TEMPLATE_COALESCE: Duration = Duration::from_millis(100);
+/// While transfers stream in, the miner's template takes them up at most this often
+/// (selecting and applying a full block's transfers costs milliseconds).
+const TEMPLATE_TRANSFERS_COALESCE: Duration = Duration::from_secs(1);
+/// How often a changed mempool is saved, and expired transfers dropped.
+const MEMPOOL_UPKEEP: Duration = Duration::from_secs(60);
 
 /// File in the data directory holding the node's P2P address (with `/p2p/<peer id>`).
 pub const P2P_ADDR_FILE: &str = "p2p.addr";
@@ -52,6 +67,20 @@ pub enum DriverEvent {
     Ban(PeerId),
     /// The operator lifts a ban.
     Unban(PeerId),
+    /// A client submits a transfer; the mempool's verdict goes back on `reply`.
+    SubmitTransfer {
+        /// The transfer.
+        transfer: Transfer,
+        /// Where the verdict goes.
+        reply: oneshot::Sender<Result<Admitted, MempoolError>>,
+    },
+    /// The operator turns mining on or off; `reply` gets an error if the node has no miner.
+    SetMining {
+        /// On or off.
+        enabled: bool,
+        /// Where the result goes.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// Mining setup for the driver.
@@ -81,20 +110,25 @@ struct Connection {
     agent: Option<String>,
 }
 
-/// The driver: owner of the chain manager and the network logic.
+/// The driver: owner of the chain manager, the network logic and the mempool.
 pub struct Driver {
     chain: ChainManager,
     protocol: Protocol<PeerId>,
     net: NetHandle,
     mining: Option<MiningSetup>,
+    mining_enabled: bool,
     data_dir: PathBuf,
     extra_nonce: u64,
     stats: DriverStats,
     template_built: Instant,
     template_stale: bool,
+    template_lacks_transfers: bool,
     connections: BTreeMap<PeerId, Connection>,
     ban_reasons: BTreeMap<PeerId, String>,
-    view: Arc<RwLock<PeersView>>,
+    shared: NodeShared,
+    /// The tip the mempool last followed.
+    mempool_tip: BlockIndexEntry,
+    mempool_dirty: bool,
 }
 
 impl Driver {
@@ -106,22 +140,50 @@ impl Driver {
         mining: Option<MiningSetup>,
         data_dir: PathBuf,
         ban_reasons: BTreeMap<PeerId, String>,
-        view: Arc<RwLock<PeersView>>,
+        shared: NodeShared,
     ) -> Driver {
+        let mempool_tip = chain.tip().clone();
         Driver {
             chain,
             protocol,
             net,
+            mining_enabled: mining.is_some(),
             mining,
             data_dir,
             extra_nonce: random_extra_nonce(),
             stats: DriverStats::default(),
             template_built: Instant::now(),
             template_stale: false,
+            template_lacks_transfers: false,
             connections: BTreeMap::new(),
             ban_reasons,
-            view,
+            shared,
+            mempool_tip,
+            mempool_dirty: false,
         }
+    }
+
+    /// Re-admits transfers saved by an earlier run (each checked in full against the tip's
+    /// state); returns how many were taken back.
+    pub fn restore_mempool(&mut self, transfers: Vec<Transfer>) -> usize {
+        let total = transfers.len();
+        let mut restored = 0;
+        for transfer in transfers {
+            match self.admit(transfer) {
+                Ok(_) => restored += 1,
+                Err(e) => {
+                    tracing::debug!(target: "cairn::mempool", "saved transfer not restored: {e}")
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(
+                target: "cairn::mempool",
+                "restored {restored} of {total} saved pending transfers"
+            );
+        }
+        self.mempool_dirty = false;
+        restored
     }
 
     /// Runs until `shutdown` is set or every sender is gone; then stops the miner and
@@ -129,8 +191,12 @@ impl Driver {
     pub fn run(mut self, events: Receiver<DriverEvent>, shutdown: Arc<AtomicBool>) {
         self.publish_template();
         self.refresh_view();
+        self.refresh_mining_view(0.0);
+        self.refresh_chain_metrics();
+        self.refresh_mempool_metrics();
         let mut last_tick = Instant::now();
         let mut last_report = Instant::now();
+        let mut last_upkeep = Instant::now();
         let mut last_attempts = 0u64;
         while !shutdown.load(Ordering::Acquire) {
             match events.recv_timeout(Duration::from_millis(100)) {
@@ -144,32 +210,219 @@ impl Driver {
                 self.refresh_view();
             }
             let due = self.template_built.elapsed();
-            if (self.template_stale && due >= TEMPLATE_COALESCE) || due >= TEMPLATE_REFRESH {
+            if (self.template_stale && due >= TEMPLATE_COALESCE)
+                || (self.template_lacks_transfers && due >= TEMPLATE_TRANSFERS_COALESCE)
+                || due >= TEMPLATE_REFRESH
+            {
                 self.publish_template();
+            }
+            if last_upkeep.elapsed() >= MEMPOOL_UPKEEP {
+                last_upkeep = Instant::now();
+                self.mempool_upkeep();
             }
             if let Some(mining) = &self.mining {
                 let elapsed = last_report.elapsed();
                 if elapsed >= HASHRATE_REPORT {
                     let attempts = mining.miner.stats().attempts.load(Ordering::Relaxed);
                     let rate = (attempts - last_attempts) as f64 / elapsed.as_secs_f64();
-                    tracing::info!(
-                        target: "cairn::miner",
-                        "hash rate {:.2} MH/s on {} threads; {} blocks mined, {} stale",
-                        rate / 1e6,
-                        mining.threads,
-                        self.stats.mined,
-                        self.stats.stale
-                    );
+                    if self.mining_enabled {
+                        tracing::info!(
+                            target: "cairn::miner",
+                            "hash rate {:.2} MH/s on {} threads; {} blocks mined, {} stale",
+                            rate / 1e6,
+                            mining.threads,
+                            self.stats.mined,
+                            self.stats.stale
+                        );
+                    }
+                    self.shared
+                        .metrics
+                        .miner_hashes
+                        .inc_by(attempts - last_attempts);
                     last_report = Instant::now();
                     last_attempts = attempts;
+                    self.refresh_mining_view(rate);
                 }
             }
         }
         if let Some(mining) = self.mining.take() {
             mining.miner.stop();
         }
+        self.save_mempool();
         if let Err(e) = self.chain.store().flush() {
             tracing::error!(error = %e, "could not flush the store at shutdown");
+        }
+    }
+
+    /// Drops expired transfers and saves the mempool if it changed.
+    fn mempool_upkeep(&mut self) {
+        let expired = self.mempool_write().expire(unix_now());
+        if !expired.is_empty() {
+            tracing::info!(target: "cairn::mempool", "{} pending transfers expired", expired.len());
+            self.mempool_dirty = true;
+            self.refresh_mempool_metrics();
+        }
+        if self.mempool_dirty {
+            self.save_mempool();
+        }
+    }
+
+    fn save_mempool(&mut self) {
+        let transfers = self.mempool_read().transfers();
+        match pool_file::save(&self.data_dir, &transfers) {
+            Ok(()) => self.mempool_dirty = false,
+            Err(e) => tracing::error!(target: "cairn::mempool", "cannot save the mempool: {e}"),
+        }
+    }
+
+    fn mempool_read(&self) -> std::sync::RwLockReadGuard<'_, crate::core::mempool::Mempool> {
+        self.shared
+            .mempool
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn mempool_write(&self) -> std::sync::RwLockWriteGuard<'_, crate::core::mempool::Mempool> {
+        self.shared
+            .mempool
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Offers `transfer` to the mempool (full validation against the tip's state); on
+    /// success tells live listeners and marks the template for an update. Relaying is the
+    /// caller's business (an API submission is published, a gossiped one accepted).
+    fn admit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
+        let now = unix_now();
+        let view = MempoolTransferView::new(&self.chain.spec().clone(), &transfer, now);
+        let result = self
+            .mempool_write()
+            .admit(transfer, self.chain.store(), now);
+        match &result {
+            Ok(admitted) => {
+                self.shared.metrics.mempool_admitted.inc();
+                self.shared.events.publish(NodeEvent::Transfer(view));
+                self.template_lacks_transfers = true;
+                self.mempool_dirty = true;
+                if !admitted.evicted.is_empty() {
+                    tracing::debug!(
+                        target: "cairn::mempool",
+                        "evicted {} transfers to make room",
+                        admitted.evicted.len()
+                    );
+                }
+            }
+            Err(e) => self.shared.metrics.rejected(e.code()),
+        }
+        self.refresh_mempool_metrics();
+        result
+    }
+
+    fn refresh_chain_metrics(&self) {
+        let tip = self.chain.tip();
+        let metrics = &self.shared.metrics;
+        metrics.chain_height.set(i64::from(tip.height()));
+        metrics
+            .chain_work_log2
+            .set(tip.chain_work.as_u256().approx_log2());
+    }
+
+    fn refresh_mempool_metrics(&self) {
+        let (count, bytes) = {
+            let pool = self.mempool_read();
+            (pool.len(), pool.bytes())
+        };
+        self.shared.metrics.mempool_transfers.set(count as i64);
+        self.shared.metrics.mempool_bytes.set(bytes as i64);
+    }
+
+    /// Moves the mempool from the tip it last followed to the chain's tip: transfers in the
+    /// new blocks leave, those of blocks taken off come back, those now invalid are dropped.
+    fn follow_tip(&mut self, reorg: Option<Reorg>) {
+        let tip = self.chain.tip().clone();
+        let (off, on) = match self.chain.blocks_between(&self.mempool_tip, &tip) {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                tracing::error!(target: "cairn::mempool", "cannot read the blocks between tips: {e}");
+                (Vec::new(), Vec::new())
+            }
+        };
+        self.mempool_tip = tip.clone();
+        if off.is_empty() && on.is_empty() {
+            return;
+        }
+        let update = self
+            .mempool_write()
+            .update_for_tip(&off, &on, self.chain.store(), unix_now());
+        if !update.returned.is_empty() {
+            tracing::info!(
+                target: "cairn::mempool",
+                "{} transfers of disconnected blocks are back in the mempool",
+                update.returned.len()
+            );
+        }
+        for (txid, reason) in &update.invalidated {
+            tracing::info!(target: "cairn::mempool", "dropped pending transfer {txid}: {reason}");
+        }
+        if !(update.included.is_empty()
+            && update.returned.is_empty()
+            && update.invalidated.is_empty())
+        {
+            self.mempool_dirty = true;
+        }
+        self.refresh_mempool_metrics();
+        self.refresh_chain_metrics();
+        self.shared.metrics.blocks_connected.inc_by(on.len() as u64);
+        let spec = self.chain.spec();
+        let last = on.len().saturating_sub(1);
+        for (i, block) in on.iter().enumerate() {
+            let reorg = reorg.filter(|_| i == last).map(|r| ReorgView {
+                fork_height: r.fork_height,
+                disconnected: r.disconnected,
+                connected: r.connected,
+            });
+            self.shared
+                .events
+                .publish(NodeEvent::Block(NewBlockView::new(spec, block, reorg)));
+        }
+    }
+
+    fn on_submit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
+        let copy = transfer.clone();
+        let result = self.admit(transfer);
+        if result.is_ok() {
+            self.net.send(NetCommand::PublishTransfer(copy));
+        }
+        result
+    }
+
+    fn set_mining(&mut self, enabled: bool) -> Result<(), String> {
+        if self.mining.is_none() {
+            return Err("this node was started without --mine".to_string());
+        }
+        if self.mining_enabled != enabled {
+            self.mining_enabled = enabled;
+            tracing::info!(target: "cairn::miner", "mining turned {}", if enabled { "on" } else { "off" });
+            self.publish_template();
+            self.refresh_mining_view(0.0);
+        }
+        Ok(())
+    }
+
+    fn refresh_mining_view(&self, hash_rate: f64) {
+        let view = MiningView {
+            enabled: self.mining.is_some() && self.mining_enabled,
+            threads: self.mining.as_ref().map_or(0, |m| m.threads),
+            hash_rate: if self.mining_enabled { hash_rate } else { 0.0 },
+            mined: self.stats.mined,
+            stale: self.stats.stale,
+            reward_address: self
+                .mining
+                .as_ref()
+                .and_then(|m| m.reward_address.to_bech32(self.chain.spec().hrp()).ok()),
+        };
+        if let Ok(mut shared) = self.shared.mining.write() {
+            *shared = view;
         }
     }
 
@@ -185,6 +438,12 @@ impl Driver {
                 self.refresh_view();
             }
             DriverEvent::Net(event) => self.on_net_event(event),
+            DriverEvent::SubmitTransfer { transfer, reply } => {
+                let _ = reply.send(self.on_submit(transfer));
+            }
+            DriverEvent::SetMining { enabled, reply } => {
+                let _ = reply.send(self.set_mining(enabled));
+            }
         }
     }
 
@@ -245,12 +504,25 @@ impl Driver {
                 block,
             }),
             NetEvent::GossipTransfer { source, transfer } => {
-                // Transfers are relayed once the mempool exists; until then they are not
-                // forwarded, and not held against the sender.
+                let txid = transfer.txid();
+                let verdict = match self.admit(transfer) {
+                    Ok(_) => GossipVerdict::Accept,
+                    Err(e) if e.is_peer_fault() => {
+                        tracing::warn!(target: "cairn::net", "peer {source} relayed an invalid transfer {txid}: {e}");
+                        self.feed(Event::Misbehaved {
+                            peer: source,
+                            fault: Misbehavior::InvalidTransfer,
+                        });
+                        GossipVerdict::Reject
+                    }
+                    // Races (a nonce just used, a balance just spent), duplicates and policy
+                    // (fee floor, full pool) are nobody's fault: not forwarded, not punished.
+                    Err(_) => GossipVerdict::Ignore,
+                };
                 self.net.send(NetCommand::ReportTransfer {
-                    txid: transfer.txid(),
+                    txid,
                     source,
-                    verdict: GossipVerdict::Ignore,
+                    verdict,
                 });
             }
             NetEvent::Malformed { peer, kind, detail } => {
@@ -325,7 +597,9 @@ impl Driver {
             }
             Action::TipChanged { tip, reorg, source } => {
                 self.template_stale = true;
+                self.follow_tip(reorg);
                 if let Some(reorg) = reorg {
+                    self.shared.metrics.reorgs.inc();
                     tracing::warn!(
                         target: "cairn::chain",
                         "reorganized: {} blocks off, {} on from fork at height {}; tip {} at height {}",
@@ -339,6 +613,7 @@ impl Driver {
                 match source {
                     TipSource::Mined => {
                         self.stats.mined += 1;
+                        self.shared.metrics.blocks_mined.inc();
                         tracing::info!(
                             target: "cairn::chain",
                             "mined block {} at height {} (chain work {})",
@@ -382,20 +657,47 @@ impl Driver {
         }
     }
 
-    /// Gives the miner a template on the current tip.
+    /// Gives the miner a template on the current tip, with the mempool's best transfers (or
+    /// pauses it while mining is off).
     fn publish_template(&mut self) {
         self.template_stale = false;
+        self.template_lacks_transfers = false;
         self.template_built = Instant::now();
         let Some(mining) = &self.mining else {
             return;
         };
+        if !self.mining_enabled {
+            mining.miner.pause();
+            return;
+        }
         self.extra_nonce = self.extra_nonce.wrapping_add(1);
-        match self.chain.template(
-            mining.reward_address,
-            unix_now(),
-            self.extra_nonce,
-            Vec::new(),
-        ) {
+        let spec = self.chain.spec();
+        let budget = spec
+            .max_block_bytes()
+            .saturating_sub(Block::empty_encoded_size());
+        let transfers = self
+            .mempool_read()
+            .select(self.chain.store(), budget, spec.max_block_transfers())
+            .unwrap_or_else(|e| {
+                tracing::error!(target: "cairn::miner", "cannot select transfers: {e}");
+                Vec::new()
+            });
+        let with_transfers = !transfers.is_empty();
+        let reward_address = mining.reward_address;
+        let mut result =
+            self.chain
+                .template(reward_address, unix_now(), self.extra_nonce, transfers);
+        if with_transfers {
+            if let Err(e) = &result {
+                // The mempool only offers transfers valid on the tip; if that ever fails,
+                // mining goes on with an empty block rather than stopping.
+                tracing::error!(target: "cairn::miner", "template with the mempool's transfers failed ({e}); mining an empty block");
+                result =
+                    self.chain
+                        .template(reward_address, unix_now(), self.extra_nonce, Vec::new());
+            }
+        }
+        match result {
             Ok(template) => mining.miner.set_job(template),
             Err(e) => tracing::error!(target: "cairn::miner", "cannot build a block template: {e}"),
         }
@@ -403,6 +705,10 @@ impl Driver {
 
     /// Rewrites the peers view the HTTP API serves.
     fn refresh_view(&self) {
+        self.shared.metrics.peers.set(self.connections.len() as i64);
+        self.shared
+            .syncing
+            .store(self.protocol.is_syncing(), Ordering::Relaxed);
         let peer_id = self.net.local_peer_id();
         let peers = self
             .protocol
@@ -445,7 +751,7 @@ impl Driver {
             peers,
             bans,
         };
-        if let Ok(mut shared) = self.view.write() {
+        if let Ok(mut shared) = self.shared.peers.write() {
             *shared = view;
         }
     }

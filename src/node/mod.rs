@@ -5,11 +5,12 @@
 //! ```text
 //!   main.rs ─► cli ─► run(NodeConfig)
 //!                        ├─ driver thread: ChainManager (store + core rules)
-//!                        │                 + Protocol (core network logic)
+//!                        │                 + Protocol (core network logic) + Mempool
 //!                        ├─ MinerHandle (N threads) ── found blocks ──► driver
 //!                        ├─ swarm task (libp2p on tokio) ◄── commands ── driver
 //!                        │                               ── events ────► driver
-//!                        └─ HTTP API (tokio) ── reads the store; admin calls ──► driver, swarm
+//!                        └─ HTTP API (tokio) ── reads the store and NodeShared;
+//!                                               submissions and admin calls ──► driver, swarm
 //! ```
 pub mod api;
 pub mod chain;
@@ -17,11 +18,15 @@ pub mod cli;
 pub mod clock;
 pub mod cookie;
 pub mod driver;
+pub mod events;
+pub mod metrics;
 pub mod miner;
 pub mod net;
+pub mod pool_file;
 pub mod store;
 
 use crate::core::consensus::ChainSpec;
+use crate::core::mempool::{Mempool, MempoolConfig};
 use crate::core::primitives::Address;
 use crate::core::protocol::machine::{Protocol, ProtocolConfig};
 use anyhow::Context;
@@ -39,6 +44,24 @@ use std::sync::{Arc, RwLock};
 /// File in the data directory holding the HTTP API's bound address (useful with port 0).
 pub const API_ADDR_FILE: &str = "api.addr";
 
+/// What the driver shares with its readers (the HTTP API, the explorer): the driver is the
+/// only writer of each part.
+#[derive(Clone)]
+pub struct NodeShared {
+    /// The pending transfers.
+    pub mempool: Arc<RwLock<Mempool>>,
+    /// New tips and transfers, for live listeners.
+    pub events: events::EventBus,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The network as the driver last saw it.
+    pub peers: Arc<RwLock<api::views::PeersView>>,
+    /// The miner's state.
+    pub mining: Arc<RwLock<api::views::MiningView>>,
+    /// Whether sync is downloading blocks.
+    pub syncing: Arc<AtomicBool>,
+}
+
 /// Everything `cairn node` needs.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -52,6 +75,8 @@ pub struct NodeConfig {
     pub mining: Option<MiningConfig>,
     /// Peer-to-peer setup.
     pub network: NetworkConfig,
+    /// Mempool limits and fee policy.
+    pub mempool: MempoolConfig,
 }
 
 /// Peer-to-peer options.
@@ -167,16 +192,27 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     tracing::info!("node identity {}", net.local_peer_id());
 
     let token = AdminToken::create(&config.data_dir).context("cannot write the admin cookie")?;
-    let peers_view = Arc::new(RwLock::new(api::views::PeersView::default()));
+    let shared = NodeShared {
+        mempool: Arc::new(RwLock::new(Mempool::new(
+            config.mempool,
+            genesis_hash,
+            config.spec.chain_id(),
+        ))),
+        events: events::EventBus::default(),
+        metrics: Arc::new(metrics::Metrics::new()),
+        peers: Arc::new(RwLock::new(api::views::PeersView::default())),
+        mining: Arc::new(RwLock::new(api::views::MiningView::default())),
+        syncing: Arc::new(AtomicBool::new(false)),
+    };
     let api_state = api::ApiState {
         store: chain.store().clone(),
         spec: Arc::new(config.spec.clone()),
         genesis_hash,
-        peers: Arc::clone(&peers_view),
+        shared: shared.clone(),
+        driver: events_tx.clone(),
         admin: api::AdminHandles {
             token,
             net: net.clone(),
-            driver: events_tx.clone(),
         },
     };
     let listener = runtime
@@ -220,15 +256,20 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     });
     drop(events_tx);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let driver = Driver::new(
+    let saved = pool_file::load(&config.data_dir).unwrap_or_else(|e| {
+        tracing::warn!(target: "cairn::mempool", "{e}");
+        Vec::new()
+    });
+    let mut driver = Driver::new(
         chain,
         protocol,
         net,
         mining,
         config.data_dir.clone(),
         ban_reasons,
-        peers_view,
+        shared,
     );
+    driver.restore_mempool(saved);
     let driver_shutdown = Arc::clone(&shutdown);
     let driver_thread = std::thread::Builder::new()
         .name("driver".into())

@@ -217,14 +217,19 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_captured(cairn_command(args), CLI_TIMEOUT)
+}
+
+/// Runs `command` to completion (at most `timeout`, else it is killed and the test fails)
+/// and captures its output.
+pub fn run_captured(mut command: Command, timeout: Duration) -> CliOutput {
     let capture = || tempfile::tempfile().expect("cannot create a capture file");
     let (mut stdout, mut stderr) = (capture(), capture());
-    let mut command = cairn_command(args);
     command
         .stdout(stdout.try_clone().expect("cannot clone a file handle"))
         .stderr(stderr.try_clone().expect("cannot clone a file handle"));
     let mut process = ProcessGuard::spawn(command);
-    let status = process.wait_timeout(CLI_TIMEOUT);
+    let status = process.wait_timeout(timeout);
     let read = |file: &mut File| {
         let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0))
@@ -235,7 +240,7 @@ where
     let (stdout, stderr) = (read(&mut stdout), read(&mut stderr));
     let Some(status) = status else {
         panic!(
-            "`{}` did not finish within {CLI_TIMEOUT:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+            "`{}` did not finish within {timeout:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
             process.command_line()
         );
     };
@@ -721,4 +726,119 @@ pub fn bootnode_args(nodes: &[&Node]) -> Vec<String> {
         .iter()
         .flat_map(|n| ["--bootnode".to_string(), n.p2p_addr()])
         .collect()
+}
+
+/// `POST url` with `body` as `content_type`: the status and the JSON body. Non-2xx statuses
+/// are returned, not errors.
+pub fn http_post(
+    url: &str,
+    body: &[u8],
+    content_type: &str,
+    token: Option<&str>,
+) -> Result<(u16, Value), String> {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    let agent = AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into()
+    });
+    let mut request = agent.post(url).header("Content-Type", content_type);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.send(body).map_err(|e| format!("POST {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_json::<Value>()
+        .map_err(|e| format!("POST {url}: answer {status} is not JSON: {e}"))?;
+    Ok((status, body))
+}
+
+/// The JSON body of `POST /api/v1/transactions` for `transfer` on `spec`'s chain.
+pub fn transfer_json(spec: &ChainSpec, transfer: &cairn::core::primitives::Transfer) -> Value {
+    serde_json::json!({
+        "chain_id": transfer.chain_id,
+        "from": transfer.from.to_bech32(spec.hrp()).expect("valid prefix"),
+        "to": transfer.to.to_bech32(spec.hrp()).expect("valid prefix"),
+        "amount": transfer.amount.as_units(),
+        "fee": transfer.fee.as_units(),
+        "nonce": transfer.nonce,
+        "memo_hex": hex::encode(&transfer.memo),
+        "signature": hex::encode(transfer.signature.0),
+    })
+}
+
+/// A transfer from dev account `from` (its key from the published dev mnemonic) to `to`,
+/// signed for `spec`'s chain.
+pub fn dev_transfer(
+    spec: &ChainSpec,
+    from: u32,
+    to: cairn::core::primitives::Address,
+    amount: u64,
+    fee: u64,
+    nonce: u64,
+) -> cairn::core::primitives::Transfer {
+    use cairn::core::consensus::genesis::genesis_hash;
+    use cairn::core::primitives::transfer::UnsignedTransfer;
+    use cairn::core::primitives::Amount;
+    UnsignedTransfer {
+        chain_id: spec.chain_id(),
+        to,
+        amount: Amount::from_units(amount),
+        fee: Amount::from_units(fee),
+        nonce,
+        memo: Vec::new(),
+    }
+    .sign(
+        &cairn_wallet::keys::dev_keypair(from),
+        &genesis_hash(spec),
+        &[7; 32],
+    )
+}
+
+impl Node {
+    /// `POST path` with a JSON body: status and JSON answer.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        http_post(
+            &format!("{}{path}", self.url()),
+            body.to_string().as_bytes(),
+            "application/json",
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An admin call with the node's cookie token, asserting `200 OK`.
+    pub fn admin(&self, path: &str, body: &Value) -> Value {
+        let token = std::fs::read_to_string(self.data_dir.join(".cookie")).expect("the cookie");
+        let (status, answer) = http_post(
+            &format!("{}{path}", self.url()),
+            body.to_string().as_bytes(),
+            "application/json",
+            Some(token.trim()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, 200, "admin {path}: {answer}");
+        answer
+    }
+
+    /// Submits `transfer`: status and JSON answer.
+    pub fn submit(
+        &self,
+        spec: &ChainSpec,
+        transfer: &cairn::core::primitives::Transfer,
+    ) -> (u16, Value) {
+        self.post("/api/v1/transactions", &transfer_json(spec, transfer))
+    }
+
+    /// The balance of `address` in base units.
+    pub fn balance(&self, spec: &ChainSpec, address: &cairn::core::primitives::Address) -> u64 {
+        let address = address.to_bech32(spec.hrp()).expect("valid prefix");
+        self.get(&format!("/api/v1/accounts/{address}"))["balance"]
+            .as_u64()
+            .expect("a balance")
+    }
 }

@@ -466,6 +466,15 @@ pub struct ExtendedPrivateKey {
     pub child_number: ChildNumber,
 }
 
+impl Drop for ExtendedPrivateKey {
+    /// Erases the secret key and the chain code (best effort: see
+    /// `SecretKey::non_secure_erase`).
+    fn drop(&mut self) {
+        self.secret.non_secure_erase();
+        zeroize::Zeroize::zeroize(&mut self.chain_code);
+    }
+}
+
 impl ExtendedPrivateKey {
     /// The master key of `seed`: `I = HMAC-SHA512(key = "Bitcoin seed", data = seed)`.
     ///

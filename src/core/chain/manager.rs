@@ -317,6 +317,21 @@ impl<S: ChainStore> ChainManager<S> {
             .ok_or(ChainError::Missing(*hash))
     }
 
+    /// The blocks the best chain lost and gained in moving from tip `from` to tip `to` (both
+    /// stored): taken off (tip first) and put on (in chain order). What the mempool needs
+    /// to follow the chain.
+    pub fn blocks_between(
+        &self,
+        from: &BlockIndexEntry,
+        to: &BlockIndexEntry,
+    ) -> Result<(Vec<Block>, Vec<Block>), ChainError> {
+        let plan = plan_reorg(&self.store, from, to)?;
+        let load = |hashes: &[BlockHash]| -> Result<Vec<Block>, ChainError> {
+            hashes.iter().map(|hash| self.expect_block(hash)).collect()
+        };
+        Ok((load(&plan.disconnect)?, load(&plan.connect)?))
+    }
+
     /// A template for the next block on the tip.
     pub fn template(
         &self,

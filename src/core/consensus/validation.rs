@@ -183,6 +183,7 @@ pub fn check_state<V: StateView + ?Sized>(
         genesis_hash,
         chain_id: spec.chain_id(),
         subsidy: spec.subsidy_at(block.header.height),
+        check_signatures: true,
     };
     let change = apply_block(view, parent_root, block, &ctx)?;
     if change.state_root != block.header.state_root {

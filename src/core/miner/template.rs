@@ -86,6 +86,7 @@ pub fn build_template<V: StateView + ?Sized>(
         genesis_hash: params.genesis_hash,
         chain_id: spec.chain_id(),
         subsidy,
+        check_signatures: false,
     };
     let change = apply_block(view, params.parent.header.state_root, &block, &ctx)?;
     block.header.state_root = change.state_root;

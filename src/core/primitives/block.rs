@@ -64,13 +64,19 @@ impl Block {
         merkle_root(&leaves)
     }
 
-    /// Size of the block in the codec, in bytes.
-    pub fn encoded_size(&self) -> usize {
+    /// Size of a block without transfers in the codec, in bytes: what a block's transfers
+    /// may not use of the block size limit.
+    pub const fn empty_encoded_size() -> usize {
         HEADER_SIZE
             + 32 // reward address
             + 8 // reward
             + 8 // extra nonce
             + 8 // transfer count
+    }
+
+    /// Size of the block in the codec, in bytes.
+    pub fn encoded_size(&self) -> usize {
+        Block::empty_encoded_size()
             + self
                 .transfers
                 .iter()

@@ -29,6 +29,9 @@ pub enum Misbehavior {
     ProtocolViolation,
     /// Announced another chain's genesis.
     WrongChain,
+    /// Relayed a transfer no honest node relays (bad signature, another chain's id, an
+    /// oversized memo, an overflowing amount).
+    InvalidTransfer,
 }
 
 impl Misbehavior {
@@ -42,6 +45,7 @@ impl Misbehavior {
     pub fn penalty(self) -> u32 {
         match self {
             Misbehavior::InvalidBlock
+            | Misbehavior::InvalidTransfer
             | Misbehavior::MalformedMessage
             | Misbehavior::OversizedMessage => 100,
             Misbehavior::RequestFlood => 50,

@@ -1,24 +1,47 @@
-//! The HTTP JSON API (axum), under `/api/v1`. Read-only handlers read the store directly
-//! (sled reads are safe alongside the chain manager's writes); nothing here decides validity.
+//! The HTTP JSON API (axum), under `/api/v1`, and Prometheus metrics at `/metrics`.
+//! Read-only handlers read the store (sled reads are safe alongside the driver's writes) and
+//! what the driver shares ([`NodeShared`]); submissions and admin calls go to the driver.
+//! Nothing here decides validity.
 //!
+//! ```text
+//!   chain.rs         GET  info, tip, blocks
+//!   transactions.rs  POST transactions (submit), GET transactions/{txid}
+//!   accounts.rs      GET  accounts/{address}, accounts/{address}/history
+//!   mempool.rs       GET  mempool, fees
+//!   mining.rs        GET  mining, POST admin/mining
+//!   live.rs          GET  events (server-sent events), /metrics
+//!   peers.rs         GET  peers, POST admin/peers/*
+//! ```
 //! Errors are JSON, `{"error": {"code": "...", "message": "..."}}`, with a matching status.
+//! Request bodies are limited to [`MAX_BODY_BYTES`].
+pub mod accounts;
+pub mod chain;
+pub mod live;
+pub mod mempool;
+pub mod mining;
 pub mod peers;
+pub mod transactions;
 pub mod views;
 
 use crate::core::consensus::ChainSpec;
-use crate::core::primitives::BlockHash;
+use crate::core::primitives::{Address, BlockHash};
 use crate::node::cookie::AdminToken;
 use crate::node::driver::DriverEvent;
 use crate::node::net::NetHandle;
 use crate::node::store::{Store, StoreError};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use crate::node::NodeShared;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, RwLock};
-use views::{BlockView, PeersView, TipView};
+use std::sync::Arc;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -29,21 +52,21 @@ pub struct ApiState {
     pub spec: Arc<ChainSpec>,
     /// The genesis hash.
     pub genesis_hash: BlockHash,
-    /// The network as the driver last saw it.
-    pub peers: Arc<RwLock<PeersView>>,
-    /// What admin calls reach.
+    /// Mempool, events, metrics and views the driver keeps.
+    pub shared: NodeShared,
+    /// The driver (submissions, bans, mining on/off).
+    pub driver: Sender<DriverEvent>,
+    /// What admin calls need.
     pub admin: AdminHandles,
 }
 
-/// The token admin calls must carry, and where they go.
+/// The token admin calls must carry, and the swarm they reach.
 #[derive(Clone)]
 pub struct AdminHandles {
     /// The cookie's token.
     pub token: AdminToken,
     /// The swarm (dial, disconnect).
     pub net: NetHandle,
-    /// The driver (ban, unban).
-    pub driver: Sender<DriverEvent>,
 }
 
 /// An API failure, shown to the client as JSON.
@@ -64,6 +87,16 @@ pub enum ApiError {
     /// The node failed.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A refusal with its own code (a transfer the mempool refused, a bad address, ...).
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The machine-readable code.
+        code: &'static str,
+        /// The sentence for people.
+        message: String,
+    },
 }
 
 impl From<StoreError> for ApiError {
@@ -81,6 +114,29 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Refused { status, code, .. } => (*status, code),
+        }
+    }
+
+    /// A malformed request body or parameter (`400 malformed`).
+    pub fn malformed(message: impl Into<String>) -> ApiError {
+        ApiError::Refused {
+            status: StatusCode::BAD_REQUEST,
+            code: "malformed",
+            message: message.into(),
+        }
+    }
+
+    /// A JSON body axum could not take.
+    fn from_json_rejection(rejection: JsonRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::Refused {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: format!("the request body is over the limit of {MAX_BODY_BYTES} bytes"),
+            }
+        } else {
+            ApiError::malformed(format!("bad request body: {}", rejection.body_text()))
         }
     }
 }
@@ -93,82 +149,98 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The body of a call, or the JSON error for a malformed or oversized one.
+pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(ApiError::from_json_rejection)
+}
+
+/// Parses a bech32m address of this chain (`400 bad_address` otherwise).
+pub(crate) fn parse_address(spec: &ChainSpec, text: &str) -> Result<Address, ApiError> {
+    Address::from_bech32(text.trim(), spec.hrp()).map_err(|e| ApiError::Refused {
+        status: StatusCode::BAD_REQUEST,
+        code: "bad_address",
+        message: format!(
+            "{text:?} is not an address of this chain ({}…): {e}",
+            spec.hrp()
+        ),
+    })
+}
+
+/// Checks the admin cookie's token in `Authorization: Bearer <token>`.
+pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let offered = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match offered {
+        Some(token) if state.admin.token.matches(token) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized(
+            "wrong admin token: use the one in the node's <data-dir>/.cookie".into(),
+        )),
+        None => Err(ApiError::Unauthorized(
+            "admin calls need `Authorization: Bearer <token>` with the token from the node's <data-dir>/.cookie".into(),
+        )),
+    }
+}
+
+/// Hands `event` to the driver.
+pub(crate) fn to_driver(state: &ApiState, event: DriverEvent) -> Result<(), ApiError> {
+    state
+        .driver
+        .send(event)
+        .map_err(|_| ApiError::Unavailable("the node is shutting down".into()))
+}
+
+/// Waits for the driver's answer to a call sent with [`to_driver`].
+pub(crate) async fn driver_reply<T>(
+    reply: tokio::sync::oneshot::Receiver<T>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(std::time::Duration::from_secs(30), reply).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) => Err(ApiError::Unavailable("the node is shutting down".into())),
+        Err(_) => Err(ApiError::Unavailable(
+            "the node is busy (no answer within 30 s); try again".into(),
+        )),
+    }
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/api/v1/tip", get(tip))
-        .route("/api/v1/blocks/{id}", get(block))
+        .route("/api/v1/info", get(chain::info))
+        .route("/api/v1/tip", get(chain::tip))
+        .route("/api/v1/blocks", get(chain::recent_blocks))
+        .route("/api/v1/blocks/{id}", get(chain::block))
+        .route("/api/v1/transactions", post(transactions::submit))
+        .route("/api/v1/transactions/{txid}", get(transactions::status))
+        .route("/api/v1/accounts/{address}", get(accounts::account))
+        .route("/api/v1/accounts/{address}/history", get(accounts::history))
+        .route("/api/v1/mempool", get(mempool::mempool))
+        .route("/api/v1/fees", get(mempool::fees))
+        .route("/api/v1/mining", get(mining::mining))
+        .route("/api/v1/admin/mining", post(mining::set_mining))
+        .route("/api/v1/events", get(live::events))
+        .route("/metrics", get(live::metrics))
         .route("/api/v1/peers", get(peers::peers))
         .route("/api/v1/admin/peers/connect", post(peers::connect))
         .route("/api/v1/admin/peers/disconnect", post(peers::disconnect))
         .route("/api/v1/admin/peers/ban", post(peers::ban))
         .route("/api/v1/admin/peers/unban", post(peers::unban))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state)
+}
+
+async fn count_request(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    state.shared.metrics.http_requests.inc();
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such API route; see docs/API.md".to_string())
-}
-
-async fn tip(State(state): State<ApiState>) -> Result<Json<TipView>, ApiError> {
-    let tip = state.store.tip()?;
-    Ok(Json(TipView::new(
-        &state.spec,
-        state.genesis_hash.to_hex(),
-        &tip,
-    )))
-}
-
-/// A block named by height (on the best chain) or by hash (on any branch).
-enum BlockId {
-    Height(u32),
-    Hash(BlockHash),
-}
-
-fn parse_block_id(id: &str) -> Result<BlockId, ApiError> {
-    if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
-        return id
-            .parse()
-            .map(BlockId::Height)
-            .map_err(|_| ApiError::BadRequest(format!("height {id} is out of range")));
-    }
-    id.parse().map(BlockId::Hash).map_err(|_| {
-        ApiError::BadRequest(format!(
-            "{id:?} is neither a height nor a 64-hex-digit block hash"
-        ))
-    })
-}
-
-async fn block(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Json<BlockView>, ApiError> {
-    let store = &state.store;
-    let hash = match parse_block_id(&id)? {
-        BlockId::Hash(hash) => hash,
-        BlockId::Height(height) => store
-            .hash_at_height(height)?
-            .ok_or_else(|| ApiError::NotFound(format!("no block at height {height}")))?,
-    };
-    let not_found = || ApiError::NotFound(format!("no block with hash {hash}"));
-    let block = store.block(&hash)?.ok_or_else(not_found)?;
-    let entry = store.index_entry(&hash)?.ok_or_else(not_found)?;
-    let tip = store.tip()?;
-    let best_chain = store.is_on_best_chain(&entry)?;
-    let next_hash = if best_chain {
-        store
-            .hash_at_height(entry.height() + 1)?
-            .map(|h| h.to_hex())
-    } else {
-        None
-    };
-    Ok(Json(BlockView::new(
-        &state.spec,
-        &block,
-        &entry,
-        tip.height(),
-        best_chain,
-        next_hash,
-    )))
 }

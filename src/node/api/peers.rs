@@ -9,7 +9,7 @@
 //!   POST /api/v1/admin/peers/unban           {"peer": "<peer id>"}        lift
 //! ```
 use super::views::PeersView;
-use super::{ApiError, ApiState};
+use super::{authorize, body, to_driver, ApiError, ApiState};
 use crate::node::driver::DriverEvent;
 use crate::node::net::{Multiaddr, NetCommand, PeerId};
 use axum::extract::rejection::JsonRejection;
@@ -41,6 +41,7 @@ pub struct AdminDone {
 
 pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<PeersView>, ApiError> {
     let view = state
+        .shared
         .peers
         .read()
         .map_err(|_| ApiError::Internal("peers view lock poisoned".into()))?
@@ -48,40 +49,10 @@ pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<PeersVie
     Ok(Json(view))
 }
 
-fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let offered = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match offered {
-        Some(token) if state.admin.token.matches(token) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized(
-            "wrong admin token: use the one in the node's <data-dir>/.cookie".into(),
-        )),
-        None => Err(ApiError::Unauthorized(
-            "admin calls need `Authorization: Bearer <token>` with the token from the node's <data-dir>/.cookie".into(),
-        )),
-    }
-}
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::BadRequest(format!("bad request body: {}", e.body_text())))
-}
-
 fn parse_peer(text: &str) -> Result<PeerId, ApiError> {
     text.trim()
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{text:?} is not a peer id (like 12D3KooW...)")))
-}
-
-fn to_driver(state: &ApiState, event: DriverEvent) -> Result<(), ApiError> {
-    state
-        .admin
-        .driver
-        .send(event)
-        .map_err(|_| ApiError::Unavailable("the node is shutting down".into()))
 }
 
 pub(super) async fn connect(

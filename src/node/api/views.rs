@@ -212,3 +212,313 @@ pub struct BanView {
     /// Why.
     pub reason: String,
 }
+
+/// `GET /api/v1/info`: the chain's constants a client needs, and the node's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InfoView {
+    /// Chain name.
+    pub chain: String,
+    /// Chain id, carried by every transfer.
+    pub chain_id: u32,
+    /// Genesis hash, committed in every signature.
+    pub genesis_hash: String,
+    /// Ticker.
+    pub symbol: String,
+    /// Decimals of one coin.
+    pub decimals: u8,
+    /// bech32m prefix of addresses.
+    pub address_prefix: String,
+    /// Tip height.
+    pub height: u32,
+    /// Tip hash.
+    pub tip: String,
+    /// Tip time.
+    pub tip_time: u32,
+    /// Tip compact target.
+    pub bits: String,
+    /// The tip's difficulty relative to the pow limit (for people).
+    pub difficulty: f64,
+    /// Transfers in the mempool.
+    pub mempool_count: usize,
+    /// Their encoded bytes.
+    pub mempool_bytes: usize,
+    /// Connected peers.
+    pub peers: usize,
+    /// Whether the node is downloading blocks.
+    pub syncing: bool,
+    /// Node version.
+    pub version: String,
+    /// The mempool's fee floor, base units per byte.
+    pub min_fee_rate: u64,
+    /// Longest memo.
+    pub max_memo_bytes: usize,
+}
+
+/// `POST /api/v1/transactions` body: a signed transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitTransferRequest {
+    /// Chain id.
+    pub chain_id: u32,
+    /// Sender, bech32m.
+    pub from: String,
+    /// Recipient, bech32m.
+    pub to: String,
+    /// Base units.
+    pub amount: u64,
+    /// Base units.
+    pub fee: u64,
+    /// Sender nonce.
+    pub nonce: u64,
+    /// Memo bytes, hex.
+    #[serde(default)]
+    pub memo_hex: String,
+    /// BIP340 signature, 128 hex digits.
+    pub signature: String,
+}
+
+/// `POST /api/v1/transactions` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitTransferResponse {
+    /// The transfer's id.
+    pub txid: String,
+    /// Always `pending`.
+    pub status: String,
+    /// The transfer it replaced by fee.
+    pub replaced: Option<String>,
+}
+
+/// `GET /api/v1/transactions/{txid}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransactionView {
+    /// Its id.
+    pub txid: String,
+    /// `pending` or `confirmed`.
+    pub status: String,
+    /// Blocks on top of its block, the block included; 0 while pending.
+    pub confirmations: u32,
+    /// Its block, once confirmed.
+    pub block_hash: Option<String>,
+    /// Its block's height, once confirmed.
+    pub height: Option<u32>,
+    /// Its block's time, once confirmed.
+    pub time: Option<u32>,
+    /// Fee per byte.
+    pub fee_rate: f64,
+    /// The transfer.
+    pub transfer: TransferView,
+}
+
+/// `GET /api/v1/accounts/{address}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    /// The address.
+    pub address: String,
+    /// Balance on the best chain, base units.
+    pub balance: u64,
+    /// Nonce on the best chain.
+    pub nonce: u64,
+    /// The nonce a new transfer should carry.
+    pub next_nonce: u64,
+    /// Pending transfers sent from the address.
+    pub pending: usize,
+    /// Sum of amount + fee of those.
+    pub pending_outgoing: u64,
+}
+
+/// One entry of an address's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntryView {
+    /// `sent`, `received`, `self` or `reward`.
+    pub kind: String,
+    /// The transfer, or `None` for a reward.
+    pub txid: Option<String>,
+    /// Block height.
+    pub height: u32,
+    /// Block hash.
+    pub block_hash: String,
+    /// Block time.
+    pub time: u32,
+    /// Confirmations of the block.
+    pub confirmations: u32,
+    /// Sender (`None` for a reward).
+    pub from: Option<String>,
+    /// Recipient.
+    pub to: String,
+    /// Base units.
+    pub amount: u64,
+    /// Base units.
+    pub fee: u64,
+    /// Sender nonce (`None` for a reward).
+    pub nonce: Option<u64>,
+    /// Memo as text.
+    pub memo: String,
+    /// Memo bytes, hex.
+    pub memo_hex: String,
+}
+
+/// `GET /api/v1/accounts/{address}/history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryView {
+    /// The address.
+    pub address: String,
+    /// Confirmed entries, newest first.
+    pub items: Vec<HistoryEntryView>,
+    /// Pending transfers sent or received (first page only).
+    pub pending: Vec<TransferView>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+/// A transfer in the mempool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MempoolTransferView {
+    /// The transfer.
+    #[serde(flatten)]
+    pub transfer: TransferView,
+    /// Encoded size.
+    pub size: usize,
+    /// Fee per byte.
+    pub fee_rate: f64,
+    /// When it was admitted, Unix seconds.
+    pub added: u64,
+}
+
+/// `GET /api/v1/mempool`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MempoolView {
+    /// Transfers held.
+    pub count: usize,
+    /// Their bytes.
+    pub bytes: usize,
+    /// The best fee rates first.
+    pub transfers: Vec<MempoolTransferView>,
+}
+
+/// `GET /api/v1/fees`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeesView {
+    /// The floor, base units per byte.
+    pub min_fee_rate: u64,
+    /// What should get into the next block, base units per byte.
+    pub suggested_fee_rate: u64,
+    /// Size of a transfer with an empty memo.
+    pub typical_size: usize,
+    /// `min_fee_rate × typical_size`.
+    pub min_fee: u64,
+    /// `suggested_fee_rate × typical_size`.
+    pub suggested_fee: u64,
+}
+
+/// `GET /api/v1/mining`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MiningView {
+    /// Whether the threads are searching.
+    pub enabled: bool,
+    /// Mining threads (0 without `--mine`).
+    pub threads: usize,
+    /// Hashes per second over the last report period.
+    pub hash_rate: f64,
+    /// Own blocks that extended the best chain.
+    pub mined: u64,
+    /// Own blocks found too late.
+    pub stale: u64,
+    /// Who the blocks pay.
+    pub reward_address: Option<String>,
+}
+
+/// How the best chain switched branches, in a `block` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorgView {
+    /// Height of the last shared block.
+    pub fork_height: u32,
+    /// Blocks taken off.
+    pub disconnected: usize,
+    /// Blocks put on.
+    pub connected: usize,
+}
+
+/// A `block` event: a new tip.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBlockView {
+    /// Its hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u32,
+    /// Its time.
+    pub time: u32,
+    /// Its transfer count.
+    pub transfers: usize,
+    /// Who it paid.
+    pub reward_address: String,
+    /// Set when it came with a branch switch.
+    pub reorg: Option<ReorgView>,
+}
+
+/// Fee per byte of a transfer, for display.
+pub fn fee_rate(transfer: &Transfer) -> f64 {
+    transfer.fee.as_units() as f64 / transfer.encoded_size() as f64
+}
+
+impl MempoolTransferView {
+    /// The view of a pooled transfer admitted at `added`.
+    pub fn new(spec: &ChainSpec, transfer: &Transfer, added: u64) -> MempoolTransferView {
+        MempoolTransferView {
+            transfer: TransferView::new(spec, transfer),
+            size: transfer.encoded_size(),
+            fee_rate: fee_rate(transfer),
+            added,
+        }
+    }
+}
+
+impl NewBlockView {
+    /// The event for the new tip `block`.
+    pub fn new(spec: &ChainSpec, block: &Block, reorg: Option<ReorgView>) -> NewBlockView {
+        NewBlockView {
+            hash: block.hash().to_hex(),
+            height: block.header.height,
+            time: block.header.time,
+            transfers: block.transfers.len(),
+            reward_address: address(spec, &block.reward_address),
+            reorg,
+        }
+    }
+}
+
+/// One block in `GET /api/v1/blocks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockSummaryView {
+    /// Its hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u32,
+    /// Its time.
+    pub time: u32,
+    /// Its compact target.
+    pub bits: String,
+    /// Its transfer count.
+    pub transfers: usize,
+    /// Its encoded size.
+    pub size: usize,
+    /// Subsidy plus fees.
+    pub reward: u64,
+    /// Who it paid.
+    pub reward_address: String,
+}
+
+impl BlockSummaryView {
+    /// The summary of `block`.
+    pub fn new(spec: &ChainSpec, block: &Block) -> BlockSummaryView {
+        BlockSummaryView {
+            hash: block.hash().to_hex(),
+            height: block.header.height,
+            time: block.header.time,
+            bits: block.header.bits.to_string(),
+            transfers: block.transfers.len(),
+            size: block.encoded_size(),
+            reward: block.reward.as_units(),
+            reward_address: address(spec, &block.reward_address),
+        }
+    }
+}

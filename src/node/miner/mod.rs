@@ -84,6 +84,16 @@ impl MinerHandle {
         self.slot.changed.notify_all();
     }
 
+    /// Stops the search until the next [`MinerHandle::set_job`]; the threads wait idle.
+    pub fn pause(&self) {
+        let mut job = self.slot.job.lock().expect("miner lock is never poisoned");
+        if job.1.is_some() {
+            job.0 += 1;
+            job.1 = None;
+            self.slot.generation.store(job.0, Ordering::Release);
+        }
+    }
+
     /// The shared counters.
     pub fn stats(&self) -> Arc<MinerStats> {
         Arc::clone(&self.stats)

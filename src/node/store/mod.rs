@@ -261,9 +261,25 @@ impl Store {
         before: Option<u32>,
         limit: usize,
     ) -> Result<Vec<(u32, HistoryItem)>, StoreError> {
+        Ok(self
+            .address_history_page(address, before.map(|height| (height, 0)), limit)?
+            .into_iter()
+            .map(|(height, _, item)| (height, item))
+            .collect())
+    }
+
+    /// Up to `limit` history items of `address`, newest first, each with its height and
+    /// position (0 for the block reward, 1 + the transfer's index for a transfer), strictly
+    /// below the place `below` (height, position) if given: the cursor of paged history.
+    pub fn address_history_page(
+        &self,
+        address: &Address,
+        below: Option<(u32, u32)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, u32, HistoryItem)>, StoreError> {
         let start = key(HISTORY, &[address.as_bytes()]);
-        let end = match before {
-            Some(height) => key(HISTORY, &[address.as_bytes(), &height.to_be_bytes()]),
+        let end = match below {
+            Some((height, position)) => history_key(address, height, position),
             None => {
                 let mut end = start.clone();
                 end.extend_from_slice(&[0xff; 9]);
@@ -273,14 +289,18 @@ impl Store {
         let mut out = Vec::new();
         for row in self.tree.range(start..end).rev().take(limit) {
             let (k, v) = row?;
-            let height_bytes: [u8; 4] = k[33..37]
-                .try_into()
-                .map_err(|_| StoreError::Inconsistent("short history key".into()))?;
+            let place = |range: std::ops::Range<usize>| -> Result<u32, StoreError> {
+                let bytes: [u8; 4] = k
+                    .get(range)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Inconsistent("short history key".into()))?;
+                Ok(u32::from_be_bytes(bytes))
+            };
             let item = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
                 key: hex::encode(&k),
                 problem,
             })?;
-            out.push((u32::from_be_bytes(height_bytes), item));
+            out.push((place(33..37)?, place(37..41)?, item));
         }
         Ok(out)
     }

@@ -1,0 +1,162 @@
+//! The chain: `GET /api/v1/info`, `/tip`, `/blocks` (recent, paged) and `/blocks/{id}`.
+use super::views::{BlockSummaryView, BlockView, InfoView, TipView};
+use super::{ApiError, ApiState};
+use crate::core::consensus::target::CompactTarget;
+use crate::core::consensus::target::Target;
+use crate::core::consensus::ChainSpec;
+use crate::core::primitives::BlockHash;
+use crate::core::primitives::MAX_MEMO_BYTES;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+
+/// Most blocks one `/blocks` page lists.
+pub const MAX_BLOCKS_PAGE: u32 = 500;
+
+/// The difficulty of `bits`: how many times harder than the pow limit (for people).
+pub fn difficulty(spec: &ChainSpec, bits: CompactTarget) -> f64 {
+    match Target::from_compact(bits) {
+        Ok(target) => {
+            let exponent = spec.pow_limit.as_u256().approx_log2() - target.as_u256().approx_log2();
+            exponent.exp2()
+        }
+        Err(_) => 0.0,
+    }
+}
+
+pub(super) async fn info(State(state): State<ApiState>) -> Result<Json<InfoView>, ApiError> {
+    let tip = state.store.tip()?;
+    let spec = &state.spec;
+    let (mempool_count, mempool_bytes, min_fee_rate) = {
+        let pool = state
+            .shared
+            .mempool
+            .read()
+            .map_err(|_| ApiError::Internal("mempool lock poisoned".into()))?;
+        (pool.len(), pool.bytes(), pool.config().min_fee_rate)
+    };
+    let peers = state
+        .shared
+        .peers
+        .read()
+        .map(|view| view.peers.len())
+        .unwrap_or(0);
+    Ok(Json(InfoView {
+        chain: spec.file.name.clone(),
+        chain_id: spec.chain_id(),
+        genesis_hash: state.genesis_hash.to_hex(),
+        symbol: spec.file.symbol.clone(),
+        decimals: spec.file.decimals,
+        address_prefix: spec.hrp().to_string(),
+        height: tip.height(),
+        tip: tip.hash().to_hex(),
+        tip_time: tip.header.time,
+        bits: tip.header.bits.to_string(),
+        difficulty: difficulty(spec, tip.header.bits),
+        mempool_count,
+        mempool_bytes,
+        peers,
+        syncing: state.shared.syncing.load(Ordering::Relaxed),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        min_fee_rate,
+        max_memo_bytes: MAX_MEMO_BYTES,
+    }))
+}
+
+pub(super) async fn tip(State(state): State<ApiState>) -> Result<Json<TipView>, ApiError> {
+    let tip = state.store.tip()?;
+    Ok(Json(TipView::new(
+        &state.spec,
+        state.genesis_hash.to_hex(),
+        &tip,
+    )))
+}
+
+/// Query of `GET /api/v1/blocks`.
+#[derive(Debug, Deserialize)]
+pub(super) struct RecentQuery {
+    /// Most blocks (default 20).
+    limit: Option<u32>,
+    /// Only blocks below this height (default: from the tip).
+    before: Option<u32>,
+}
+
+/// `GET /api/v1/blocks?limit=N&before=H`: best-chain blocks, newest first.
+pub(super) async fn recent_blocks(
+    State(state): State<ApiState>,
+    query: Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<BlockSummaryView>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
+    let limit = query.limit.unwrap_or(20).min(MAX_BLOCKS_PAGE);
+    let tip = state.store.tip()?;
+    let top = match query.before {
+        Some(0) => return Ok(Json(Vec::new())),
+        Some(before) => before.min(tip.height() + 1) - 1,
+        None => tip.height(),
+    };
+    let mut out = Vec::new();
+    for height in (0..=top).rev().take(limit as usize) {
+        let Some(hash) = state.store.hash_at_height(height)? else {
+            break;
+        };
+        let Some(block) = state.store.block(&hash)? else {
+            break;
+        };
+        out.push(BlockSummaryView::new(&state.spec, &block));
+    }
+    Ok(Json(out))
+}
+
+/// A block named by height (on the best chain) or by hash (on any branch).
+enum BlockId {
+    Height(u32),
+    Hash(BlockHash),
+}
+
+fn parse_block_id(id: &str) -> Result<BlockId, ApiError> {
+    if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
+        return id
+            .parse()
+            .map(BlockId::Height)
+            .map_err(|_| ApiError::BadRequest(format!("height {id} is out of range")));
+    }
+    id.parse().map(BlockId::Hash).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "{id:?} is neither a height nor a 64-hex-digit block hash"
+        ))
+    })
+}
+
+pub(super) async fn block(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<BlockView>, ApiError> {
+    let store = &state.store;
+    let hash = match parse_block_id(&id)? {
+        BlockId::Hash(hash) => hash,
+        BlockId::Height(height) => store
+            .hash_at_height(height)?
+            .ok_or_else(|| ApiError::NotFound(format!("no block at height {height}")))?,
+    };
+    let not_found = || ApiError::NotFound(format!("no block with hash {hash}"));
+    let block = store.block(&hash)?.ok_or_else(not_found)?;
+    let entry = store.index_entry(&hash)?.ok_or_else(not_found)?;
+    let tip = store.tip()?;
+    let best_chain = store.is_on_best_chain(&entry)?;
+    let next_hash = if best_chain {
+        store
+            .hash_at_height(entry.height() + 1)?
+            .map(|h| h.to_hex())
+    } else {
+        None
+    };
+    Ok(Json(BlockView::new(
+        &state.spec,
+        &block,
+        &entry,
+        tip.height(),
+        best_chain,
+        next_hash,
+    )))
+}
