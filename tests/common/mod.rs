@@ -748,7 +748,9 @@ pub fn http_post(
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
-    let mut response = request.send(body).map_err(|e| format!("POST {url}: {e}"))?;
+    let mut response = request
+        .send(body)
+        .map_err(|e| format!("POST {url} ({} bytes): {e}", body.len()))?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()

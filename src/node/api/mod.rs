@@ -42,6 +42,10 @@ use std::sync::Arc;
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A body declared over [`MAX_BODY_BYTES`] but at most this long is read and dropped before
+/// the `413` answer, so the client, still writing, gets the answer rather than a reset
+/// connection; a longer one is refused at once.
+const DRAIN_BODY_BYTES: u64 = 1024 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -127,14 +131,19 @@ impl ApiError {
         }
     }
 
+    /// A request body over [`MAX_BODY_BYTES`] (`413 payload_too_large`).
+    pub fn payload_too_large() -> ApiError {
+        ApiError::Refused {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: format!("the request body is over the limit of {MAX_BODY_BYTES} bytes"),
+        }
+    }
+
     /// A JSON body axum could not take.
     fn from_json_rejection(rejection: JsonRejection) -> ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::Refused {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: format!("the request body is over the limit of {MAX_BODY_BYTES} bytes"),
-            }
+            ApiError::payload_too_large()
         } else {
             ApiError::malformed(format!("bad request body: {}", rejection.body_text()))
         }
@@ -236,9 +245,24 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Counts every request, and answers a body declared too long with a `413` (see
+/// [`DRAIN_BODY_BYTES`]).
 async fn count_request(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     state.shared.metrics.http_requests.inc();
-    next.run(request).await
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => {
+            if length <= DRAIN_BODY_BYTES {
+                let _ = axum::body::to_bytes(request.into_body(), DRAIN_BODY_BYTES as usize).await;
+            }
+            ApiError::payload_too_large().into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 async fn not_found() -> ApiError {
