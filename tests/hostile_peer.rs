@@ -16,7 +16,8 @@
 //!    b. a block on the honest tip holding a transfer whose amount was raised after signing;
 //!    c. undecodable gossip, and an undecodable sync request;
 //!    d. a sync request over `MAX_REQUEST_BYTES`;
-//!    e. a flood of sync requests beyond the rate limit.
+//!    e. a flood of sync requests beyond the rate limit;
+//!    f. a gossiped transfer whose amount was raised after signing.
 //! 3. All along H1 keeps mining and H2 keeps up: afterwards both are higher and on one tip.
 //! 4. H2's bans survive a clean restart, and the restarted H2 catches up with H1.
 //! 5. A forged signature is just as invalid on a side branch (a child of genesis, which
@@ -583,6 +584,35 @@ fn hostile_peers_are_banned_and_the_honest_nodes_carry_on() {
     eprintln!("{sent} flood requests sent before the ban showed");
     banned_by_h2.push(hostile.id.clone());
     drop(hostile);
+
+    // 2f. A forged transfer gossiped (to H2): the mempool refuses it as no honest node
+    //     relays it, gossipsub drops it, and its sender is banned.
+    let hostile = HostilePeer::connect(&runtime, &data("hostile-transfer"), &spec, &h2);
+    let reason = offend_until_banned(&h2, &hostile, "a forged transfer", RETRY, |attempt| {
+        let mut forged = UnsignedTransfer {
+            chain_id: spec.spec.chain_id(),
+            to: reward_to,
+            amount: Amount::from_units(1_000),
+            fee: Amount::from_units(500),
+            nonce: u64::from(attempt),
+            memo: Vec::new(),
+        }
+        .sign(
+            &cairn_wallet::keys::dev_keypair(4),
+            &chain.genesis_hash,
+            &[1; 32],
+        );
+        forged.amount = Amount::from_units(1_000_000);
+        hostile.send(NetCommand::PublishTransfer(forged));
+    });
+    check_ban(&h2, &hostile, &reason, "InvalidTransfer");
+    banned_by_h2.push(hostile.id.clone());
+    drop(hostile);
+    let mempool = h2.get("/api/v1/mempool");
+    assert_eq!(
+        mempool["count"], 0,
+        "no forged transfer was admitted: {mempool}"
+    );
 
     // 3. The honest nodes carried on: H1 mined on, and H2 has its tip.
     let after_attacks = wait_for_agreement(&h1, &h2, before_attacks.0 + 3);

@@ -294,14 +294,18 @@ impl Driver {
     /// caller's business (an API submission is published, a gossiped one accepted).
     fn admit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
         let now = unix_now();
-        let view = MempoolTransferView::new(&self.chain.spec().clone(), &transfer, now);
         let result = self
             .mempool_write()
             .admit(transfer, self.chain.store(), now);
         match &result {
             Ok(admitted) => {
+                let view = self.mempool_read().get(&admitted.txid).map(|entry| {
+                    MempoolTransferView::new(self.chain.spec(), &entry.transfer, entry.added_secs)
+                });
+                if let Some(view) = view {
+                    self.shared.events.publish(NodeEvent::Transfer(view));
+                }
                 self.shared.metrics.mempool_admitted.inc();
-                self.shared.events.publish(NodeEvent::Transfer(view));
                 self.template_lacks_transfers = true;
                 self.mempool_dirty = true;
                 if !admitted.evicted.is_empty() {
