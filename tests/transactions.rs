@@ -397,3 +397,120 @@ fn a_reorg_returns_the_losing_branch_transfers_and_they_confirm_on_the_new_branc
     a.stop_cleanly();
     b.stop_cleanly();
 }
+
+/// Reads server-sent events from `url` until `wanted` names have all been seen (or the
+/// deadline passes); returns the `(event, data)` pairs read.
+fn read_events(url: &str, wanted: &[&str], deadline: Duration) -> Vec<(String, Value)> {
+    use std::io::{BufRead, BufReader};
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(deadline))
+        .build()
+        .into();
+    let response = agent.get(url).call().expect("the event stream opens");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut reader = BufReader::new(response.into_body().into_reader());
+    let mut events = Vec::new();
+    let mut name = String::new();
+    let mut line = String::new();
+    let mut missing: Vec<&str> = wanted.to_vec();
+    while !missing.is_empty() {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if let Some(value) = line.strip_prefix("event:") {
+            name = value.trim().to_string();
+        } else if let Some(data) = line.strip_prefix("data:") {
+            let data: Value = serde_json::from_str(data.trim()).expect("event data is JSON");
+            missing.retain(|w| *w != name);
+            events.push((name.clone(), data));
+        }
+    }
+    assert!(missing.is_empty(), "no {missing:?} event; saw {events:?}");
+    events
+}
+
+#[test]
+fn live_events_and_paged_history() {
+    let dir = TestDir::new("tx-events");
+    let spec = dir.write_spec();
+    let s = &spec.spec;
+    let mut node = dir.start_node("node", &dir.path().join("node"), &spec, true);
+    node.wait_for_height(5, CONFIRM);
+
+    // The stream shows new tips and admitted transfers as they happen.
+    let url = format!("{}/api/v1/events", node.url());
+    let transfer = dev_transfer(s, 8, dev_address(1), 77, FEE, 0);
+    let reader = std::thread::spawn(move || read_events(&url, &["block", "transfer"], CONFIRM));
+    // Keep submitting until the reader is surely subscribed: resubmissions are idempotent,
+    // but only the first admission is an event, so use fresh nonces.
+    let mut nonce = 0;
+    while !reader.is_finished() && nonce < 20 {
+        let next = dev_transfer(s, 8, dev_address(1), 77, FEE, nonce);
+        txid_of(&submit(
+            &node,
+            &spec,
+            if nonce == 0 { &transfer } else { &next },
+        ));
+        nonce += 1;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let events = reader.join().expect("the reader finishes");
+    let block = &events
+        .iter()
+        .find(|(name, _)| name == "block")
+        .expect("a block")
+        .1;
+    assert!(block["height"].as_u64().unwrap() > 0, "{block}");
+    assert_eq!(block["hash"].as_str().map(str::len), Some(64), "{block}");
+    let admitted = &events
+        .iter()
+        .find(|(name, _)| name == "transfer")
+        .expect("a transfer")
+        .1;
+    assert_eq!(admitted["amount"], 77, "{admitted}");
+    assert_eq!(
+        admitted["from"],
+        dev_address(8).to_bech32(s.hrp()).unwrap().as_str()
+    );
+
+    // History pages: the miner's rewards, two at a time, newest first, no overlaps, no gaps.
+    let miner = &spec.miner_address;
+    let mut cursor: Option<String> = None;
+    let mut heights = Vec::new();
+    for _ in 0..3 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/accounts/{miner}/history?limit=2&cursor={c}"),
+            None => format!("/api/v1/accounts/{miner}/history?limit=2"),
+        };
+        let page = node.get(&path);
+        let items = page["items"].as_array().expect("items");
+        assert_eq!(items.len(), 2, "{page}");
+        heights.extend(items.iter().map(|i| i["height"].as_u64().unwrap()));
+        cursor = Some(page["next"].as_str().expect("a next page").to_string());
+    }
+    let mut sorted = heights.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(sorted, heights, "newest first, each once: {heights:?}");
+    assert_refused(
+        node.try_get(&format!("/api/v1/accounts/{miner}/history?cursor=zz"))
+            .unwrap(),
+        400,
+        "malformed",
+    );
+    assert_refused(
+        node.try_get("/api/v1/accounts/cairndev1notanaddress")
+            .unwrap(),
+        400,
+        "bad_address",
+    );
+    node.stop_cleanly();
+}
