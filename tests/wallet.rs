@@ -125,10 +125,7 @@ fn a_wallet_sends_through_one_node_and_both_agree_once_confirmed() {
         wallet(&new_wallet, &node1, &["--json", "address"]),
         "address",
     ));
-    let to = address["address"]
-        .as_str()
-        .expect("an address")
-        .to_string();
+    let to = address["address"].as_str().expect("an address").to_string();
 
     // Send through n1 and wait: n2 mines it.
     let sent = ok(

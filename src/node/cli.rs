@@ -131,6 +131,9 @@ pub struct NodeArgs {
     /// Address of the HTTP API (port 0 picks a free port, written to <data-dir>/api.addr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7371")]
     pub http: SocketAddr,
+    /// Do not serve the block explorer (by default at / of the --http address).
+    #[arg(long)]
+    pub no_explorer: bool,
     /// Mine blocks.
     #[arg(long)]
     pub mine: bool,
@@ -348,6 +351,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         data_dir,
         spec,
         http_addr: args.http,
+        explorer: !args.no_explorer,
         mining,
         network,
         mempool: MempoolConfig {

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod cookie;
 pub mod driver;
 pub mod events;
+pub mod explorer;
 pub mod metrics;
 pub mod miner;
 pub mod net;
@@ -71,6 +72,8 @@ pub struct NodeConfig {
     pub spec: ChainSpec,
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
+    /// Whether the block explorer is served at `/` of the HTTP address.
+    pub explorer: bool,
     /// Mining setup, if mining.
     pub mining: Option<MiningConfig>,
     /// Peer-to-peer setup.
@@ -224,12 +227,19 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::write(config.data_dir.join(API_ADDR_FILE), bound.to_string())
         .context("cannot write the API address file")?;
     tracing::info!("HTTP API listening on http://{bound}/api/v1/tip");
+    let mut app = api::router(api_state.clone());
+    if config.explorer {
+        let view = Arc::new(explorer::NodeExplorer::new(api_state));
+        let config = cairn_explorer::ExplorerConfig::default();
+        app = app.merge(cairn_explorer::router(view, config));
+        tracing::info!("block explorer at http://{bound}/");
+    }
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(async move {
         let shutdown = async {
             let _ = http_stopped.await;
         };
-        if let Err(e) = axum::serve(listener, api::router(api_state))
+        if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
         {

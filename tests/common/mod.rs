@@ -783,6 +783,19 @@ pub fn dev_transfer(
     fee: u64,
     nonce: u64,
 ) -> cairn::core::primitives::Transfer {
+    dev_transfer_with_memo(spec, from, to, amount, fee, nonce, Vec::new())
+}
+
+/// Like [`dev_transfer`], carrying `memo`.
+pub fn dev_transfer_with_memo(
+    spec: &ChainSpec,
+    from: u32,
+    to: cairn::core::primitives::Address,
+    amount: u64,
+    fee: u64,
+    nonce: u64,
+    memo: Vec<u8>,
+) -> cairn::core::primitives::Transfer {
     use cairn::core::consensus::genesis::genesis_hash;
     use cairn::core::primitives::transfer::UnsignedTransfer;
     use cairn::core::primitives::Amount;
@@ -792,7 +805,7 @@ pub fn dev_transfer(
         amount: Amount::from_units(amount),
         fee: Amount::from_units(fee),
         nonce,
-        memo: Vec::new(),
+        memo,
     }
     .sign(
         &cairn_wallet::keys::dev_keypair(from),

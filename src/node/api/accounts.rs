@@ -20,7 +20,12 @@ pub(super) async fn account(
     State(state): State<ApiState>,
     Path(address): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let address_parsed = parse_address(&state.spec, &address)?;
+    account_view(&state, &address).map(Json)
+}
+
+/// Balance, nonce and what is pending of `address` (`400 bad_address` if malformed).
+pub(crate) fn account_view(state: &ApiState, address: &str) -> Result<AccountView, ApiError> {
+    let address_parsed = parse_address(&state.spec, address)?;
     let account = state.store.account(&address_parsed)?.unwrap_or_default();
     let pool = state
         .shared
@@ -35,14 +40,14 @@ pub(super) async fn account(
             .unwrap_or(Amount::MAX)
     }))
     .unwrap_or(Amount::MAX);
-    Ok(Json(AccountView {
+    Ok(AccountView {
         address: address.trim().to_string(),
         balance: account.balance.as_units(),
         nonce: account.nonce,
         next_nonce: pool.next_nonce(&address_parsed, account.nonce),
         pending: pending.len(),
         pending_outgoing: pending_outgoing.as_units(),
-    }))
+    })
 }
 
 /// Query of the history call.
@@ -77,12 +82,21 @@ pub(super) async fn history(
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<HistoryView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
-    let address_parsed = parse_address(&state.spec, &address)?;
-    let limit = query
-        .limit
-        .unwrap_or(DEFAULT_HISTORY_PAGE)
-        .clamp(1, MAX_HISTORY_PAGE);
-    let below = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = query.limit.unwrap_or(DEFAULT_HISTORY_PAGE);
+    history_view(&state, &address, limit, query.cursor.as_deref()).map(Json)
+}
+
+/// One page of `address`'s history, newest first: at most `limit` (clamped to
+/// 1..=[`MAX_HISTORY_PAGE`]) entries below `cursor`, and pending transfers on the first page.
+pub(crate) fn history_view(
+    state: &ApiState,
+    address: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<HistoryView, ApiError> {
+    let address_parsed = parse_address(&state.spec, address)?;
+    let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+    let below = cursor.map(parse_cursor).transpose()?;
     // One more than asked, to know whether there is a next page.
     let rows = state
         .store
@@ -107,7 +121,7 @@ pub(super) async fn history(
             }
         };
         items.push(history_entry(
-            &state,
+            state,
             &address_parsed,
             block,
             height,
@@ -128,12 +142,12 @@ pub(super) async fn history(
     } else {
         Vec::new()
     };
-    Ok(Json(HistoryView {
+    Ok(HistoryView {
         address: address.trim().to_string(),
         items,
         pending,
         next,
-    }))
+    })
 }
 
 fn history_entry(

@@ -1,11 +1,12 @@
 //! The chain: `GET /api/v1/info`, `/tip`, `/blocks` (recent, paged) and `/blocks/{id}`.
 use super::views::{BlockSummaryView, BlockView, InfoView, TipView};
 use super::{ApiError, ApiState};
+use crate::core::chain::BlockIndexEntry;
 use crate::core::consensus::target::CompactTarget;
 use crate::core::consensus::target::Target;
 use crate::core::consensus::ChainSpec;
-use crate::core::primitives::BlockHash;
 use crate::core::primitives::MAX_MEMO_BYTES;
+use crate::core::primitives::{Block, BlockHash};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
@@ -26,6 +27,11 @@ pub fn difficulty(spec: &ChainSpec, bits: CompactTarget) -> f64 {
 }
 
 pub(super) async fn info(State(state): State<ApiState>) -> Result<Json<InfoView>, ApiError> {
+    info_view(&state).map(Json)
+}
+
+/// The chain's constants and the node's state (`GET /api/v1/info`, the explorer's summary).
+pub(crate) fn info_view(state: &ApiState) -> Result<InfoView, ApiError> {
     let tip = state.store.tip()?;
     let spec = &state.spec;
     let (mempool_count, mempool_bytes, min_fee_rate) = {
@@ -42,7 +48,7 @@ pub(super) async fn info(State(state): State<ApiState>) -> Result<Json<InfoView>
         .read()
         .map(|view| view.peers.len())
         .unwrap_or(0);
-    Ok(Json(InfoView {
+    Ok(InfoView {
         chain: spec.file.name.clone(),
         chain_id: spec.chain_id(),
         genesis_hash: state.genesis_hash.to_hex(),
@@ -61,7 +67,7 @@ pub(super) async fn info(State(state): State<ApiState>) -> Result<Json<InfoView>
         version: env!("CARGO_PKG_VERSION").to_string(),
         min_fee_rate,
         max_memo_bytes: MAX_MEMO_BYTES,
-    }))
+    })
 }
 
 pub(super) async fn tip(State(state): State<ApiState>) -> Result<Json<TipView>, ApiError> {
@@ -89,9 +95,19 @@ pub(super) async fn recent_blocks(
 ) -> Result<Json<Vec<BlockSummaryView>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
     let limit = query.limit.unwrap_or(20).min(MAX_BLOCKS_PAGE);
+    recent_summaries(&state, query.before, limit).map(Json)
+}
+
+/// Best-chain blocks below height `before` (from the tip when `None`), newest first, at most
+/// `limit`.
+pub(crate) fn recent_summaries(
+    state: &ApiState,
+    before: Option<u32>,
+    limit: u32,
+) -> Result<Vec<BlockSummaryView>, ApiError> {
     let tip = state.store.tip()?;
-    let top = match query.before {
-        Some(0) => return Ok(Json(Vec::new())),
+    let top = match before {
+        Some(0) => return Ok(Vec::new()),
         Some(before) => before.min(tip.height() + 1) - 1,
         None => tip.height(),
     };
@@ -105,11 +121,11 @@ pub(super) async fn recent_blocks(
         };
         out.push(BlockSummaryView::new(&state.spec, &block));
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// A block named by height (on the best chain) or by hash (on any branch).
-enum BlockId {
+pub(crate) enum BlockId {
     Height(u32),
     Hash(BlockHash),
 }
@@ -132,8 +148,35 @@ pub(super) async fn block(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<BlockView>, ApiError> {
+    let found = find_block(&state, parse_block_id(&id)?)?;
+    Ok(Json(BlockView::new(
+        &state.spec,
+        &found.block,
+        &found.entry,
+        found.tip_height,
+        found.best_chain,
+        found.next_hash,
+    )))
+}
+
+/// A stored block with its index entry and its place in the best chain.
+pub(crate) struct FoundBlock {
+    /// The block.
+    pub block: Block,
+    /// Its index entry.
+    pub entry: BlockIndexEntry,
+    /// Height of the best chain's tip.
+    pub tip_height: u32,
+    /// Whether it is on the best chain.
+    pub best_chain: bool,
+    /// The next best-chain block's hash.
+    pub next_hash: Option<String>,
+}
+
+/// The block `id` names (`404` if the node has none).
+pub(crate) fn find_block(state: &ApiState, id: BlockId) -> Result<FoundBlock, ApiError> {
     let store = &state.store;
-    let hash = match parse_block_id(&id)? {
+    let hash = match id {
         BlockId::Hash(hash) => hash,
         BlockId::Height(height) => store
             .hash_at_height(height)?
@@ -151,12 +194,11 @@ pub(super) async fn block(
     } else {
         None
     };
-    Ok(Json(BlockView::new(
-        &state.spec,
-        &block,
-        &entry,
-        tip.height(),
+    Ok(FoundBlock {
+        block,
+        entry,
+        tip_height: tip.height(),
         best_chain,
         next_hash,
-    )))
+    })
 }

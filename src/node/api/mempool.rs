@@ -25,16 +25,20 @@ pub(super) async fn mempool(
     query: Result<Query<MempoolQuery>, QueryRejection>,
 ) -> Result<Json<MempoolView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
-    let limit = query
-        .limit
-        .unwrap_or(DEFAULT_MEMPOOL_PAGE)
-        .min(MAX_MEMPOOL_PAGE);
+    let limit = query.limit.unwrap_or(DEFAULT_MEMPOOL_PAGE);
+    mempool_view(&state, limit).map(Json)
+}
+
+/// The pool's totals and its best `limit` (at most [`MAX_MEMPOOL_PAGE`]) transfers by fee
+/// rate.
+pub(crate) fn mempool_view(state: &ApiState, limit: usize) -> Result<MempoolView, ApiError> {
+    let limit = limit.min(MAX_MEMPOOL_PAGE);
     let pool = state
         .shared
         .mempool
         .read()
         .map_err(|_| ApiError::Internal("mempool lock poisoned".into()))?;
-    Ok(Json(MempoolView {
+    Ok(MempoolView {
         count: pool.len(),
         bytes: pool.bytes(),
         transfers: pool
@@ -42,7 +46,7 @@ pub(super) async fn mempool(
             .take(limit)
             .map(|entry| MempoolTransferView::new(&state.spec, &entry.transfer, entry.added_secs))
             .collect(),
-    }))
+    })
 }
 
 pub(super) async fn fees(State(state): State<ApiState>) -> Result<Json<FeesView>, ApiError> {

@@ -40,13 +40,17 @@ pub struct AdminDone {
 }
 
 pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<PeersView>, ApiError> {
-    let view = state
+    peers_view(&state).map(Json)
+}
+
+/// The network as the driver last saw it.
+pub(crate) fn peers_view(state: &ApiState) -> Result<PeersView, ApiError> {
+    Ok(state
         .shared
         .peers
         .read()
         .map_err(|_| ApiError::Internal("peers view lock poisoned".into()))?
-        .clone();
-    Ok(Json(view))
+        .clone())
 }
 
 fn parse_peer(text: &str) -> Result<PeerId, ApiError> {

@@ -102,6 +102,11 @@ pub(super) async fn status(
     let txid: Txid = txid.trim().parse().map_err(|_| {
         ApiError::BadRequest(format!("{txid:?} is not a transaction id (64 hex digits)"))
     })?;
+    transaction_view(&state, txid).map(Json)
+}
+
+/// Where transfer `txid` is: the mempool or the best chain (`404` if neither).
+pub(crate) fn transaction_view(state: &ApiState, txid: Txid) -> Result<TransactionView, ApiError> {
     let pooled = state
         .shared
         .mempool
@@ -110,7 +115,7 @@ pub(super) async fn status(
         .get(&txid)
         .map(|entry| entry.transfer.clone());
     if let Some(transfer) = pooled {
-        return Ok(Json(TransactionView {
+        return Ok(TransactionView {
             txid: txid.to_hex(),
             status: "pending".to_string(),
             confirmations: 0,
@@ -119,7 +124,7 @@ pub(super) async fn status(
             time: None,
             fee_rate: fee_rate(&transfer),
             transfer: TransferView::new(&state.spec, &transfer),
-        }));
+        });
     }
     let not_found = || {
         ApiError::NotFound(format!(
@@ -135,7 +140,7 @@ pub(super) async fn status(
             ApiError::Internal(format!("transaction index of {txid} points past its block"))
         })?;
     let tip = state.store.tip()?;
-    Ok(Json(TransactionView {
+    Ok(TransactionView {
         txid: txid.to_hex(),
         status: "confirmed".to_string(),
         confirmations: tip.height().saturating_sub(location.height) + 1,
@@ -144,5 +149,5 @@ pub(super) async fn status(
         time: Some(block.header.time),
         fee_rate: fee_rate(transfer),
         transfer: TransferView::new(&state.spec, transfer),
-    }))
+    })
 }

@@ -88,7 +88,8 @@ pub struct BlockView {
     pub transfers: Vec<TransferView>,
 }
 
-fn address(spec: &ChainSpec, address: &crate::core::primitives::Address) -> String {
+/// `address` in bech32m with the chain's prefix (hex if the prefix cannot encode it).
+pub(crate) fn address(spec: &ChainSpec, address: &crate::core::primitives::Address) -> String {
     address
         .to_bech32(spec.hrp())
         .unwrap_or_else(|_| address.to_string_hex())

@@ -33,6 +33,7 @@ use crate::core::state::{
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 const BLOCK: u8 = b'b';
 const INDEX: u8 = b'i';
@@ -140,11 +141,20 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     codec::encode(value).expect("stored values are far below the codec limit")
 }
 
+/// State-tree nodes kept in memory, about 150 bytes each.
+const NODE_CACHE_ENTRIES: usize = 512 * 1024;
+
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    /// State-tree nodes recently read or written, by hash. Every state update walks the top
+    /// of the tree and validating a block of thousands of transfers reads thousands of
+    /// nodes; sled answers each in microseconds, the cache in nanoseconds. Nodes are
+    /// content-addressed and never rewritten, so a cached node is never stale, whatever
+    /// reorgs happen.
+    node_cache: Arc<quick_cache::sync::Cache<Hash256, SmtNode>>,
 }
 
 impl Store {
@@ -156,7 +166,11 @@ impl Store {
             .flush_every_ms(Some(200))
             .open()?;
         let tree = db.open_tree("chain")?;
-        Ok(Store { db, tree })
+        Ok(Store {
+            db,
+            tree,
+            node_cache: Arc::new(quick_cache::sync::Cache::new(NODE_CACHE_ENTRIES)),
+        })
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -384,6 +398,9 @@ impl Store {
         let mut batch = sled::Batch::default();
         self.connect_records(&mut batch, block, entry, change);
         self.tree.apply_batch(batch)?;
+        for (hash, node) in &change.new_nodes {
+            self.node_cache.insert(*hash, node.clone());
+        }
         Ok(())
     }
 
@@ -484,8 +501,16 @@ impl StateView for Store {
     }
 
     fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
-        self.get(&key(NODE, &[hash]))
-            .map_err(|e| StateStoreError(e.to_string()))
+        if let Some(node) = self.node_cache.get(hash) {
+            return Ok(Some(node));
+        }
+        let node: Option<SmtNode> = self
+            .get(&key(NODE, &[hash]))
+            .map_err(|e| StateStoreError(e.to_string()))?;
+        if let Some(node) = &node {
+            self.node_cache.insert(*hash, node.clone());
+        }
+        Ok(node)
     }
 }
 

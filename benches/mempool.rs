@@ -1,0 +1,434 @@
+//! Mempool benchmarks, in process: how many transfers per second the pool admits, selects for
+//! a block and drops when a block is connected, over a state of 10,000 funded accounts
+//! (`core::testkit` chain, `MemoryState`), with the default `MempoolConfig`.
+//!
+//! Groups (one element is one transfer; criterion reports elements/s = transfers/s):
+//! - `mempool_admit/singles/10000`: `Mempool::admit` of 10,000 pre-signed transfers, one per
+//!   sender (nonce 0), into an empty pool. Everything admission does is included: the txid,
+//!   the signature check (the real cost), the nonce and balance checks, the indexes.
+//! - `mempool_admit/chains_1000x10/10000`: the same with 1,000 senders × 10 nonces each,
+//!   submitted nonce by nonce across the senders (every admission walks the sender's earlier
+//!   pending transfers for the balance check and revalidates its queue).
+//! - `mempool_admit/chains_312x32/9984`: 312 senders × 32 nonces (the gap limit), the longest
+//!   queues the default config allows.
+//! - `mempool_parts/signatures/10000`: `has_valid_signature` of the 10,000 singles alone; the
+//!   rest of the admission time is the pool's own work.
+//! - `mempool_select/singles_10000/2000`: `Mempool::select` of a full block (2,000 transfers,
+//!   the node's byte budget) from a pool of 10,000 single transfers with varied fees.
+//! - `mempool_select/chains_1000x10/2000`: the same from the pool of 1,000 × 10 chains (the
+//!   selection follows each sender's nonces).
+//! - `mempool_update_for_tip/connected_singles/2000`: `update_for_tip` after a block of the
+//!   2,000 selected transfers is connected, on the 10,000-transfer pool (they leave, their
+//!   senders are revalidated). The pool is cloned outside the timing.
+//! - `mempool_update_for_tip/connected_chains/2000`: the same on the chains pool (the senders
+//!   keep later nonces, which are revalidated against the new state).
+//! - `mempool_update_for_tip/disconnected_singles/2000`: the reverse, a reorg: the block is
+//!   taken off again and its 2,000 transfers are re-admitted (signature checks included).
+//!
+//! - `paired admission` (printed, not a criterion group): 10 rounds, each admitting the
+//!   10,000 singles and checking their signatures alone back to back; the signature's share
+//!   of admission is the median of the per-round ratios, which host noise moves much less
+//!   than the ratio of two criterion runs taken a minute apart.
+//!
+//! Run: `cargo bench --bench mempool` (about 2 minutes), or a subset by name, e.g.
+//! `cargo bench --bench mempool -- mempool_select`, `cargo bench --bench mempool -- paired`.
+//! See `docs/BENCHMARKS.md`.
+#![allow(clippy::disallowed_methods)]
+
+use cairn::core::consensus::ChainSpec;
+use cairn::core::mempool::{Mempool, MempoolConfig};
+use cairn::core::primitives::{tagged_hash, Address, Block, BlockHash, Transfer};
+use cairn::core::state::memory::MemoryState;
+use cairn::core::testkit::{TestChain, TEST_SPEC_TOML};
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use rayon::prelude::*;
+use secp256k1::{Keypair, SecretKey};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// Funded accounts in the state (and single-transfer senders).
+const ACCOUNTS: u32 = 10_000;
+/// Senders and nonces of the chained workloads.
+const CHAINS: [(u32, u64); 2] = [(1_000, 10), (312, 32)];
+/// Transfers in the block for `select` and `update_for_tip`.
+const BLOCK_TRANSFERS: usize = 2_000;
+/// The clock of every admission (Unix seconds; only expiry reads it).
+const NOW: u64 = 1_767_230_000;
+
+fn keypair(i: u32) -> Keypair {
+    let secret =
+        SecretKey::from_secret_bytes(tagged_hash("bench/mempool/key", &[&i.to_le_bytes()]))
+            .expect("a hash is a valid secret key with overwhelming probability");
+    Keypair::from_secret_key(&secret)
+}
+
+fn address(keypair: &Keypair) -> Address {
+    Address(keypair.x_only_public_key().0.to_byte_array())
+}
+
+/// The test spec with `addresses` funded (1,000,000 coins each) instead of four accounts.
+fn spec(addresses: &[Address]) -> ChainSpec {
+    let start = TEST_SPEC_TOML
+        .find("allocations = [")
+        .expect("the test spec has allocations");
+    let end = start
+        + TEST_SPEC_TOML[start..]
+            .find("]\n")
+            .expect("the allocations list ends")
+        + 2;
+    let mut list = String::from("allocations = [\n");
+    for address in addresses {
+        let bech32 = address.to_bech32("cairntest").expect("valid prefix");
+        list.push_str(&format!(
+            "  {{ address = \"{bech32}\", amount = \"1000000\" }},\n"
+        ));
+    }
+    list.push_str("]\n");
+    let text = format!(
+        "{}{}{}",
+        &TEST_SPEC_TOML[..start],
+        list,
+        &TEST_SPEC_TOML[end..]
+    );
+    ChainSpec::from_toml(&text).expect("the bench spec is valid")
+}
+
+/// A pseudo-random sequence (64-bit LCG, high bits), deterministic across runs.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+struct Fixture {
+    chain: TestChain,
+    genesis: BlockHash,
+    config: MempoolConfig,
+    /// Sender i (nonce 0) for every account, fees 200..1,199 units (164 bytes each).
+    singles: Vec<Transfer>,
+    /// Per entry of `CHAINS`: every sender's nonces, nonce by nonce across the senders.
+    chains: Vec<Vec<Transfer>>,
+    /// The node's byte budget for a block's transfers.
+    block_bytes: usize,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let keys: Vec<Keypair> = (0..ACCOUNTS).into_par_iter().map(keypair).collect();
+        let addresses: Vec<Address> = keys.iter().map(address).collect();
+        let chain = TestChain::with_spec(spec(&addresses));
+        let genesis = chain.genesis_hash;
+        let mut lcg = Lcg(0x2545_f491_4f6c_dd1d);
+        // (sender, recipient, fee, nonce), drawn in order, then signed on all cores.
+        let mut draw = |sender: usize, nonce: u64| {
+            let to = lcg.next(u64::from(ACCOUNTS)) as usize;
+            let fee = 200 + lcg.next(1_000);
+            (sender, to, fee, nonce)
+        };
+        let single_plan: Vec<_> = (0..ACCOUNTS as usize).map(|i| draw(i, 0)).collect();
+        let chain_plans: Vec<Vec<_>> = CHAINS
+            .iter()
+            .map(|&(senders, nonces)| {
+                (0..nonces)
+                    .flat_map(|nonce| (0..senders as usize).map(move |s| (s, nonce)))
+                    .map(|(s, nonce)| draw(s, nonce))
+                    .collect()
+            })
+            .collect();
+        let sign = |plan: &[(usize, usize, u64, u64)]| -> Vec<Transfer> {
+            plan.par_iter()
+                .map(|&(from, to, fee, nonce)| {
+                    chain.transfer(&keys[from], addresses[to], 1_000 + nonce, fee, nonce)
+                })
+                .collect()
+        };
+        let singles = sign(&single_plan);
+        let chains = chain_plans.iter().map(|p| sign(p)).collect();
+        let block_bytes = chain
+            .spec
+            .max_block_bytes()
+            .saturating_sub(Block::empty_encoded_size());
+        Fixture {
+            genesis,
+            config: MempoolConfig::default(),
+            singles,
+            chains,
+            block_bytes,
+            chain,
+        }
+    }
+
+    fn state(&self) -> &MemoryState {
+        self.chain.state_at(&self.genesis)
+    }
+
+    fn empty_pool(&self) -> Mempool {
+        Mempool::new(self.config, self.genesis, self.chain.spec.chain_id())
+    }
+
+    /// A pool holding `transfers` (each must be admitted).
+    fn pool_of(&self, transfers: &[Transfer]) -> Mempool {
+        let mut pool = self.empty_pool();
+        admit_all(&mut pool, transfers.to_vec(), self.state());
+        pool
+    }
+}
+
+fn admit_all(pool: &mut Mempool, transfers: Vec<Transfer>, state: &MemoryState) {
+    for transfer in transfers {
+        pool.admit(transfer, state, NOW)
+            .expect("every bench transfer is admitted");
+    }
+}
+
+fn admission(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("mempool_admit");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(6));
+    let mut workloads = vec![("singles".to_string(), &f.singles)];
+    for (&(senders, nonces), transfers) in CHAINS.iter().zip(&f.chains) {
+        workloads.push((format!("chains_{senders}x{nonces}"), transfers));
+    }
+    for (name, transfers) in workloads {
+        group.throughput(Throughput::Elements(transfers.len() as u64));
+        group.bench_function(BenchmarkId::new(name, transfers.len()), |b| {
+            b.iter_batched(
+                || (f.empty_pool(), transfers.clone()),
+                |(mut pool, transfers)| {
+                    admit_all(&mut pool, transfers, f.state());
+                    pool
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("mempool_parts");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(f.singles.len() as u64));
+    group.bench_function(BenchmarkId::new("signatures", f.singles.len()), |b| {
+        b.iter(|| {
+            for transfer in &f.singles {
+                assert!(transfer.has_valid_signature(black_box(&f.genesis)));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn selection_and_tip(c: &mut Criterion, f: &Fixture) {
+    let singles_pool = f.pool_of(&f.singles);
+    let chains_pool = f.pool_of(&f.chains[0]);
+    let pools = [("singles", &singles_pool), ("chains_1000x10", &chains_pool)];
+
+    let mut group = c.benchmark_group("mempool_select");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(BLOCK_TRANSFERS as u64));
+    for (name, pool) in pools {
+        let selected = pool
+            .select(f.state(), f.block_bytes, BLOCK_TRANSFERS)
+            .expect("the state reads");
+        assert_eq!(selected.len(), BLOCK_TRANSFERS, "a full block from {name}");
+        let id = format!("{name}_{}", pool.len());
+        group.bench_function(BenchmarkId::new(id, BLOCK_TRANSFERS), |b| {
+            b.iter(|| {
+                pool.select(black_box(f.state()), f.block_bytes, BLOCK_TRANSFERS)
+                    .expect("the state reads")
+            })
+        });
+    }
+    group.finish();
+
+    // The block each pool would give, connected on genesis.
+    let mut chain = f.chain.clone();
+    let miner = address(&keypair(ACCOUNTS + 1));
+    let mut blocks = Vec::new();
+    for (name, pool) in pools {
+        let selected = pool
+            .select(f.state(), f.block_bytes, BLOCK_TRANSFERS)
+            .expect("the state reads");
+        let block = chain.mine(&f.genesis, selected, miner);
+        let state_after = chain.state_at(&block.hash()).clone();
+        let mut check = pool.clone();
+        let update = check.update_for_tip(&[], std::slice::from_ref(&block), &state_after, NOW);
+        assert_eq!(update.included.len(), BLOCK_TRANSFERS, "{name}");
+        assert!(
+            update.invalidated.is_empty(),
+            "{name}: {:?}",
+            update.invalidated
+        );
+        assert_eq!(check.len(), pool.len() - BLOCK_TRANSFERS);
+        blocks.push((name, pool, block, state_after, check));
+    }
+
+    let mut group = c.benchmark_group("mempool_update_for_tip");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(BLOCK_TRANSFERS as u64));
+    for (name, pool, block, state_after, _) in &blocks {
+        let connected = std::slice::from_ref(block);
+        group.bench_function(
+            BenchmarkId::new(format!("connected_{name}"), BLOCK_TRANSFERS),
+            |b| {
+                b.iter_batched(
+                    || (*pool).clone(),
+                    |mut pool| {
+                        let update = pool.update_for_tip(&[], connected, state_after, NOW);
+                        (pool, update)
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
+    // A reorg: the singles block is taken off and its transfers come back.
+    let (_, _, block, _, after) = &blocks[0];
+    let disconnected = std::slice::from_ref(block);
+    let mut check = after.clone();
+    let update = check.update_for_tip(disconnected, &[], f.state(), NOW);
+    assert_eq!(update.returned.len(), BLOCK_TRANSFERS);
+    assert!(update.invalidated.is_empty(), "{:?}", update.invalidated);
+    group.bench_function(
+        BenchmarkId::new("disconnected_singles", BLOCK_TRANSFERS),
+        |b| {
+            b.iter_batched(
+                || after.clone(),
+                |mut pool| {
+                    let update = pool.update_for_tip(disconnected, &[], f.state(), NOW);
+                    (pool, update)
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    group.finish();
+    eprintln!(
+        "mempool fixture: {} accounts; pools of {} singles and {} chained transfers \
+         ({} bytes, {} bytes); block of {} transfers ({} bytes budget)",
+        ACCOUNTS,
+        singles_pool.len(),
+        chains_pool.len(),
+        singles_pool.bytes(),
+        chains_pool.bytes(),
+        BLOCK_TRANSFERS,
+        f.block_bytes
+    );
+}
+
+/// Rounds of [`paired_share`].
+const PAIRS: usize = 10;
+
+/// The signature's share of admission, measured in pairs: each round admits the 10,000
+/// singles into an empty pool and checks their 10,000 signatures alone, back to back
+/// (alternating which goes first), so host noise that comes and goes over seconds hits both
+/// halves alike. Printed: the medians per transfer and the median of the per-round shares.
+fn paired_share(f: &Fixture) {
+    let admit = || {
+        let mut pool = f.empty_pool();
+        let transfers = f.singles.clone();
+        let start = std::time::Instant::now();
+        admit_all(&mut pool, transfers, f.state());
+        let elapsed = start.elapsed().as_secs_f64();
+        drop(black_box(pool));
+        elapsed
+    };
+    let verify = || {
+        let start = std::time::Instant::now();
+        for transfer in &f.singles {
+            assert!(transfer.has_valid_signature(black_box(&f.genesis)));
+        }
+        start.elapsed().as_secs_f64()
+    };
+    admit();
+    let (mut admits, mut sigs, mut shares) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..PAIRS {
+        let (a, s) = if round % 2 == 0 {
+            let a = admit();
+            (a, verify())
+        } else {
+            let s = verify();
+            (admit(), s)
+        };
+        admits.push(a);
+        sigs.push(s);
+        shares.push(s / a);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let n = f.singles.len() as f64;
+    let (a, s, share) = (median(&mut admits), median(&mut sigs), median(&mut shares));
+    println!(
+        "paired admission ({PAIRS} rounds of {n} singles): admit {:.1} µs/transfer \
+         ({:.0} transfers/s), signature check alone {:.1} µs ({:.0}/s); the signature is \
+         {:.0}% of admission (median of rounds; quartiles {:.0}%..{:.0}%), the pool's own \
+         work {:.1} µs/transfer",
+        a / n * 1e6,
+        n / a,
+        s / n * 1e6,
+        n / s,
+        share * 100.0,
+        shares[PAIRS / 4] * 100.0,
+        shares[PAIRS * 3 / 4] * 100.0,
+        (a - s) / n * 1e6,
+    );
+}
+
+/// The fixture, built once for all groups.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(Fixture::new)
+}
+
+/// Whether criterion's name filter (the first argument that is not a flag), if any, is part
+/// of `name`.
+fn selected(name: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_none_or(|filter| name.contains(&filter))
+}
+
+fn mempool(c: &mut Criterion) {
+    let groups = [
+        "mempool_admit",
+        "mempool_parts",
+        "mempool_select",
+        "mempool_update_for_tip",
+    ];
+    if groups.iter().any(|g| selected(g)) {
+        let f = fixture();
+        admission(c, f);
+        selection_and_tip(c, f);
+    }
+}
+
+/// `cargo bench --bench mempool -- paired` runs only this; any other name filter skips it.
+fn paired(_: &mut Criterion) {
+    if selected("paired") {
+        paired_share(fixture());
+    }
+}
+
+criterion_group!(benches, mempool, paired);
+criterion_main!(benches);
