@@ -1,6 +1,6 @@
 //! The explorer as the node serves it (no browser): at `/` of the API's address by default,
-//! beside the JSON API, and gone with `--no-explorer`; its pages read the node's real store
-//! (the handler tests use a fake view).
+//! beside the JSON API; on its own address with `--explorer-addr`; gone with `--no-explorer`.
+//! Its pages read the node's real store (the handler tests use a fake view).
 #![allow(clippy::disallowed_methods)]
 mod common;
 
@@ -86,5 +86,40 @@ fn the_node_serves_the_explorer_beside_the_api_unless_told_not_to() {
     assert_eq!(status, 404, "--no-explorer leaves only the API");
     assert!(content_type.starts_with("application/json"));
     node.get("/api/v1/tip");
+    node.stop_cleanly();
+
+    // On its own address: the pages and the feeds they read live, and only those; the
+    // API's address serves the API only.
+    let node = dir.start_node_with(
+        "explorer-addr",
+        &data,
+        &spec,
+        false,
+        &["--explorer-addr".to_string(), "127.0.0.1:0".to_string()],
+    );
+    let file = data.join(cairn::node::EXPLORER_ADDR_FILE);
+    let address = common::poll(
+        "the explorer's address file",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&file).map_err(|e| e.to_string()),
+    );
+    let explorer = format!("http://{}", address.trim());
+    let (status, _, home) = get(&format!("{explorer}/"));
+    assert_eq!(status, 200, "{home}");
+    assert!(home.contains("Latest blocks"), "{home}");
+    let (status, content_type, _) = get(&format!("{explorer}/api/v1/blocks?limit=1"));
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let (status, _, _) = get(&format!("{explorer}/api/v1/mempool"));
+    assert_eq!(status, 200);
+    let (status, _, _) = get(&format!(
+        "{explorer}/api/v1/accounts/{}",
+        spec.miner_address
+    ));
+    assert_eq!(
+        status, 404,
+        "the explorer's address serves only what its pages read"
+    );
+    let (status, _, _) = get(&format!("{}/", node.url()));
+    assert_eq!(status, 404, "the API's address has no explorer then");
     node.stop_cleanly();
 }

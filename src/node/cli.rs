@@ -12,7 +12,7 @@ use crate::node::chain::verify_best_chain;
 use crate::node::cookie::{AdminToken, COOKIE_FILE};
 use crate::node::net::Multiaddr;
 use crate::node::store::Store;
-use crate::node::{MiningConfig, NetworkConfig, NodeConfig};
+use crate::node::{ExplorerPlacement, MiningConfig, NetworkConfig, NodeConfig};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -132,8 +132,12 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7371")]
     pub http: SocketAddr,
     /// Do not serve the block explorer (by default at / of the --http address).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "explorer_addr")]
     pub no_explorer: bool,
+    /// Serve the block explorer at / of this address instead of the --http address (port 0
+    /// picks a free port, written to <data-dir>/explorer.addr).
+    #[arg(long, value_name = "ADDR")]
+    pub explorer_addr: Option<SocketAddr>,
     /// Mine blocks.
     #[arg(long)]
     pub mine: bool,
@@ -351,7 +355,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         data_dir,
         spec,
         http_addr: args.http,
-        explorer: !args.no_explorer,
+        explorer: match (args.no_explorer, args.explorer_addr) {
+            (true, _) => ExplorerPlacement::Off,
+            (false, Some(address)) => ExplorerPlacement::At(address),
+            (false, None) => ExplorerPlacement::WithApi,
+        },
         mining,
         network,
         mempool: MempoolConfig {

@@ -72,8 +72,8 @@ pub struct NodeConfig {
     pub spec: ChainSpec,
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
-    /// Whether the block explorer is served at `/` of the HTTP address.
-    pub explorer: bool,
+    /// Where the block explorer is served.
+    pub explorer: ExplorerPlacement,
     /// Mining setup, if mining.
     pub mining: Option<MiningConfig>,
     /// Peer-to-peer setup.
@@ -81,6 +81,21 @@ pub struct NodeConfig {
     /// Mempool limits and fee policy.
     pub mempool: MempoolConfig,
 }
+
+/// Where the block explorer is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplorerPlacement {
+    /// Not at all (`--no-explorer`).
+    Off,
+    /// At `/` of the HTTP API's address (the default).
+    WithApi,
+    /// At `/` of its own address (`--explorer-addr`), with the read-only API routes its
+    /// pages use for live updates; the API's address then serves the API only.
+    At(SocketAddr),
+}
+
+/// File in the data directory holding the explorer's bound address, when it has its own.
+pub const EXPLORER_ADDR_FILE: &str = "explorer.addr";
 
 /// Peer-to-peer options.
 #[derive(Clone, Debug)]
@@ -114,6 +129,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     // Address files of an earlier run would point at old ports.
     let _ = std::fs::remove_file(config.data_dir.join(driver::P2P_ADDR_FILE));
+    let _ = std::fs::remove_file(config.data_dir.join(EXPLORER_ADDR_FILE));
     let chain_dir = config.data_dir.join("chain");
     let chain = open_chain(&chain_dir, config.spec.clone()).with_context(|| {
         format!(
@@ -227,25 +243,55 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::write(config.data_dir.join(API_ADDR_FILE), bound.to_string())
         .context("cannot write the API address file")?;
     tracing::info!("HTTP API listening on http://{bound}/api/v1/tip");
+    let explorer_router = || {
+        let view = Arc::new(explorer::NodeExplorer::new(api_state.clone()));
+        cairn_explorer::router(view, cairn_explorer::ExplorerConfig::default())
+    };
     let mut app = api::router(api_state.clone());
-    if config.explorer {
-        let view = Arc::new(explorer::NodeExplorer::new(api_state));
-        let config = cairn_explorer::ExplorerConfig::default();
-        app = app.merge(cairn_explorer::router(view, config));
-        tracing::info!("block explorer at http://{bound}/");
-    }
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(async move {
-        let shutdown = async {
-            let _ = http_stopped.await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("HTTP server failed: {e}");
+    let mut listeners = Vec::new();
+    match config.explorer {
+        ExplorerPlacement::Off => {}
+        ExplorerPlacement::WithApi => {
+            app = app.merge(explorer_router());
+            tracing::info!("block explorer at http://{bound}/");
         }
-    });
+        ExplorerPlacement::At(address) => {
+            let explorer_listener = runtime
+                .block_on(tokio::net::TcpListener::bind(address))
+                .with_context(|| format!("cannot listen for the explorer on {address}"))?;
+            let explorer_bound = explorer_listener
+                .local_addr()
+                .context("cannot read the explorer's address")?;
+            std::fs::write(
+                config.data_dir.join(EXPLORER_ADDR_FILE),
+                explorer_bound.to_string(),
+            )
+            .context("cannot write the explorer address file")?;
+            tracing::info!("block explorer at http://{explorer_bound}/");
+            let explorer_app =
+                explorer_router().merge(api::explorer_feed_router(api_state.clone()));
+            listeners.push((explorer_listener, explorer_app));
+        }
+    }
+    listeners.push((listener, app));
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, app)| {
+            let mut stopped = http_stopped.clone();
+            runtime.spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.changed().await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!("HTTP server failed: {e}");
+                }
+            })
+        })
+        .collect();
 
     let mining = config.mining.as_ref().map(|m| {
         tracing::info!(
@@ -289,11 +335,13 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     runtime.block_on(wait_for_signal());
     tracing::info!("shutting down");
     shutdown.store(true, Ordering::Release);
-    let _ = stop_http.send(());
+    let _ = stop_http.send(true);
     if driver_thread.join().is_err() {
         anyhow::bail!("the driver thread panicked");
     }
-    let _ = runtime.block_on(server);
+    for server in servers {
+        let _ = runtime.block_on(server);
+    }
     net_task.abort();
     AdminToken::remove(&config.data_dir);
     tracing::info!("stopped cleanly");

@@ -12,6 +12,10 @@
 //!   live.rs          GET  events (server-sent events), /metrics
 //!   peers.rs         GET  peers, POST admin/peers/*
 //! ```
+//! The block explorer's pages (`cairn-explorer`, over `node::explorer`) are merged into
+//! this router in `node::run`, or served on their own address with
+//! [`explorer_feed_router`].
+//!
 //! Errors are JSON, `{"error": {"code": "...", "message": "..."}}`, with a matching status.
 //! Request bodies are limited to [`MAX_BODY_BYTES`].
 pub mod accounts;
@@ -263,6 +267,17 @@ async fn count_request(State(state): State<ApiState>, request: Request, next: Ne
         }
         _ => next.run(request).await,
     }
+}
+
+/// The read-only routes the block explorer's pages call for live updates (events, recent
+/// blocks, the mempool), for an explorer served on its own address (`--explorer-addr`).
+pub fn explorer_feed_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/events", get(live::events))
+        .route("/api/v1/blocks", get(chain::recent_blocks))
+        .route("/api/v1/mempool", get(mempool::mempool))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
