@@ -9,12 +9,7 @@ use std::time::Duration;
 
 /// `GET url`: status, content type and body, whatever the status.
 fn get(url: &str) -> (u16, String, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut response = agent
+    let mut response = common::http_agent()
         .get(url)
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));

@@ -106,35 +106,14 @@ fn wait_for_tip(node: &Node, hash: &str, timeout: Duration) {
 }
 
 fn admin(node: &Node, path: &str, body: Value) -> Value {
-    let token = std::fs::read_to_string(node.data_dir.join(".cookie")).expect("the cookie");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
-        .post(&format!("{}/api/v1/admin/peers/{path}", node.url()))
-        .header("Authorization", &format!("Bearer {}", token.trim()))
-        .send_json(&body)
-        .expect("the admin call reaches the node");
-    let status = response.status().as_u16();
-    let value: Value = response.body_mut().read_json().expect("JSON");
-    assert_eq!(status, 200, "admin {path}: {value}");
-    value
+    node.admin(&format!("/api/v1/admin/peers/{path}"), &body)
 }
 
 /// An admin call with a chosen token (or none): the status and JSON body.
 fn admin_raw(node: &Node, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.post(&format!("{}/api/v1/admin/peers/{path}", node.url()));
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let mut response = request.send_json(&body).expect("the node answers");
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_json().expect("JSON"))
+    let url = format!("{}/api/v1/admin/peers/{path}", node.url());
+    common::http_post(&url, body.to_string().as_bytes(), "application/json", token)
+        .expect("the node answers")
 }
 
 fn log_of(node: &Node) -> String {

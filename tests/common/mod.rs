@@ -257,17 +257,22 @@ pub fn arg(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
-/// `GET url`: the status and the JSON body. Non-2xx statuses are returned, not errors.
-pub fn http_get(url: &str) -> Result<(u16, Value), String> {
+/// The tests' HTTP client: keep-alive, statuses returned rather than errors, 30 s at most a
+/// call.
+pub fn http_agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    let agent = AGENT.get_or_init(|| {
+    AGENT.get_or_init(|| {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into()
-    });
-    let mut response = agent
+    })
+}
+
+/// `GET url`: the status and the JSON body. Non-2xx statuses are returned, not errors.
+pub fn http_get(url: &str) -> Result<(u16, Value), String> {
+    let mut response = http_agent()
         .get(url)
         .call()
         .map_err(|e| format!("GET {url}: {e}"))?;
@@ -736,15 +741,7 @@ pub fn http_post(
     content_type: &str,
     token: Option<&str>,
 ) -> Result<(u16, Value), String> {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    let agent = AGENT.get_or_init(|| {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into()
-    });
-    let mut request = agent.post(url).header("Content-Type", content_type);
+    let mut request = http_agent().post(url).header("Content-Type", content_type);
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
