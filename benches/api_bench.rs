@@ -59,27 +59,25 @@
 //! time, and every wait has a timeout.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/node.rs"]
+mod node;
+
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use cairn::core::consensus::genesis::genesis_hash;
 use cairn::core::consensus::spec::{AllocationFile, DEV_SPEC_TOML};
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{tagged_hash, Address, Amount, BlockHash, Transfer};
+use node::{Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
 use secp256k1::{Keypair, SecretKey};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-/// The `cairn` binary, built by cargo for this bench.
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 /// How long the node may take to answer on its API after starting.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Timeout of one HTTP request.
@@ -91,12 +89,21 @@ const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 /// Chain id of the bench chain (net_bench uses 9998 and 9999).
 const CHAIN_ID: u32 = 9997;
 
+/// How this bench starts its node (see `support/node.rs`): every wait stops on Ctrl-C.
+static NODES: Launcher = Launcher {
+    log_filter: "info",
+    startup_timeout: STARTUP_TIMEOUT,
+    agent,
+    max_answer_bytes: MAX_ANSWER_BYTES,
+    on_poll: interrupted,
+};
+
 /// Set by SIGINT or SIGTERM: every loop stops and the bench cleans up.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        // A second signal: leave now (the kernel kills the node, see `NodeProcess::spawn`).
+        // A second signal: leave now (the kernel kills the node, see `Launcher::spawn`).
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(130) };
     }
@@ -307,7 +314,8 @@ fn run(dir: &Path, knobs: &Knobs, which: &str) -> Result<()> {
 
     let miner_bech32 = miner.to_bech32(&hrp)?;
     let node_started = Instant::now();
-    let mut node = NodeProcess::start(
+    let mut node = NODES.start(
+        "", // no name: its errors say "the node"
         &dir.join("node"),
         &spec_path,
         &[
@@ -320,7 +328,7 @@ fn run(dir: &Path, knobs: &Knobs, which: &str) -> Result<()> {
     )?;
     let up = node_started.elapsed().as_secs_f64();
     // One empty block first, so the reads always have an empty block to ask for.
-    wait_for(Duration::from_secs(120), "block 1", || {
+    NODES.wait_for(Duration::from_secs(120), "block 1", || {
         node.check_alive()?;
         Ok((tip_height(&node)? >= 1).then_some(()))
     })?;
@@ -548,7 +556,7 @@ fn admit_batch(node: &mut NodeProcess, batch: &Batch) -> Result<AdmitResult> {
     let agents: Vec<ureq::Agent> = (0..k).map(|_| agent()).collect();
     // Open every connection before the clock starts.
     for agent in &agents {
-        get_json(agent, &format!("http://{}/api/v1/tip", node.api))?;
+        NODES.get_json(agent, &format!("http://{}/api/v1/tip", node.api))?;
     }
     let barrier = Barrier::new(k + 1);
     let node_cpu = process_cpu(node.pid());
@@ -681,17 +689,18 @@ fn confirm_all(node: &mut NodeProcess) -> Result<u64> {
     let started = Instant::now();
     node.set_mining(true)?;
     let limit = Duration::from_secs(120 + pending / 50);
-    let to = wait_for(limit, "the mempool to empty", || {
-        node.check_alive()?;
-        let info = node.get("/api/v1/info")?;
-        Ok((info["mempool_count"].as_u64() == Some(0)).then(|| info["height"].as_u64()))
-    })?
-    .unwrap_or(from);
+    let to = NODES
+        .wait_for(limit, "the mempool to empty", || {
+            node.check_alive()?;
+            let info = node.get("/api/v1/info")?;
+            Ok((info["mempool_count"].as_u64() == Some(0)).then(|| info["height"].as_u64()))
+        })?
+        .unwrap_or(from);
     let seconds = started.elapsed().as_secs_f64();
     node.set_mining(false)?;
     // Let a block found as mining stopped come in, then check the tip stands still.
     let mut height = tip_height(node)?;
-    wait_for(Duration::from_secs(30), "the tip to stand still", || {
+    NODES.wait_for(Duration::from_secs(30), "the tip to stand still", || {
         std::thread::sleep(Duration::from_millis(1500));
         let now = tip_height(node)?;
         let still = now == height;
@@ -905,7 +914,7 @@ fn read_run(
     let base = format!("http://{}", node.api);
     let agents: Vec<ureq::Agent> = (0..knobs.readers).map(|_| agent()).collect();
     for agent in &agents {
-        get_json(agent, &format!("{base}/api/v1/tip"))?;
+        NODES.get_json(agent, &format!("{base}/api/v1/tip"))?;
     }
     let duration = Duration::from_secs_f64(knobs.read_secs);
     let barrier = Barrier::new(knobs.readers + 1);
@@ -1065,100 +1074,8 @@ fn summary(knobs: &Knobs, admissions: &[(String, AdmitResult)], reads: &[ReadSta
 
 // ----- the node -----
 
-/// The running `cairn node`, killed when dropped (and by the kernel if this process dies).
-struct NodeProcess {
-    child: Child,
-    data_dir: PathBuf,
-    log: PathBuf,
-    api: SocketAddr,
-}
-
+/// The calls of this bench on its node (the rest is in `support/node.rs`).
 impl NodeProcess {
-    /// Starts a node logging to `<data_dir>.log` and waits for its API.
-    fn start(data_dir: &Path, spec: &Path, extra: &[&str]) -> Result<NodeProcess> {
-        std::fs::create_dir_all(data_dir)?;
-        let log = data_dir.with_extension("log");
-        let output =
-            File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = Command::new(CAIRN);
-        command
-            .arg("node")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--chain")
-            .arg(spec)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--no-mdns",
-                "--log",
-                "info",
-            ])
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output);
-        // SAFETY: prctl(2) is async-signal-safe and touches no memory of this process; it
-        // makes the kernel kill the node if this bench dies without running destructors.
-        // (The signal follows the thread that forks: this is the main thread.)
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {CAIRN}"))?;
-        let mut node = NodeProcess {
-            child,
-            data_dir: data_dir.to_path_buf(),
-            log,
-            api: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let started = Instant::now();
-        loop {
-            node.check_alive()?;
-            interrupted()?;
-            if let Some(addr) = read_api_addr(data_dir) {
-                if get_json(&agent(), &format!("http://{addr}/api/v1/tip")).is_ok() {
-                    node.api = addr;
-                    return Ok(node);
-                }
-            }
-            ensure!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "no API within {STARTUP_TIMEOUT:?}; log {}:\n{}",
-                node.log.display(),
-                tail(&node.log, 30)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn check_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "the node exited with {status}; log {}:\n{}",
-                self.log.display(),
-                tail(&self.log, 30)
-            );
-        }
-        Ok(())
-    }
-
-    fn get(&self, path: &str) -> Result<Value> {
-        get_json(&agent(), &format!("http://{}{path}", self.api))
-    }
-
     /// Turns mining on or off with the admin call (the token is in the data directory).
     fn set_mining(&self, enabled: bool) -> Result<()> {
         let token =
@@ -1177,49 +1094,11 @@ impl NodeProcess {
     }
 }
 
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` every 50 ms until it gives a value, for at most `timeout`.
-fn wait_for<T>(
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<Option<T>>,
-) -> Result<T> {
-    let started = Instant::now();
-    loop {
-        interrupted()?;
-        if let Some(value) = check()? {
-            return Ok(value);
-        }
-        ensure!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn read_api_addr(data_dir: &Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(data_dir.join("api.addr"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 fn tip_height(node: &NodeProcess) -> Result<u64> {
     let tip = node.get("/api/v1/tip")?;
     tip["height"]
         .as_u64()
         .ok_or_else(|| anyhow!("no height in {tip}"))
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 // ----- HTTP -----
@@ -1231,22 +1110,6 @@ fn agent() -> ureq::Agent {
         .timeout_global(Some(REQUEST_TIMEOUT))
         .build()
         .into()
-}
-
-fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value> {
-    let mut response = agent
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status().as_u16();
-    let body: Value = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_ANSWER_BYTES)
-        .read_json()
-        .with_context(|| format!("GET {url}: not JSON"))?;
-    ensure!(status == 200, "GET {url} answered {status}: {body}");
-    Ok(body)
 }
 
 /// `GET url`: the status and the size of the answer, read to the end (so the connection is

@@ -47,7 +47,10 @@
 //! logs) and prints its path. Respects CARGO_TARGET_DIR (through cargo).
 #![allow(clippy::disallowed_methods)]
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+#[path = "support/node.rs"]
+mod node;
+
+use anyhow::{anyhow, ensure, Context, Result};
 use cairn::core::chain::manager::{ChainManager, ChainStore};
 use cairn::core::chain::{BlockIndex, BlockIndexEntry, ChainError};
 use cairn::core::consensus::spec::DEV_SPEC_TOML;
@@ -60,21 +63,16 @@ use cairn::core::state::{Account, BlockStateChange, SmtNode, StateStoreError, St
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
 use cairn::node::store::Store;
+use node::{read_api_addr, Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
 use secp256k1::{Keypair, SecretKey};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fs::File;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The `cairn` binary, built by cargo for this bench.
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 /// Log filter of every node: `info`, plus the per-block "synced block" lines of sync.
 const LOG_FILTER: &str = "info,cairn::chain=debug";
 /// How long a node may take to answer on its API after starting.
@@ -92,6 +90,16 @@ const DOC_VALIDATION_2_THREADS: [f64; 3] = [26_904.0, 27_779.0, 26_313.0];
 const FUNDING_COINS: u64 = 1_000;
 /// Base units per coin on the dev chain (8 decimals).
 const UNITS_PER_COIN: u64 = 100_000_000;
+
+/// How this bench starts its nodes (see `support/node.rs`).
+static NODES: Launcher = Launcher {
+    log_filter: LOG_FILTER,
+    startup_timeout: STARTUP_TIMEOUT,
+    agent: || http_agent().clone(),
+    // ureq's own limit for `read_json`.
+    max_answer_bytes: 10 * 1024 * 1024,
+    on_poll: || Ok(()),
+};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args()
@@ -157,18 +165,13 @@ fn latency_bench(dir: &Path) -> Result<()> {
         .map(|s| s.to_string())
         .chain([miner_address, "--max-peers".into(), miner_peers.to_string()])
         .collect();
-    nodes.push(NodeProcess::start(
-        "miner",
-        &dir.join("miner"),
-        &spec_path,
-        &miner_args,
-    )?);
+    nodes.push(NODES.start("miner", &dir.join("miner"), &spec_path, &miner_args)?);
     let warm = Instant::now();
     for i in 1..=FOLLOWERS {
         if i == 3 {
             // The miner's few slots go to f1 and f2 before the others' Kademlia queries
             // reach it.
-            wait_for(Duration::from_secs(30), "the miner's first peers", || {
+            NODES.wait_for(Duration::from_secs(30), "the miner's first peers", || {
                 let view = nodes[0].get("/api/v1/peers")?;
                 let count = view["peers"].as_array().map_or(0, Vec::len);
                 Ok((count >= miner_peers.min(2)).then_some(()))
@@ -182,12 +185,7 @@ fn latency_bench(dir: &Path) -> Result<()> {
             follower_peers.to_string(),
         ];
         let name = format!("f{i}");
-        nodes.push(NodeProcess::start(
-            &name,
-            &dir.join(&name),
-            &spec_path,
-            &args,
-        )?);
+        nodes.push(NODES.start(&name, &dir.join(&name), &spec_path, &args)?);
     }
 
     // Warm-up: every follower receives live blocks, and connections have settled (the
@@ -826,7 +824,7 @@ fn sync_once(
     let data = dir.join(&name);
     let started_wall = wall_now();
     let started = Instant::now();
-    let mut syncer = NodeProcess::spawn(
+    let mut syncer = NODES.spawn(
         &name,
         &data,
         spec_path,
@@ -845,7 +843,7 @@ fn sync_once(
             api = read_api_addr(&data);
         }
         if let Some(addr) = api {
-            if let Ok(body) = get_json(agent, &format!("http://{addr}/api/v1/tip")) {
+            if let Ok(body) = NODES.get_json(agent, &format!("http://{addr}/api/v1/tip")) {
                 if body["hash"].as_str() == Some(chain.tip.as_str()) {
                     break;
                 }
@@ -882,22 +880,8 @@ fn sync_once(
 
 // ----- nodes -----
 
-/// A running `cairn node`, killed when dropped (and by the kernel if this process dies).
-struct NodeProcess {
-    name: String,
-    child: Child,
-    data_dir: PathBuf,
-    log: PathBuf,
-    api: SocketAddr,
-}
-
+/// The calls of this bench on its nodes (the rest is in `support/node.rs`).
 impl NodeProcess {
-    /// Starts a node with its log at `<data_dir>.log` and waits for its API.
-    fn start(name: &str, data_dir: &Path, spec: &Path, extra: &[String]) -> Result<NodeProcess> {
-        let log = data_dir.with_extension("log");
-        NodeProcess::start_with_log(name, data_dir, spec, extra, &log)
-    }
-
     /// Starts a node logging to `<log_dir>/<name>.log` and waits for its API.
     fn start_logged(
         name: &str,
@@ -906,109 +890,13 @@ impl NodeProcess {
         extra: &[String],
         log_dir: &Path,
     ) -> Result<NodeProcess> {
-        NodeProcess::start_with_log(
+        NODES.start_with_log(
             name,
             data_dir,
             spec,
             extra,
             &log_dir.join(format!("{name}.log")),
         )
-    }
-
-    fn start_with_log(
-        name: &str,
-        data_dir: &Path,
-        spec: &Path,
-        extra: &[String],
-        log: &Path,
-    ) -> Result<NodeProcess> {
-        let mut node = NodeProcess::spawn(name, data_dir, spec, extra, log)?;
-        let started = Instant::now();
-        loop {
-            node.check_alive()?;
-            if let Some(addr) = read_api_addr(data_dir) {
-                if get_json(http_agent(), &format!("http://{addr}/api/v1/tip")).is_ok() {
-                    node.api = addr;
-                    return Ok(node);
-                }
-            }
-            ensure!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "{name}: no API within {STARTUP_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Starts a node without waiting for it.
-    fn spawn(
-        name: &str,
-        data_dir: &Path,
-        spec: &Path,
-        extra: &[String],
-        log: &Path,
-    ) -> Result<NodeProcess> {
-        std::fs::create_dir_all(data_dir)?;
-        for stale in ["api.addr", "p2p.addr"] {
-            let _ = std::fs::remove_file(data_dir.join(stale));
-        }
-        let output =
-            File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = Command::new(CAIRN);
-        command
-            .arg("node")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--chain")
-            .arg(spec)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--no-mdns",
-            ])
-            .args(["--log", LOG_FILTER])
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output);
-        // SAFETY: prctl(2) is async-signal-safe and touches no memory of this process; it
-        // makes the kernel kill the node if this bench dies without running destructors.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {CAIRN}"))?;
-        Ok(NodeProcess {
-            name: name.to_string(),
-            child,
-            data_dir: data_dir.to_path_buf(),
-            log: log.to_path_buf(),
-            api: SocketAddr::from(([127, 0, 0, 1], 0)),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn check_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "node {} exited with {status}; log {}:\n{}",
-                self.name,
-                self.log.display(),
-                tail(&self.log, 30)
-            );
-        }
-        Ok(())
     }
 
     /// Its P2P address with `/p2p/<peer id>`.
@@ -1038,41 +926,6 @@ impl NodeProcess {
             .map(|(_, id)| id.to_string())
             .unwrap_or(addr))
     }
-
-    fn get(&self, path: &str) -> Result<Value> {
-        get_json(http_agent(), &format!("http://{}{path}", self.api))
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` every 50 ms until it gives a value, for at most `timeout`.
-fn wait_for<T>(
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<Option<T>>,
-) -> Result<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check()? {
-            return Ok(value);
-        }
-        ensure!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn read_api_addr(data_dir: &Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(data_dir.join("api.addr"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Height and hash of a node's tip.
@@ -1234,12 +1087,6 @@ fn line_time(line: &str) -> Option<f64> {
     Some((days * 86_400 + hour * 3_600 + minute * 60) as f64 + second)
 }
 
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 // ----- CPU accounting (/proc) -----
 
 /// CPU seconds (user + system) of a process so far.
@@ -1344,20 +1191,6 @@ fn http_agent() -> &'static ureq::Agent {
             .build()
             .into()
     })
-}
-
-fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value> {
-    let mut response = agent
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status().as_u16();
-    let body: Value = response
-        .body_mut()
-        .read_json()
-        .with_context(|| format!("GET {url}: not JSON"))?;
-    ensure!(status == 200, "GET {url} answered {status}: {body}");
-    Ok(body)
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
