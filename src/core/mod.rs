@@ -11,3 +11,4 @@ pub mod primitives;
 pub mod protocol;
 pub mod state;
 pub mod testkit;
+pub mod views;

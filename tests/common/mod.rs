@@ -758,16 +758,9 @@ pub fn http_post(
 
 /// The JSON body of `POST /api/v1/transactions` for `transfer` on `spec`'s chain.
 pub fn transfer_json(spec: &ChainSpec, transfer: &cairn::core::primitives::Transfer) -> Value {
-    serde_json::json!({
-        "chain_id": transfer.chain_id,
-        "from": transfer.from.to_bech32(spec.hrp()).expect("valid prefix"),
-        "to": transfer.to.to_bech32(spec.hrp()).expect("valid prefix"),
-        "amount": transfer.amount.as_units(),
-        "fee": transfer.fee.as_units(),
-        "nonce": transfer.nonce,
-        "memo_hex": hex::encode(&transfer.memo),
-        "signature": hex::encode(transfer.signature.0),
-    })
+    let body = cairn::core::views::SubmitTransferRequest::from_transfer(transfer, spec.hrp())
+        .expect("valid prefix");
+    serde_json::to_value(body).expect("a JSON body")
 }
 
 /// A transfer from dev account `from` (its key from the published dev mnemonic) to `to`,

@@ -115,8 +115,7 @@ impl App {
         keystore: &mut Keystore,
         notes: &mut Vec<String>,
     ) -> Result<(InfoView, ChainParams), Error> {
-        let info = client.info()?;
-        let chain = ChainParams::from_info(&info);
+        let (info, chain) = client.chain_info()?;
         match keystore.chain() {
             None => {
                 // Only a convenience (addresses offline): never fail a command for it.
@@ -182,11 +181,7 @@ impl App {
     ) -> Result<CreatedReport, Error> {
         let passphrase = self.passphrase.get(Purpose::New)?;
         // Learn the chain now if a node runs, so addresses show offline later.
-        let recorded = self
-            .client()
-            .info()
-            .ok()
-            .map(|info| ChainParams::from_info(&info));
+        let recorded = self.client().chain_info().ok().map(|(_, chain)| chain);
         let (keystore, _) = Keystore::create(
             &self.wallet_dir,
             mnemonic,
@@ -361,14 +356,14 @@ impl App {
                 address,
                 balance: CoinAmount::from_units(view.balance, &chain),
                 pending_outgoing: CoinAmount::from_units(view.pending_outgoing, &chain),
-                pending_count: view.pending,
+                pending_count: view.pending as u64,
                 available: CoinAmount::from_units(available, &chain),
             });
         }
         Ok(BalanceReport {
             chain: chain.name.clone(),
             symbol: chain.symbol.clone(),
-            height: info.height,
+            height: info.height.into(),
             addresses,
             total: CoinAmount::from_units(total, &chain),
             total_available: CoinAmount::from_units(total_available, &chain),
@@ -403,7 +398,7 @@ impl App {
             for t in view.pending {
                 if pending
                     .iter()
-                    .any(|p: &HistoryEntry| p.txid == Some(t.txid))
+                    .any(|p: &HistoryEntry| p.txid.as_ref() == Some(&t.txid))
                 {
                     continue;
                 }
@@ -425,9 +420,9 @@ impl App {
                 address: address.clone(),
                 kind: item.kind,
                 txid: item.txid,
-                height: Some(item.height),
-                confirmations: item.confirmations,
-                time: item.time,
+                height: Some(item.height.into()),
+                confirmations: item.confirmations.into(),
+                time: Some(item.time.into()),
                 from: item.from,
                 to: item.to,
                 amount: CoinAmount::from_units(item.amount, &chain),
@@ -461,7 +456,13 @@ impl App {
         let client = self.client();
         let (info, chain) = self.node_chain(&client, &mut keystore, &mut notes)?;
         let from: Address = account.address();
-        let prepared = send::prepare(&client, &chain, info.max_memo_bytes, from, &args.request)?;
+        let prepared = send::prepare(
+            &client,
+            &chain,
+            Some(info.max_memo_bytes),
+            from,
+            &args.request,
+        )?;
         // Every check that needs no secret has passed: now the passphrase.
         let unlocked = self.unlock(&keystore)?;
         let mut keypair = unlocked.keypair(account.index)?;

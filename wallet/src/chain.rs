@@ -31,16 +31,20 @@ pub struct ChainParams {
 }
 
 impl ChainParams {
-    /// The parameters a node reports in `/info`.
-    pub fn from_info(info: &InfoView) -> Self {
-        ChainParams {
+    /// The parameters a node reports in `/info`; an error if its genesis hash is not a hash.
+    pub fn from_info(info: &InfoView) -> Result<Self, String> {
+        let genesis_hash: BlockHash = info
+            .genesis_hash
+            .parse()
+            .map_err(|e| format!("genesis_hash: {e}"))?;
+        Ok(ChainParams {
             name: info.chain.clone(),
             chain_id: info.chain_id,
-            genesis_hash: info.genesis_hash,
+            genesis_hash,
             symbol: info.symbol.clone(),
             decimals: info.decimals,
             address_prefix: info.address_prefix.clone(),
-        }
+        })
     }
 
     /// The parameters of a chain spec.

@@ -1,4 +1,5 @@
-//! A blocking client of a node's HTTP API (docs/API.md), and the JSON views it returns.
+//! A blocking client of a node's HTTP API (docs/API.md). The JSON views it returns are the
+//! node's own ([`cairn::core::views`]), re-exported here.
 //!
 //! Owns the HTTP agent and the mapping of transport and API failures to [`ClientError`]:
 //! a node that cannot be reached ([`ClientError::NodeUnreachable`]), a JSON error the node
@@ -7,13 +8,18 @@
 //! building, checking and signing transfers is `send`'s job.
 //!
 //! Amounts, fees and nonces are base units (JSON integers), hashes lowercase hex and
-//! addresses bech32m strings, exactly as the API sends them.
+//! addresses bech32m strings, exactly as the API sends them; the client checks that the
+//! hashes it hands on are hashes.
 
 use std::time::Duration;
 
-use cairn::core::primitives::{BlockHash, Transfer, Txid};
+use cairn::core::primitives::Txid;
+pub use cairn::core::views::{
+    AccountView, FeesView, HistoryEntryView, HistoryView, InfoView, SubmitTransferRequest,
+    SubmitTransferResponse, TransactionView, TransferView,
+};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::chain::ChainParams;
 
@@ -73,224 +79,6 @@ impl ClientError {
     }
 }
 
-/// `GET /api/v1/info`: the chain and the node's state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InfoView {
-    /// The chain's name.
-    pub chain: String,
-    /// The id transfers carry.
-    pub chain_id: u32,
-    /// The genesis hash signatures commit to.
-    pub genesis_hash: BlockHash,
-    /// The coin's symbol.
-    pub symbol: String,
-    /// Decimals of the coin.
-    pub decimals: u8,
-    /// The bech32m prefix of addresses.
-    pub address_prefix: String,
-    /// Height of the tip.
-    pub height: u64,
-    /// The tip's hash.
-    #[serde(default)]
-    pub tip: Option<String>,
-    /// Whether the node is still catching up.
-    #[serde(default)]
-    pub syncing: bool,
-    /// The fee floor, base units per byte.
-    #[serde(default)]
-    pub min_fee_rate: Option<u64>,
-    /// The longest memo, in bytes.
-    #[serde(default)]
-    pub max_memo_bytes: Option<usize>,
-    /// The node's version.
-    #[serde(default)]
-    pub version: Option<String>,
-}
-
-/// `GET /api/v1/accounts/{address}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountView {
-    /// The address asked for.
-    pub address: String,
-    /// Balance on the best chain, base units.
-    pub balance: u64,
-    /// The account's nonce on the best chain.
-    pub nonce: u64,
-    /// The nonce a new transfer should carry (after the pending ones).
-    pub next_nonce: u64,
-    /// How many transfers from this account the mempool holds.
-    #[serde(default)]
-    pub pending: u64,
-    /// The sum of amount + fee of those.
-    #[serde(default)]
-    pub pending_outgoing: u64,
-}
-
-/// A transfer as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferView {
-    /// Its id.
-    pub txid: Txid,
-    /// Sender address.
-    pub from: String,
-    /// Recipient address.
-    pub to: String,
-    /// Base units moved.
-    pub amount: u64,
-    /// Base units paid to the miner.
-    pub fee: u64,
-    /// The sender's nonce.
-    pub nonce: u64,
-    /// The memo as text (invalid UTF-8 replaced).
-    #[serde(default)]
-    pub memo: String,
-    /// The memo's exact bytes, hex.
-    #[serde(default)]
-    pub memo_hex: String,
-}
-
-/// One confirmed entry of an account's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryItem {
-    /// `sent`, `received`, `self` or `reward`.
-    pub kind: String,
-    /// The transfer's id (`null` for a reward).
-    pub txid: Option<Txid>,
-    /// Its block's height.
-    pub height: u64,
-    /// Its block.
-    #[serde(default)]
-    pub block_hash: Option<BlockHash>,
-    /// Its block's time, Unix seconds.
-    #[serde(default)]
-    pub time: Option<u64>,
-    /// Confirmations of its block.
-    #[serde(default)]
-    pub confirmations: u64,
-    /// Sender (`null` for a reward).
-    pub from: Option<String>,
-    /// Recipient.
-    pub to: String,
-    /// Base units.
-    pub amount: u64,
-    /// Fee, base units.
-    #[serde(default)]
-    pub fee: u64,
-    /// Sender's nonce (`null` for a reward).
-    #[serde(default)]
-    pub nonce: Option<u64>,
-    /// Memo text.
-    #[serde(default)]
-    pub memo: String,
-}
-
-/// `GET /api/v1/accounts/{address}/history`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryView {
-    /// The address asked for.
-    pub address: String,
-    /// Confirmed entries, newest first.
-    pub items: Vec<HistoryItem>,
-    /// The address's transfers in the mempool (first page only).
-    #[serde(default)]
-    pub pending: Vec<TransferView>,
-    /// The cursor of the next page.
-    #[serde(default)]
-    pub next: Option<String>,
-}
-
-/// `GET /api/v1/fees`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FeesView {
-    /// The floor, base units per byte.
-    pub min_fee_rate: u64,
-    /// The rate that should get a transfer into the next block.
-    pub suggested_fee_rate: u64,
-    /// Size of a transfer with an empty memo.
-    #[serde(default)]
-    pub typical_size: u64,
-}
-
-/// The body of `POST /api/v1/transactions`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmitTransfer {
-    /// The chain id.
-    pub chain_id: u32,
-    /// Sender, bech32m.
-    pub from: String,
-    /// Recipient, bech32m.
-    pub to: String,
-    /// Base units.
-    pub amount: u64,
-    /// Base units.
-    pub fee: u64,
-    /// The sender's nonce.
-    pub nonce: u64,
-    /// The memo bytes, hex (may be empty).
-    pub memo_hex: String,
-    /// The 64-byte BIP340 signature, hex.
-    pub signature: String,
-}
-
-impl SubmitTransfer {
-    /// The body for a signed `transfer`, with addresses in `chain`'s prefix.
-    pub fn from_transfer(transfer: &Transfer, chain: &ChainParams) -> Self {
-        SubmitTransfer {
-            chain_id: transfer.chain_id,
-            from: chain.address_string(&transfer.from),
-            to: chain.address_string(&transfer.to),
-            amount: transfer.amount.as_units(),
-            fee: transfer.fee.as_units(),
-            nonce: transfer.nonce,
-            memo_hex: hex::encode(&transfer.memo),
-            signature: hex::encode(transfer.signature.0),
-        }
-    }
-}
-
-/// The answer to a submission.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmitView {
-    /// The transfer's id.
-    pub txid: Txid,
-    /// `pending`.
-    pub status: String,
-    /// The transfer this one replaced by fee, if any.
-    #[serde(default)]
-    pub replaced: Option<Txid>,
-}
-
-/// Where a transfer is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TxStatus {
-    /// In the mempool.
-    Pending,
-    /// On the best chain.
-    Confirmed,
-}
-
-/// `GET /api/v1/transactions/{txid}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TxStatusView {
-    /// The transfer's id.
-    pub txid: Txid,
-    /// Pending or confirmed.
-    pub status: TxStatus,
-    /// Confirmations of its block (0 while pending).
-    #[serde(default)]
-    pub confirmations: u64,
-    /// Its block, once confirmed.
-    #[serde(default)]
-    pub block_hash: Option<BlockHash>,
-    /// Its block's height, once confirmed.
-    #[serde(default)]
-    pub height: Option<u64>,
-    /// Its block's time, once confirmed.
-    #[serde(default)]
-    pub time: Option<u64>,
-}
-
 /// The API's error body: `{"error": {"code", "message"}}`.
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -333,14 +121,19 @@ impl NodeClient {
 
     /// `GET /api/v1/info`.
     pub fn info(&self) -> Result<InfoView, ClientError> {
+        self.chain_info().map(|(info, _)| info)
+    }
+
+    /// `GET /api/v1/info`, and the chain parameters it gives (checked).
+    pub fn chain_info(&self) -> Result<(InfoView, ChainParams), ClientError> {
         let info: InfoView = self.get("/api/v1/info")?;
-        ChainParams::from_info(&info)
-            .validate()
+        let chain = ChainParams::from_info(&info)
+            .and_then(|chain| chain.validate().map(|()| chain))
             .map_err(|detail| ClientError::BadResponse {
                 url: self.url("/api/v1/info"),
                 detail,
             })?;
-        Ok(info)
+        Ok((info, chain))
     }
 
     /// `GET /api/v1/accounts/{address}`.
@@ -351,7 +144,16 @@ impl NodeClient {
     /// `GET /api/v1/accounts/{address}/history?limit=N`.
     pub fn history(&self, address: &str, limit: Option<u32>) -> Result<HistoryView, ClientError> {
         let query = limit.map(|n| format!("?limit={n}")).unwrap_or_default();
-        self.get(&format!("/api/v1/accounts/{address}/history{query}"))
+        let path = format!("/api/v1/accounts/{address}/history{query}");
+        let view: HistoryView = self.get(&path)?;
+        for item in &view.items {
+            self.check_hash(&path, "txid", item.txid.as_deref())?;
+            self.check_hash(&path, "block_hash", Some(&item.block_hash))?;
+        }
+        for transfer in &view.pending {
+            self.check_hash(&path, "txid", Some(&transfer.txid))?;
+        }
+        Ok(view)
     }
 
     /// `GET /api/v1/fees`.
@@ -360,19 +162,41 @@ impl NodeClient {
     }
 
     /// `POST /api/v1/transactions`.
-    pub fn submit(&self, body: &SubmitTransfer) -> Result<SubmitView, ClientError> {
-        let url = self.url("/api/v1/transactions");
+    pub fn submit(
+        &self,
+        body: &SubmitTransferRequest,
+    ) -> Result<SubmitTransferResponse, ClientError> {
+        let path = "/api/v1/transactions";
+        let url = self.url(path);
         let response = self
             .agent
             .post(&url)
             .send_json(body)
             .map_err(|e| transport_error(&url, e))?;
-        read_response(&url, response)
+        let answer: SubmitTransferResponse = read_response(&url, response)?;
+        self.check_hash(path, "txid", Some(&answer.txid))?;
+        self.check_hash(path, "replaced", answer.replaced.as_deref())?;
+        Ok(answer)
     }
 
     /// `GET /api/v1/transactions/{txid}`.
-    pub fn transaction(&self, txid: &Txid) -> Result<TxStatusView, ClientError> {
-        self.get(&format!("/api/v1/transactions/{txid}"))
+    pub fn transaction(&self, txid: &Txid) -> Result<TransactionView, ClientError> {
+        let path = format!("/api/v1/transactions/{txid}");
+        let view: TransactionView = self.get(&path)?;
+        self.check_hash(&path, "txid", Some(&view.txid))?;
+        self.check_hash(&path, "block_hash", view.block_hash.as_deref())?;
+        Ok(view)
+    }
+
+    /// An answer's `field` must be a hash (64 hex digits) when present.
+    fn check_hash(&self, path: &str, field: &str, value: Option<&str>) -> Result<(), ClientError> {
+        match value.map(str::parse::<Txid>) {
+            Some(Err(e)) => Err(ClientError::BadResponse {
+                url: self.url(path),
+                detail: format!("{field}: {e}"),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -468,7 +292,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.chain_id, 1337);
-        assert_eq!(info.max_memo_bytes, Some(80));
+        assert_eq!(info.max_memo_bytes, 80);
         let account: AccountView = serde_json::from_str(
             r#"{ "address": "cairndev1x", "balance": 100000000000000, "nonce": 3,
                  "next_nonce": 5, "pending": 2, "pending_outgoing": 400000400 }"#,
@@ -481,7 +305,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fees.suggested_fee_rate, 2);
-        let status: TxStatusView = serde_json::from_str(
+        let status: TransactionView = serde_json::from_str(
             r#"{ "txid": "0202020202020202020202020202020202020202020202020202020202020202",
                  "status": "pending", "confirmations": 0, "block_hash": null, "height": null,
                  "time": null, "fee_rate": 1.2,
@@ -490,7 +314,7 @@ mod tests {
                                "memo": "hi", "memo_hex": "6869" } }"#,
         )
         .unwrap();
-        assert_eq!(status.status, TxStatus::Pending);
+        assert_eq!(status.status, "pending");
         let history: HistoryView = serde_json::from_str(
             r#"{ "address": "a", "items": [
                  { "kind": "reward", "txid": null, "height": 40, "block_hash": "0303030303030303030303030303030303030303030303030303030303030303",

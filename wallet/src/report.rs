@@ -297,8 +297,8 @@ pub struct HistoryEntry {
     pub address: String,
     /// `sent`, `received`, `self`, `reward` or `pending`.
     pub kind: String,
-    /// The transfer (none for a reward).
-    pub txid: Option<Txid>,
+    /// The transfer (none for a reward), hex.
+    pub txid: Option<String>,
     /// Block height (none while pending).
     pub height: Option<u64>,
     /// Confirmations (0 while pending).
@@ -392,8 +392,8 @@ pub struct SendReport {
     pub size: usize,
     /// The nonce it carries.
     pub nonce: u64,
-    /// The transfer it replaced by fee, if any.
-    pub replaced: Option<Txid>,
+    /// The transfer it replaced by fee, if any, hex.
+    pub replaced: Option<String>,
     /// Where it was last seen, with `--wait`.
     pub last_seen: Option<WaitProgress>,
     /// Remarks.

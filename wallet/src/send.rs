@@ -23,7 +23,7 @@ use secp256k1::Keypair;
 use serde::Serialize;
 
 use crate::chain::ChainParams;
-use crate::client::{AccountView, ClientError, NodeClient, SubmitTransfer, TxStatus, TxStatusView};
+use crate::client::{AccountView, ClientError, NodeClient, SubmitTransferRequest, TransactionView};
 use crate::signing::{fresh_aux_rand, sign_transfer};
 
 /// Why a transfer was not sent (or not confirmed in time).
@@ -76,7 +76,7 @@ pub enum SendError {
         /// The wallet's.
         local: Txid,
         /// The node's.
-        node: Txid,
+        node: String,
     },
     /// `--wait` gave up.
     #[error(
@@ -159,8 +159,8 @@ pub struct PreparedTransfer {
 pub struct SubmittedTransfer {
     /// Its id.
     pub txid: Txid,
-    /// The transfer it replaced by fee, if any.
-    pub replaced: Option<Txid>,
+    /// The transfer it replaced by fee, if any, hex.
+    pub replaced: Option<String>,
     /// The signed transfer.
     #[serde(skip)]
     pub transfer: Transfer,
@@ -293,11 +293,11 @@ pub fn sign_and_submit(
         &chain.genesis_hash,
         &aux,
     );
-    let answer = client
-        .submit(&SubmitTransfer::from_transfer(&transfer, chain))
-        .map_err(explain_rejection)?;
+    let body = SubmitTransferRequest::from_transfer(&transfer, &chain.address_prefix)
+        .unwrap_or_else(|e| panic!("chain {:?}: {e}", chain.name));
+    let answer = client.submit(&body).map_err(explain_rejection)?;
     let local = transfer.txid();
-    if answer.txid != local {
+    if answer.txid.parse::<Txid>() != Ok(local) {
         return Err(SendError::TxidMismatch {
             local,
             node: answer.txid,
@@ -418,7 +418,7 @@ pub fn wait_for_confirmations(
     txid: &Txid,
     options: WaitOptions,
     mut progress: impl FnMut(WaitProgress),
-) -> Result<TxStatusView, SendError> {
+) -> Result<TransactionView, SendError> {
     let start = Instant::now();
     let mut last = None;
     loop {
@@ -430,10 +430,12 @@ pub fn wait_for_confirmations(
             Err(e) => return Err(e.into()),
         };
         let elapsed = start.elapsed();
-        let now = match (status.status, status.height) {
-            (TxStatus::Confirmed, Some(height)) => WaitProgress::Confirmed {
-                height,
-                confirmations: status.confirmations,
+        let confirmed = status.status == "confirmed";
+        let confirmations = u64::from(status.confirmations);
+        let now = match status.height {
+            Some(height) if confirmed => WaitProgress::Confirmed {
+                height: height.into(),
+                confirmations,
             },
             _ => WaitProgress::Pending {
                 elapsed_secs: elapsed.as_secs(),
@@ -444,13 +446,13 @@ pub fn wait_for_confirmations(
             progress(now);
             last = Some(now);
         }
-        if status.status == TxStatus::Confirmed && status.confirmations >= options.confirmations {
+        if confirmed && confirmations >= options.confirmations {
             return Ok(status);
         }
         if elapsed >= options.timeout {
             return Err(SendError::Timeout {
                 txid: *txid,
-                confirmations: status.confirmations,
+                confirmations,
                 wanted: options.confirmations,
                 waited_secs: elapsed.as_secs(),
             });

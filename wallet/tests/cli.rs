@@ -294,7 +294,9 @@ fn route(method: &str, path: &str, body: &[u8], state: &Mutex<FakeState>) -> (u1
                        "confirmations": if confirmed { 1 } else { 0 },
                        "block_hash": if confirmed { Value::String("22".repeat(32)) } else { Value::Null },
                        "height": if confirmed { json!(1235) } else { Value::Null },
-                       "time": null, "fee_rate": 2.0}),
+                       "time": null, "fee_rate": 2.0,
+                       "transfer": {"txid": txid, "from": "", "to": "", "amount": 0, "fee": 0,
+                                    "nonce": 0, "memo": "", "memo_hex": ""}}),
             )
         }
         _ => not_found(),

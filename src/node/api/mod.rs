@@ -25,7 +25,7 @@ pub mod mempool;
 pub mod mining;
 pub mod peers;
 pub mod transactions;
-pub mod views;
+pub use crate::core::views;
 
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{Address, BlockHash};

@@ -1,8 +1,11 @@
-//! JSON shapes of the HTTP API: what clients see, kept apart from the internal types so that
-//! either can change without silently changing the other.
+//! The JSON shapes of the HTTP API, shared by the node that serves them and the wallet that
+//! reads them; no I/O.
+//!
+//! They are kept apart from the internal types so that either can change without silently
+//! changing the other, and built from core types by the constructors here.
 use crate::core::chain::BlockIndexEntry;
 use crate::core::consensus::ChainSpec;
-use crate::core::primitives::{Block, Transfer};
+use crate::core::primitives::{AddressError, Block, Transfer};
 use serde::{Deserialize, Serialize};
 
 /// `GET /api/v1/tip`.
@@ -276,6 +279,22 @@ pub struct SubmitTransferRequest {
     pub memo_hex: String,
     /// BIP340 signature, 128 hex digits.
     pub signature: String,
+}
+
+impl SubmitTransferRequest {
+    /// The body for a signed `transfer`, with addresses in bech32m with prefix `hrp`.
+    pub fn from_transfer(transfer: &Transfer, hrp: &str) -> Result<Self, AddressError> {
+        Ok(SubmitTransferRequest {
+            chain_id: transfer.chain_id,
+            from: transfer.from.to_bech32(hrp)?,
+            to: transfer.to.to_bech32(hrp)?,
+            amount: transfer.amount.as_units(),
+            fee: transfer.fee.as_units(),
+            nonce: transfer.nonce,
+            memo_hex: hex::encode(&transfer.memo),
+            signature: hex::encode(transfer.signature.0),
+        })
+    }
 }
 
 /// `POST /api/v1/transactions` answer.
