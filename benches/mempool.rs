@@ -39,7 +39,7 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::mempool::{Mempool, MempoolConfig};
 use cairn::core::primitives::{tagged_hash, Address, Block, BlockHash, Transfer};
 use cairn::core::state::memory::MemoryState;
-use cairn::core::testkit::{TestChain, TEST_SPEC_TOML};
+use cairn::core::testkit::TestChain;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -68,31 +68,9 @@ fn address(keypair: &Keypair) -> Address {
     Address(keypair.x_only_public_key().0.to_byte_array())
 }
 
-/// The test spec with `addresses` funded (1,000,000 coins each) instead of four accounts.
+/// The test spec with `addresses` funded (1,000,000 coins each).
 fn spec(addresses: &[Address]) -> ChainSpec {
-    let start = TEST_SPEC_TOML
-        .find("allocations = [")
-        .expect("the test spec has allocations");
-    let end = start
-        + TEST_SPEC_TOML[start..]
-            .find("]\n")
-            .expect("the allocations list ends")
-        + 2;
-    let mut list = String::from("allocations = [\n");
-    for address in addresses {
-        let bech32 = address.to_bech32("cairntest").expect("valid prefix");
-        list.push_str(&format!(
-            "  {{ address = \"{bech32}\", amount = \"1000000\" }},\n"
-        ));
-    }
-    list.push_str("]\n");
-    let text = format!(
-        "{}{}{}",
-        &TEST_SPEC_TOML[..start],
-        list,
-        &TEST_SPEC_TOML[end..]
-    );
-    ChainSpec::from_toml(&text).expect("the bench spec is valid")
+    cairn::core::testkit::test_spec_funding(addresses)
 }
 
 /// A pseudo-random sequence (64-bit LCG, high bits), deterministic across runs.

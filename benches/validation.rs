@@ -17,7 +17,7 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::{tagged_hash, Address, Block, BlockHash, StateRoot};
 use cairn::core::state::memory::MemoryState;
 use cairn::core::state::smt::update_root;
-use cairn::core::testkit::{solve, TestChain, TEST_SPEC_TOML};
+use cairn::core::testkit::{solve, TestChain};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -42,31 +42,9 @@ fn address(keypair: &Keypair) -> Address {
     Address(keypair.x_only_public_key().0.to_byte_array())
 }
 
-/// The test spec with `ACCOUNTS` funded accounts instead of four.
+/// The test spec with `addresses` funded (1,000,000 coins each).
 fn spec(addresses: &[Address]) -> ChainSpec {
-    let start = TEST_SPEC_TOML
-        .find("allocations = [")
-        .expect("the test spec has allocations");
-    let end = start
-        + TEST_SPEC_TOML[start..]
-            .find("]\n")
-            .expect("the allocations list ends")
-        + 2;
-    let mut list = String::from("allocations = [\n");
-    for address in addresses {
-        let bech32 = address.to_bech32("cairntest").expect("valid prefix");
-        list.push_str(&format!(
-            "  {{ address = \"{bech32}\", amount = \"1000000\" }},\n"
-        ));
-    }
-    list.push_str("]\n");
-    let text = format!(
-        "{}{}{}",
-        &TEST_SPEC_TOML[..start],
-        list,
-        &TEST_SPEC_TOML[end..]
-    );
-    ChainSpec::from_toml(&text).expect("the bench spec is valid")
+    cairn::core::testkit::test_spec_funding(addresses)
 }
 
 /// Everything one validation needs: the block, the state at its parent, and the chain.

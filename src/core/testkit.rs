@@ -5,6 +5,7 @@
 //! Not for production use: the keys are public and the proof of work is a formality.
 use crate::core::chain::{child_context, BlockIndex, BlockIndexEntry, ChainError};
 use crate::core::consensus::genesis::genesis;
+use crate::core::consensus::spec::AllocationFile;
 use crate::core::consensus::target::Target;
 use crate::core::consensus::ChainSpec;
 use crate::core::miner::{build_template, NonceSearch, TemplateParams};
@@ -71,6 +72,21 @@ pub fn test_spec() -> ChainSpec {
         text = text.replace(&format!("ADDR{i}"), &address);
     }
     ChainSpec::from_toml(&text).expect("the test spec is valid")
+}
+
+/// The test spec with `addresses` funded (1,000,000 coins each) instead of test keys 0..4:
+/// the genesis of benchmarks that need many funded senders.
+pub fn test_spec_funding(addresses: &[Address]) -> ChainSpec {
+    let mut file = test_spec().file;
+    file.genesis.allocations = addresses
+        .iter()
+        .map(|address| AllocationFile {
+            address: address.to_bech32("cairntest").expect("valid prefix"),
+            amount: "1000000".to_string(),
+            note: None,
+        })
+        .collect();
+    ChainSpec::from_file(file).expect("the funded test spec is valid")
 }
 
 /// Finds a nonce for `header` meeting its own bits (fast for easy test targets).
