@@ -110,8 +110,7 @@ impl Mempool {
             });
         }
         let cost = transfer
-            .amount
-            .checked_add(transfer.fee)
+            .total_cost()
             .ok_or(MempoolError::Overflow { txid })?;
         let key = entry.rate_key();
         let floor = min_fee(self.config.min_fee_rate, key.size);
@@ -255,11 +254,10 @@ impl Mempool {
 
 /// `needed` plus amount + fee of a held transfer, saturating (a sum past `u64` is more
 /// than any balance).
-fn add_cost(needed: Amount, entry: &PoolEntry) -> Amount {
+pub(super) fn add_cost(needed: Amount, entry: &PoolEntry) -> Amount {
     entry
         .transfer
-        .amount
-        .checked_add(entry.transfer.fee)
+        .total_cost()
         .and_then(|cost| needed.checked_add(cost))
         .unwrap_or(Amount::MAX)
 }

@@ -13,7 +13,7 @@
 //! - `bytes` is the sum of the entries' sizes.
 use super::config::MempoolConfig;
 use super::fees::{estimate, fee_rate_milli, FeeEstimate, RateKey};
-use crate::core::primitives::{Address, BlockHash, Transfer, Txid};
+use crate::core::primitives::{Address, Amount, BlockHash, Transfer, Txid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
 
@@ -138,6 +138,13 @@ impl Mempool {
             .into_iter()
             .flat_map(|queue| queue.values())
             .filter_map(|txid| self.entries.get(txid))
+    }
+
+    /// The sum of amount + fee of the held transfers of `sender` (saturating: a sum past
+    /// `u64` is more than any balance): what its balance must still cover.
+    pub fn pending_outgoing(&self, sender: &Address) -> Amount {
+        self.sender_entries(sender)
+            .fold(Amount::ZERO, super::admit::add_cost)
     }
 
     /// The held transfers sent or received by `address`, oldest first (then by txid); a
@@ -400,6 +407,9 @@ mod tests {
         assert_eq!(pool.next_nonce(&fx.addr(0), 0), 2);
         assert_eq!(pool.next_nonce(&fx.addr(0), 1), 2);
         assert_eq!(pool.next_nonce(&fx.addr(3), 7), 7);
+        // Amount + fee of what key 0 sent (a and b); key 1 sent nothing.
+        assert_eq!(pool.pending_outgoing(&fx.addr(0)), Amount::from_units(820));
+        assert_eq!(pool.pending_outgoing(&fx.addr(1)), Amount::ZERO);
 
         assert_eq!(pool.remove(&a.txid()).unwrap().transfer, a);
         assert_eq!(pool.remove(&a.txid()), None);

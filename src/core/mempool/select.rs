@@ -30,8 +30,7 @@ impl<V: StateView + ?Sized> Overlay<'_, V> {
     fn try_apply(&mut self, transfer: &Transfer) -> Result<bool, MempoolError> {
         let mut sender = self.get(&transfer.from)?;
         let Some(balance) = transfer
-            .amount
-            .checked_add(transfer.fee)
+            .total_cost()
             .and_then(|cost| sender.balance.checked_sub(cost))
         else {
             return Ok(false);

@@ -127,6 +127,12 @@ impl Transfer {
         schnorr::verify(&signature, &self.signing_hash(genesis), &key).is_ok()
     }
 
+    /// What the transfer takes from its sender: amount plus fee, or `None` if that
+    /// overflows 64 bits (never valid).
+    pub fn total_cost(&self) -> Option<Amount> {
+        self.amount.checked_add(self.fee)
+    }
+
     /// Size of the transfer in the codec, in bytes (used for block size limits).
     pub fn encoded_size(&self) -> usize {
         // chain_id + from + to + amount + fee + nonce + memo length prefix + memo + signature

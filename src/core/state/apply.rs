@@ -93,13 +93,9 @@ fn apply_transfers<'v, V: StateView + ?Sized>(
                 found: transfer.nonce,
             });
         }
-        let needed =
-            transfer
-                .amount
-                .checked_add(transfer.fee)
-                .ok_or_else(|| BlockError::Overflow {
-                    context: format!("transfer {}: amount plus fee", transfer.txid()),
-                })?;
+        let needed = transfer.total_cost().ok_or_else(|| BlockError::Overflow {
+            context: format!("transfer {}: amount plus fee", transfer.txid()),
+        })?;
         sender.balance =
             sender
                 .balance

@@ -3,7 +3,7 @@
 //! opaque cursor, and pending transfers on the first page).
 use super::views::{AccountView, HistoryEntryView, HistoryView, TransferView};
 use super::{parse_address, ApiError, ApiState};
-use crate::core::primitives::{Address, Amount, Block, BlockHash};
+use crate::core::primitives::{Address, Block, BlockHash};
 use crate::node::store::HistoryItem;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -32,21 +32,13 @@ pub(crate) fn account_view(state: &ApiState, address: &str) -> Result<AccountVie
         .mempool
         .read()
         .map_err(|_| ApiError::Internal("mempool lock poisoned".into()))?;
-    let pending: Vec<_> = pool.sender_entries(&address_parsed).collect();
-    let pending_outgoing = Amount::checked_sum(pending.iter().map(|e| {
-        e.transfer
-            .amount
-            .checked_add(e.transfer.fee)
-            .unwrap_or(Amount::MAX)
-    }))
-    .unwrap_or(Amount::MAX);
     Ok(AccountView {
         address: address.trim().to_string(),
         balance: account.balance.as_units(),
         nonce: account.nonce,
         next_nonce: pool.next_nonce(&address_parsed, account.nonce),
-        pending: pending.len(),
-        pending_outgoing: pending_outgoing.as_units(),
+        pending: pool.sender_entries(&address_parsed).count(),
+        pending_outgoing: pool.pending_outgoing(&address_parsed).as_units(),
     })
 }
 
