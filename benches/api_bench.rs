@@ -67,10 +67,11 @@ use cairn::core::consensus::genesis::genesis_hash;
 use cairn::core::consensus::spec::{AllocationFile, DEV_SPEC_TOML};
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::UnsignedTransfer;
-use cairn::core::primitives::{tagged_hash, Address, Amount, BlockHash, Transfer};
+use cairn::core::primitives::{Address, Amount, BlockHash, Transfer};
+use cairn::core::testkit::address_of;
 use node::{Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
-use secp256k1::{Keypair, SecretKey};
+use secp256k1::Keypair;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -194,15 +195,8 @@ impl Batch {
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let which = args.first().map(String::as_str).unwrap_or("all");
-    ensure!(
-        matches!(which, "all" | "admit" | "read"),
-        "unknown part {which:?}: use admit, read or nothing (both)"
-    );
+    let which = node::chosen_part(&["admit", "read"])?;
+    let which = which.as_str();
     let knobs = Knobs::from_env()?;
     // SAFETY: the handler only touches an atomic and calls _exit.
     unsafe {
@@ -400,13 +394,7 @@ fn run(dir: &Path, knobs: &Knobs, which: &str) -> Result<()> {
 // ----- transfers -----
 
 fn bench_keypair(i: u64) -> Keypair {
-    let secret = SecretKey::from_secret_bytes(tagged_hash("bench/api/key", &[&i.to_le_bytes()]))
-        .expect("a hash is a valid secret key with overwhelming probability");
-    Keypair::from_secret_key(&secret)
-}
-
-fn address_of(keypair: &Keypair) -> Address {
-    Address(keypair.x_only_public_key().0.to_byte_array())
+    cairn::core::testkit::derived_keypair("bench/api/key", i)
 }
 
 /// The dev spec made fast and private to this bench, funding `addresses` at genesis.

@@ -37,14 +37,14 @@
 
 use cairn::core::consensus::ChainSpec;
 use cairn::core::mempool::{Mempool, MempoolConfig};
-use cairn::core::primitives::{tagged_hash, Address, Block, BlockHash, Transfer};
+use cairn::core::primitives::{Address, Block, BlockHash, Transfer};
 use cairn::core::state::memory::MemoryState;
 use cairn::core::testkit::TestChain;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use rayon::prelude::*;
-use secp256k1::{Keypair, SecretKey};
+use secp256k1::Keypair;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -58,14 +58,11 @@ const BLOCK_TRANSFERS: usize = 2_000;
 const NOW: u64 = 1_767_230_000;
 
 fn keypair(i: u32) -> Keypair {
-    let secret =
-        SecretKey::from_secret_bytes(tagged_hash("bench/mempool/key", &[&i.to_le_bytes()]))
-            .expect("a hash is a valid secret key with overwhelming probability");
-    Keypair::from_secret_key(&secret)
+    cairn::core::testkit::derived_keypair("bench/mempool/key", u64::from(i))
 }
 
 fn address(keypair: &Keypair) -> Address {
-    Address(keypair.x_only_public_key().0.to_byte_array())
+    cairn::core::testkit::address_of(keypair)
 }
 
 /// The test spec with `addresses` funded (1,000,000 coins each).

@@ -57,15 +57,16 @@ use cairn::core::consensus::spec::DEV_SPEC_TOML;
 use cairn::core::consensus::validation::{check_body, check_state};
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::UnsignedTransfer;
-use cairn::core::primitives::{tagged_hash, Address, Amount, Block, BlockHash, Hash256};
+use cairn::core::primitives::{Address, Amount, Block, BlockHash, Hash256};
 use cairn::core::state::memory::MemoryState;
 use cairn::core::state::{Account, BlockStateChange, SmtNode, StateStoreError, StateView};
+use cairn::core::testkit::address_of;
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
 use cairn::node::store::Store;
 use node::{read_api_addr, Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
-use secp256k1::{Keypair, SecretKey};
+use secp256k1::Keypair;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,15 +103,8 @@ static NODES: Launcher = Launcher {
 };
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let which = args.first().map(String::as_str).unwrap_or("all");
-    ensure!(
-        matches!(which, "all" | "latency" | "sync"),
-        "unknown benchmark {which:?}: use latency, sync or nothing (both)"
-    );
+    let which = node::chosen_part(&["latency", "sync"])?;
+    let which = which.as_str();
     let root = tempfile::Builder::new()
         .prefix("cairn-net-bench-")
         .tempdir()?;
@@ -1159,13 +1153,7 @@ fn bench_spec(id: &str, chain_id: u32, bits: &str) -> Result<ChainSpec> {
 }
 
 fn bench_keypair(i: u64) -> Keypair {
-    let secret = SecretKey::from_secret_bytes(tagged_hash("bench/net/key", &[&i.to_le_bytes()]))
-        .expect("a hash is a valid secret key with overwhelming probability");
-    Keypair::from_secret_key(&secret)
-}
-
-fn address_of(keypair: &Keypair) -> Address {
-    Address(keypair.x_only_public_key().0.to_byte_array())
+    cairn::core::testkit::derived_keypair("bench/net/key", i)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

@@ -14,14 +14,14 @@
 
 use cairn::core::consensus::validation::{check_body, check_state};
 use cairn::core::consensus::ChainSpec;
-use cairn::core::primitives::{tagged_hash, Address, Block, BlockHash, StateRoot};
+use cairn::core::primitives::{Address, Block, BlockHash, StateRoot};
 use cairn::core::state::memory::MemoryState;
 use cairn::core::state::smt::update_root;
 use cairn::core::testkit::{solve, TestChain};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use secp256k1::{Keypair, SecretKey};
+use secp256k1::Keypair;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -33,13 +33,11 @@ const TRANSFERS: u32 = 2_000;
 const THREADS: [usize; 2] = [1, 2];
 
 fn keypair(i: u32) -> Keypair {
-    let secret = SecretKey::from_secret_bytes(tagged_hash("bench/key", &[&i.to_le_bytes()]))
-        .expect("a hash is a valid secret key with overwhelming probability");
-    Keypair::from_secret_key(&secret)
+    cairn::core::testkit::derived_keypair("bench/key", u64::from(i))
 }
 
 fn address(keypair: &Keypair) -> Address {
-    Address(keypair.x_only_public_key().0.to_byte_array())
+    cairn::core::testkit::address_of(keypair)
 }
 
 /// The test spec with `addresses` funded (1,000,000 coins each).

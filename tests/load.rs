@@ -34,7 +34,7 @@ struct Account {
 
 fn account(index: u32) -> Account {
     let keypair = cairn_wallet::keys::dev_keypair(index);
-    let address = Address(keypair.x_only_public_key().0.to_byte_array());
+    let address = cairn::core::testkit::address_of(&keypair);
     Account {
         keypair,
         address,

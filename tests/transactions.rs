@@ -18,12 +18,7 @@ const FEE: u64 = 200;
 const CONFIRM: Duration = Duration::from_secs(60);
 
 fn dev_address(index: u32) -> Address {
-    Address(
-        cairn_wallet::keys::dev_keypair(index)
-            .x_only_public_key()
-            .0
-            .to_byte_array(),
-    )
+    cairn::core::testkit::address_of(&cairn_wallet::keys::dev_keypair(index))
 }
 
 fn assert_refused(answer: (u16, Value), status: u16, code: &str) {

@@ -19,6 +19,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The part of a bench named on its command line (cargo's own `--bench` style flags are
+/// skipped): one of `parts`, or `all` when none is named.
+pub fn chosen_part(parts: &[&str]) -> Result<String> {
+    let which = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "all".to_string());
+    ensure!(
+        which == "all" || parts.contains(&which.as_str()),
+        "unknown part {which:?}: use {} or nothing (all)",
+        parts.join(", ")
+    );
+    Ok(which)
+}
+
 /// The `cairn` binary, built by cargo for the bench.
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 

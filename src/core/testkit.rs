@@ -10,7 +10,7 @@ use crate::core::consensus::target::Target;
 use crate::core::consensus::ChainSpec;
 use crate::core::miner::{build_template, NonceSearch, TemplateParams};
 use crate::core::primitives::transfer::UnsignedTransfer;
-use crate::core::primitives::{Address, Amount, Block, BlockHash, Header, Transfer};
+use crate::core::primitives::{tagged_hash, Address, Amount, Block, BlockHash, Header, Transfer};
 use crate::core::state::memory::MemoryState;
 use secp256k1::{Keypair, SecretKey};
 use std::collections::HashMap;
@@ -57,9 +57,22 @@ pub fn test_keypair(i: u8) -> Keypair {
     Keypair::from_secret_key(&secret)
 }
 
+/// Key `i` of a family named by `tag`: `tagged_hash(tag, i)` as the secret, for benches and
+/// tests that need thousands of distinct, reproducible senders.
+pub fn derived_keypair(tag: &str, i: u64) -> Keypair {
+    let secret = SecretKey::from_secret_bytes(tagged_hash(tag, &[&i.to_le_bytes()]))
+        .expect("a hash is a valid secret key with overwhelming probability");
+    Keypair::from_secret_key(&secret)
+}
+
+/// The address (x-only public key) of `keypair`.
+pub fn address_of(keypair: &Keypair) -> Address {
+    Address(keypair.x_only_public_key().0.to_byte_array())
+}
+
 /// The address of [`test_keypair`] `i`.
 pub fn test_address(i: u8) -> Address {
-    Address(test_keypair(i).x_only_public_key().0.to_byte_array())
+    address_of(&test_keypair(i))
 }
 
 /// The test spec, with test keys 0..4 funded with 1,000,000 coins each.

@@ -272,15 +272,24 @@ pub fn http_agent() -> &'static ureq::Agent {
 
 /// `GET url`: the status and the JSON body. Non-2xx statuses are returned, not errors.
 pub fn http_get(url: &str) -> Result<(u16, Value), String> {
-    let mut response = http_agent()
+    let response = http_agent()
         .get(url)
         .call()
         .map_err(|e| format!("GET {url}: {e}"))?;
+    json_answer("GET", url, response)
+}
+
+/// The status and JSON body of an answer to `method url`.
+fn json_answer(
+    method: &str,
+    url: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, Value), String> {
     let status = response.status().as_u16();
     let body = response
         .body_mut()
         .read_json::<Value>()
-        .map_err(|e| format!("GET {url}: answer {status} is not JSON: {e}"))?;
+        .map_err(|e| format!("{method} {url}: answer {status} is not JSON: {e}"))?;
     Ok((status, body))
 }
 
@@ -745,15 +754,10 @@ pub fn http_post(
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
-    let mut response = request
+    let response = request
         .send(body)
         .map_err(|e| format!("POST {url} ({} bytes): {e}", body.len()))?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_json::<Value>()
-        .map_err(|e| format!("POST {url}: answer {status} is not JSON: {e}"))?;
-    Ok((status, body))
+    json_answer("POST", url, response)
 }
 
 /// The JSON body of `POST /api/v1/transactions` for `transfer` on `spec`'s chain.
