@@ -69,6 +69,7 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{Address, Amount, BlockHash, Transfer};
 use cairn::core::testkit::address_of;
+use node::percentile;
 use node::{Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
 use secp256k1::Keypair;
@@ -1219,15 +1220,4 @@ fn cpu_model() -> String {
                 .map(|(_, m)| m.trim().to_string())
         })
         .unwrap_or_default()
-}
-
-/// Nearest-rank percentile (`q` in 0..=1; 0 is the minimum, 1 the maximum).
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }

@@ -64,6 +64,7 @@ use cairn::core::testkit::address_of;
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
 use cairn::node::store::Store;
+use node::percentile;
 use node::{read_api_addr, Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
 use secp256k1::Keypair;
@@ -1213,17 +1214,6 @@ fn mean(values: &[f64]) -> f64 {
         return f64::NAN;
     }
     values.iter().sum::<f64>() / values.len() as f64
-}
-
-/// Nearest-rank percentile (`q` in 0..=1; 0 is the minimum, 1 the maximum).
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn stat_row(label: &str, values: &[f64]) {

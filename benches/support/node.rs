@@ -2,7 +2,8 @@
 //! included by each with `#[path = "support/node.rs"] mod node;`. It owns starting a node
 //! (free ports on 127.0.0.1, mDNS off, its output to a log file, killed by the kernel if the
 //! bench dies), waiting for its API, checking it is still running, JSON GETs to it, killing
-//! and reaping it on drop, and the polling loop of the benches' waits.
+//! and reaping it on drop, and the polling loop of the benches' waits; also the two chores
+//! both benches share: which part the command line names, and nearest-rank percentiles.
 //!
 //! What differs between the benches (log filter, startup timeout, HTTP client, answer size
 //! limit, a check run on every poll such as api_bench's Ctrl-C) is a [`Launcher`], one
@@ -32,6 +33,17 @@ pub fn chosen_part(parts: &[&str]) -> Result<String> {
         parts.join(", ")
     );
     Ok(which)
+}
+
+/// Nearest-rank percentile (`q` in 0..=1; 0 is the minimum, 1 the maximum).
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// The `cairn` binary, built by cargo for the bench.
