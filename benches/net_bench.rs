@@ -58,11 +58,13 @@ use cairn::core::consensus::validation::{check_body, check_state};
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{Address, Amount, Block, BlockHash, Hash256};
+use cairn::core::protocol::messages::MAX_BLOCKS;
 use cairn::core::state::memory::MemoryState;
-use cairn::core::state::{Account, BlockStateChange, SmtNode, StateStoreError, StateView};
+use cairn::core::state::{Account, BlockStateChange, SmtPage, StateStoreError, StateView};
 use cairn::core::testkit::address_of;
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
+use cairn::node::precheck::SignaturePrecheck;
 use cairn::node::store::Store;
 use node::percentile;
 use node::{read_api_addr, Launcher, NodeProcess, CAIRN};
@@ -72,7 +74,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Log filter of every node: `info`, plus the per-block "synced block" lines of sync.
@@ -614,9 +616,9 @@ impl StateView for TimedStore {
         result
     }
 
-    fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
+    fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
         let started = Instant::now();
-        let result = self.inner.smt_node(hash);
+        let result = self.inner.smt_page(top);
         add(&self.times.state_reads_ns, started);
         self.times.state_reads.fetch_add(1, Ordering::Relaxed);
         result
@@ -669,9 +671,9 @@ impl ChainStore for TimedStore {
         entry: &BlockIndexEntry,
         change: &BlockStateChange,
     ) -> Result<(), ChainError> {
-        // As written by Store::connect: accounts, tree nodes, one tx index and two history
-        // keys per transfer, the undo record, the height, the reward's history, the tip.
-        let keys = change.accounts.len() + change.new_nodes.len() + 3 * block.transfers.len() + 4;
+        // As written by Store::connect: tree pages, one tx index and two history keys per
+        // transfer, the undo record, the height, the reward's history, the tip.
+        let keys = change.new_pages.len() + 3 * block.transfers.len() + 4;
         self.times
             .connect_keys
             .fetch_add(keys as u64, Ordering::Relaxed);
@@ -705,8 +707,14 @@ fn time_import(dir: &Path, spec: &ChainSpec, blocks: &[Block]) -> Result<(f64, S
         times: StoreTimes::default(),
     };
     let mut chain = ChainManager::new(timed, spec.clone())?;
+    // As the node's sync does: the signatures of each response's blocks (16) are checked in
+    // the background while the blocks ahead of them are validated and written.
+    let precheck = SignaturePrecheck::new(chain.signature_cache().clone())?;
     let started = Instant::now();
-    for block in blocks {
+    for (i, block) in blocks.iter().enumerate() {
+        if i % MAX_BLOCKS == 0 {
+            precheck.queue(&blocks[i..(i + MAX_BLOCKS).min(blocks.len())]);
+        }
         chain
             .submit_block(block.clone(), unix_now())
             .map_err(|e| anyhow!("import of block {}: {e}", block.header.height))?;

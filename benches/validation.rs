@@ -176,10 +176,10 @@ fn validation(c: &mut Criterion) {
     });
     group.finish();
     eprintln!(
-        "validation fixture: {} transfers, {} accounts touched, {} new tree nodes",
+        "validation fixture: {} transfers, {} accounts touched, {} new tree pages",
         f.block.transfers.len(),
         change.accounts.len(),
-        change.new_nodes.len()
+        change.new_pages.len()
     );
 }
 

@@ -17,6 +17,7 @@ use crate::core::chain::BlockIndexEntry;
 use crate::core::mempool::{Admitted, MempoolError};
 use crate::core::primitives::{Address, Block, Transfer};
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
+use crate::core::protocol::messages::SyncResponse;
 use crate::core::protocol::peers::Misbehavior;
 use crate::node::api::views::{
     BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
@@ -27,6 +28,7 @@ use crate::node::events::NodeEvent;
 use crate::node::miner::MinerHandle;
 use crate::node::net::{GossipVerdict, Malformed, NetCommand, NetEvent, NetHandle, PeerId};
 use crate::node::pool_file;
+use crate::node::precheck::SignaturePrecheck;
 use crate::node::store::BanRecord;
 use crate::node::NodeShared;
 use std::collections::BTreeMap;
@@ -129,6 +131,8 @@ pub struct Driver {
     /// The tip the mempool last followed.
     mempool_tip: BlockIndexEntry,
     mempool_dirty: bool,
+    /// Checks downloaded blocks' signatures ahead of their validation.
+    precheck: Option<SignaturePrecheck>,
 }
 
 impl Driver {
@@ -143,7 +147,13 @@ impl Driver {
         shared: NodeShared,
     ) -> Driver {
         let mempool_tip = chain.tip().clone();
+        let precheck = SignaturePrecheck::new(chain.signature_cache().clone())
+            .inspect_err(|e| {
+                tracing::warn!("no signature pre-check pool ({e}): blocks are checked in turn")
+            })
+            .ok();
         Driver {
+            precheck,
             chain,
             protocol,
             net,
@@ -299,6 +309,8 @@ impl Driver {
             .admit(transfer, self.chain.store(), now);
         match &result {
             Ok(admitted) => {
+                // Admission verified the signature: a block carrying it will not again.
+                self.chain.signature_cache().insert(admitted.txid);
                 let view = self.mempool_read().get(&admitted.txid).map(|entry| {
                     MempoolTransferView::new(self.chain.spec(), &entry.transfer, entry.added_secs)
                 });
@@ -497,6 +509,10 @@ impl Driver {
                 self.feed(Event::Request { peer, id, request })
             }
             NetEvent::Response { peer, id, response } => {
+                if let (SyncResponse::Blocks(blocks), Some(precheck)) = (&response, &self.precheck)
+                {
+                    precheck.queue(blocks);
+                }
                 self.feed(Event::Response { peer, id, response })
             }
             NetEvent::RequestFailed { peer, id, reason } => {

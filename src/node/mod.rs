@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod miner;
 pub mod net;
 pub mod pool_file;
+pub mod precheck;
 pub mod store;
 
 use crate::core::consensus::ChainSpec;

@@ -19,13 +19,15 @@ use super::{
     child_context, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndex,
     BlockIndexEntry, BlockStatus, ChainError,
 };
-use crate::core::consensus::validation::{check_body, check_header, check_state};
+use crate::core::consensus::validation::{check_body, check_header, check_state_cached};
 use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::miner::{build_template, BlockTemplate, TemplateParams};
 use crate::core::primitives::{Address, Block, BlockHash, Header, Transfer};
 use crate::core::protocol::locator::{find_fork_point, locator_heights, LocatorError};
 use crate::core::state::apply::{check_chain_ids, check_transfer_signatures};
+use crate::core::state::sigcache::{self, SignatureCache};
 use crate::core::state::{BlockStateChange, StateView};
+use std::sync::Arc;
 
 /// Storage the manager writes through: the block tree, the best chain by height, and the
 /// state of the best chain's tip.
@@ -106,6 +108,9 @@ pub struct ChainManager<S> {
     spec: ChainSpec,
     genesis_hash: BlockHash,
     tip: BlockIndexEntry,
+    /// Signatures already verified (by the mempool, the sync pipeline or an earlier check),
+    /// which block validation does not check again.
+    signatures: Arc<SignatureCache>,
 }
 
 impl<S: ChainStore> ChainManager<S> {
@@ -118,7 +123,17 @@ impl<S: ChainStore> ChainManager<S> {
             spec,
             genesis_hash,
             tip,
+            signatures: Arc::new(SignatureCache::new(
+                genesis_hash,
+                sigcache::DEFAULT_CAPACITY,
+            )),
         })
+    }
+
+    /// The signatures this manager knows to be valid; whoever verifies a transfer's
+    /// signature for this chain (the mempool, a sync pipeline) may add it.
+    pub fn signature_cache(&self) -> &Arc<SignatureCache> {
+        &self.signatures
     }
 
     /// The best chain's tip.
@@ -237,7 +252,8 @@ impl<S: ChainStore> ChainManager<S> {
             // checked now: a forged signature is refused (and its sender penalized) on any
             // branch, never stored or relayed.
             check_chain_ids(&block, self.spec.chain_id()).map_err(invalid)?;
-            check_transfer_signatures(&block, &self.genesis_hash).map_err(invalid)?;
+            check_transfer_signatures(&block, &self.genesis_hash, Some(&self.signatures))
+                .map_err(invalid)?;
             self.store.store_block(&block, &entry)?;
             return Ok(BlockOutcome::SideBranch);
         }
@@ -267,12 +283,13 @@ impl<S: ChainStore> ChainManager<S> {
         for (i, hash) in plan.connect.iter().enumerate() {
             let block = self.expect_block(hash)?;
             let entry = self.store.expect_entry(hash)?;
-            match check_state(
+            match check_state_cached(
                 &self.store,
                 self.tip.header.state_root,
                 &block,
                 &self.spec,
                 &self.genesis_hash,
+                Some(&self.signatures),
             ) {
                 Ok(change) => {
                     self.store.connect_block(&block, &entry, &change)?;

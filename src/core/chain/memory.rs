@@ -1,7 +1,7 @@
 //! A [`ChainStore`] in memory, for the network simulation and tests. No I/O.
 //!
 //! It keeps what the sled store keeps (blocks, index entries, the best chain by height,
-//! accounts, tree nodes and undo data), so a [`ChainManager`](super::manager::ChainManager)
+//! accounts, tree pages and undo data), so a [`ChainManager`](super::manager::ChainManager)
 //! over it makes exactly the decisions the node makes. "Durable" is a no-op: a simulated
 //! crash keeps the store, as a real crash keeps what was flushed.
 use super::manager::ChainStore;
@@ -11,9 +11,10 @@ use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{Address, Block, BlockHash, Hash256};
 use crate::core::state::memory::MemoryState;
 use crate::core::state::{
-    Account, BlockStateChange, BlockUndo, SmtNode, StateStoreError, StateView,
+    Account, BlockStateChange, BlockUndo, SmtPage, StateStoreError, StateView,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Everything a node stores, held in maps.
 #[derive(Clone, Debug)]
@@ -78,8 +79,8 @@ impl StateView for MemoryChainStore {
         self.state.account(address)
     }
 
-    fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
-        self.state.smt_node(hash)
+    fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
+        self.state.smt_page(top)
     }
 }
 

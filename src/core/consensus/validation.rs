@@ -15,7 +15,7 @@ use crate::core::primitives::{
     Block, BlockHash, Header, StateRoot, Transfer, Txid, MAX_MEMO_BYTES,
 };
 use crate::core::state::apply::ApplyContext;
-use crate::core::state::{apply_block, BlockStateChange, StateView};
+use crate::core::state::{apply_block, BlockStateChange, SignatureCache, StateView};
 use rayon::prelude::*;
 use std::collections::HashSet;
 
@@ -179,11 +179,24 @@ pub fn check_state<V: StateView + ?Sized>(
     spec: &ChainSpec,
     genesis_hash: &BlockHash,
 ) -> Result<BlockStateChange, BlockError> {
+    check_state_cached(view, parent_root, block, spec, genesis_hash, None)
+}
+
+/// [`check_state`], skipping the signatures `cache` holds as verified.
+pub fn check_state_cached<V: StateView + ?Sized>(
+    view: &V,
+    parent_root: StateRoot,
+    block: &Block,
+    spec: &ChainSpec,
+    genesis_hash: &BlockHash,
+    cache: Option<&SignatureCache>,
+) -> Result<BlockStateChange, BlockError> {
     let ctx = ApplyContext {
         genesis_hash,
         chain_id: spec.chain_id(),
         subsidy: spec.subsidy_at(block.header.height),
         check_signatures: true,
+        signature_cache: cache,
     };
     let change = apply_block(view, parent_root, block, &ctx)?;
     if change.state_root != block.header.state_root {

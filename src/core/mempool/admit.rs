@@ -269,7 +269,8 @@ mod tests {
     use super::*;
     use crate::core::primitives::{BlockHash, Hash256};
     use crate::core::state::memory::MemoryState;
-    use crate::core::state::{SmtNode, StateStoreError};
+    use crate::core::state::{SmtPage, StateStoreError};
+    use std::sync::Arc;
 
     /// A state whose storage always fails.
     struct BrokenState;
@@ -278,7 +279,7 @@ mod tests {
         fn account(&self, _: &Address) -> Result<Option<Account>, StateStoreError> {
             Err(StateStoreError("disk gone".to_string()))
         }
-        fn smt_node(&self, _: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
+        fn smt_page(&self, _: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
             Err(StateStoreError("disk gone".to_string()))
         }
     }

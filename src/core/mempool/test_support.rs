@@ -122,6 +122,7 @@ impl Fixture {
             chain_id: self.chain.spec.chain_id(),
             subsidy,
             check_signatures: true,
+            signature_cache: None,
         };
         apply_block(
             self.chain.state_at(parent),

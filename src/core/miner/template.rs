@@ -87,6 +87,7 @@ pub fn build_template<V: StateView + ?Sized>(
         chain_id: spec.chain_id(),
         subsidy,
         check_signatures: false,
+        signature_cache: None,
     };
     let change = apply_block(view, params.parent.header.state_root, &block, &ctx)?;
     block.header.state_root = change.state_root;

@@ -4,13 +4,15 @@
 //! Signatures are checked on all cores (rayon) before the transfers are applied in order on
 //! one thread; the state root's tree update is again spread over cores near its top.
 use super::account::Account;
-use super::smt::{update_root, EMPTY_ROOT};
-use super::{SmtNode, StateView};
+use super::sigcache::SignatureCache;
+use super::smt::{account_at, update_root, SmtPage, EMPTY_ROOT};
+use super::StateView;
 use crate::core::consensus::error::BlockError;
 use crate::core::primitives::{Address, Amount, Block, BlockHash, Hash256, StateRoot};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What is needed to take a block's state change back: each touched account's value
 /// before the block (`None`: it did not exist).
@@ -27,8 +29,8 @@ pub struct BlockStateChange {
     pub accounts: Vec<(Address, Account)>,
     /// How to take the change back.
     pub undo: BlockUndo,
-    /// Tree nodes to store for the new root.
-    pub new_nodes: Vec<(Hash256, SmtNode)>,
+    /// Tree pages to store for the new root, by their top node's hash.
+    pub new_pages: Vec<(Hash256, Arc<SmtPage>)>,
     /// The state root after the block.
     pub state_root: StateRoot,
     /// Sum of the transfers' fees.
@@ -48,11 +50,16 @@ pub struct ApplyContext<'a> {
     /// template skips it, because the mempool verified every signature on admission and the
     /// mined block is validated in full before it is stored or relayed.
     pub check_signatures: bool,
+    /// Signatures this node already verified, skipped when checking (see
+    /// [`SignatureCache`]); `None` checks every one.
+    pub signature_cache: Option<&'a SignatureCache>,
 }
 
-/// Touched accounts: their value before the block and now.
+/// Touched accounts: their value before the block (read from the tree at the parent's
+/// root) and now.
 struct Overlay<'v, V: StateView + ?Sized> {
     view: &'v V,
+    parent_root: Hash256,
     touched: BTreeMap<Address, (Option<Account>, Account)>,
 }
 
@@ -61,7 +68,7 @@ impl<'v, V: StateView + ?Sized> Overlay<'v, V> {
         if let Some((_, now)) = self.touched.get(address) {
             return Ok(*now);
         }
-        let before = self.view.account(address)?;
+        let before = account_at(self.view, self.parent_root, address)?;
         self.touched
             .insert(*address, (before, before.unwrap_or_default()));
         Ok(before.unwrap_or_default())
@@ -77,10 +84,12 @@ impl<'v, V: StateView + ?Sized> Overlay<'v, V> {
 /// Applies the transfers in order, checking nonces, balances and overflows (not signatures).
 fn apply_transfers<'v, V: StateView + ?Sized>(
     view: &'v V,
+    parent_root: Hash256,
     block: &Block,
 ) -> Result<(Overlay<'v, V>, Amount), BlockError> {
     let mut overlay = Overlay {
         view,
+        parent_root,
         touched: BTreeMap::new(),
     };
     let mut fees = Amount::ZERO;
@@ -136,17 +145,22 @@ pub fn check_chain_ids(block: &Block, chain_id: u32) -> Result<(), BlockError> {
     }
 }
 
-/// Checks every transfer's signature (on all cores): the first bad one in block order fails.
-/// Needs no state: a sender's key is its address.
+/// Checks every transfer's signature (on all cores), skipping those `cache` holds and
+/// remembering the valid ones there: the first bad one in block order fails. Needs no state:
+/// a sender's key is its address.
 pub fn check_transfer_signatures(
     block: &Block,
     genesis_hash: &BlockHash,
+    cache: Option<&SignatureCache>,
 ) -> Result<(), BlockError> {
-    match block
-        .transfers
-        .par_iter()
-        .find_first(|t| !t.has_valid_signature(genesis_hash))
-    {
+    let bad = match cache {
+        Some(cache) if cache.genesis() == genesis_hash => cache.check_all(&block.transfers),
+        _ => block
+            .transfers
+            .par_iter()
+            .find_first(|t| !t.has_valid_signature(genesis_hash)),
+    };
+    match bad {
         Some(bad) => Err(BlockError::BadSignature { txid: bad.txid() }),
         None => Ok(()),
     }
@@ -167,13 +181,13 @@ pub fn apply_block<V: StateView + ?Sized>(
         // Signatures (on all cores) and the transfer rules (in order, on one thread) run at
         // the same time; a bad signature is reported first whatever the rules found.
         let (signatures, rules) = rayon::join(
-            || check_transfer_signatures(block, ctx.genesis_hash),
-            || apply_transfers(view, block),
+            || check_transfer_signatures(block, ctx.genesis_hash, ctx.signature_cache),
+            || apply_transfers(view, parent_root.0, block),
         );
         signatures?;
         rules?
     } else {
-        apply_transfers(view, block)?
+        apply_transfers(view, parent_root.0, block)?
     };
 
     let expected_reward = ctx
@@ -219,7 +233,7 @@ fn finish<V: StateView + ?Sized>(
     Ok(BlockStateChange {
         accounts,
         undo,
-        new_nodes: update.new_nodes,
+        new_pages: update.new_pages,
         state_root: StateRoot(update.root),
         fees,
     })

@@ -1,27 +1,28 @@
 //! An in-memory [`StateView`] for tests, benchmarks and the network simulation. No I/O.
-use super::{Account, BlockStateChange, SmtNode, StateStoreError, StateView};
+use super::{Account, BlockStateChange, SmtPage, StateStoreError, StateView};
 use crate::core::primitives::{Address, Hash256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// Accounts and tree nodes held in hash maps.
+/// Accounts and tree pages held in hash maps.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryState {
     /// Accounts by address.
     pub accounts: HashMap<Address, Account>,
-    /// Tree nodes by hash.
-    pub nodes: HashMap<Hash256, SmtNode>,
+    /// Tree pages by their top node's hash.
+    pub pages: HashMap<Hash256, Arc<SmtPage>>,
 }
 
 impl MemoryState {
-    /// Applies a block's state change: its accounts and its new tree nodes.
+    /// Applies a block's state change: its accounts and its new tree pages.
     pub fn apply_change(&mut self, change: &BlockStateChange) {
         self.accounts.extend(change.accounts.iter().copied());
-        self.insert_nodes(change.new_nodes.iter().cloned());
+        self.insert_pages(change.new_pages.iter().cloned());
     }
 
-    /// Adds tree nodes.
-    pub fn insert_nodes(&mut self, nodes: impl IntoIterator<Item = (Hash256, SmtNode)>) {
-        self.nodes.extend(nodes);
+    /// Adds tree pages.
+    pub fn insert_pages(&mut self, pages: impl IntoIterator<Item = (Hash256, Arc<SmtPage>)>) {
+        self.pages.extend(pages);
     }
 }
 
@@ -30,7 +31,7 @@ impl StateView for MemoryState {
         Ok(self.accounts.get(address).copied())
     }
 
-    fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
-        Ok(self.nodes.get(hash).cloned())
+    fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
+        Ok(self.pages.get(top).cloned())
     }
 }

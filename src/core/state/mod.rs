@@ -3,33 +3,40 @@
 //! ([`BlockStateChange`]) for the storage layer to write in one atomic batch.
 //!
 //! ```text
-//!   StateView (accounts + tree nodes) ──► apply_block ──► BlockStateChange
-//!                                            │              new accounts, undo data,
-//!                                            │              new tree nodes, state root
+//!   StateView (tree pages) ──► apply_block ──► BlockStateChange
+//!                                 │              new accounts, undo data,
+//!                                 │              new tree pages, state root
 //!                                            └─ every transfer rule, in order
 //! ```
 pub mod account;
 pub mod apply;
 pub mod memory;
+pub mod sigcache;
 pub mod smt;
 
 pub use account::Account;
 pub use apply::{apply_block, apply_genesis, BlockStateChange, BlockUndo};
-pub use smt::{SmtNode, EMPTY_ROOT};
+pub use sigcache::SignatureCache;
+pub use smt::{account_at, all_accounts, SmtNode, SmtPage, EMPTY_ROOT};
 
 use crate::core::primitives::{Address, Hash256};
+use std::sync::Arc;
 
 /// A failure of the storage underneath a [`StateView`] (not a consensus failure).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("state storage failed: {0}")]
 pub struct StateStoreError(pub String);
 
-/// Read access to the account state at one chain tip.
+/// Read access to the account state.
 ///
-/// `Sync` because the state root update reads tree nodes from several threads.
+/// The state at any stored root is read through its tree pages ([`account_at`]); that is how
+/// blocks are validated. `account` is a shortcut to the state at the view's current tip, for
+/// policy (the mempool) and queries.
+///
+/// `Sync` because the state root update reads tree pages from several threads.
 pub trait StateView: Sync {
-    /// The account at `address`, or `None` if it has never been touched.
+    /// The account at `address` at the current tip, or `None` if it has never been touched.
     fn account(&self, address: &Address) -> Result<Option<Account>, StateStoreError>;
-    /// The sparse merkle tree node with hash `hash`.
-    fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError>;
+    /// The tree page whose top node has hash `top`.
+    fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError>;
 }

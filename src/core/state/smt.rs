@@ -1,4 +1,5 @@
-//! The state root: a sparse merkle tree over all accounts, keyed by address. No I/O.
+//! The state root: a sparse merkle tree over all accounts, keyed by address, and the pages it
+//! is stored in. No I/O.
 //!
 //! A binary tree of depth up to 256 where a subtree holding one account is that account's
 //! leaf, placed as high as it can go, and an empty subtree is all zeros. The shape is a
@@ -11,27 +12,48 @@
 //!   empty    = 32 zero bytes
 //! ```
 //!
-//! Nodes are stored by their hash (content addressed) and never overwritten, so every
-//! earlier root stays readable: undoing a block is returning to its parent's root. Updating
-//! `k` accounts among `n` reads and writes about `k * log2(n)` nodes, never the whole tree.
+//! # Pages
+//!
+//! The tree is stored in pages, not node by node: a page holds the nodes of one subtree from
+//! its top, at a depth that is a multiple of [`PAGE_DEPTH`], down to the next such depth,
+//! plus the leaves hanging right at that depth. An internal node at that depth tops the next
+//! page. A page is stored under its top node's hash: content addressed and never
+//! overwritten, so every earlier root stays readable and undoing a block is returning to its
+//! parent's root. (An internal node's hash fixes its depth, so it fixes the page's extent.)
+//!
+//! Why pages: a block that touches `k` of `n` accounts creates about `k * log2(n / k)` new
+//! nodes, and the store pays a fixed cost per record it writes (about 8 µs in sled, whatever
+//! the record's size up to a few KB). Pages of 8 levels cut the records written per block
+//! about tenfold (docs/BENCHMARKS.md); reads need about `log2(n) / 8` page lookups, most of
+//! them answered by the store's cache.
+//!
+//! Updating `k` accounts among `n` reads and writes about `k * log2(n)` nodes (in about
+//! `k * log2(n) / 8` pages), never the whole tree.
 //!
 //! # Invariants
 //! - An internal node never has two empty children, nor one empty child and a leaf child.
 //! - Updates never delete accounts (an emptied account stays as a zero-balance leaf).
+//! - Every node of a stored tree is in the page of its nearest page top at or above it, or,
+//!   for a leaf at a page-top depth, in its parent's page.
 use super::account::Account;
 use super::{StateStoreError, StateView};
 use crate::core::primitives::{tagged_hash, Address, Hash256};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The root of the tree with no accounts.
 pub const EMPTY_ROOT: Hash256 = [0u8; 32];
+
+/// Levels of the tree held in one page.
+pub const PAGE_DEPTH: usize = 8;
 
 /// Below this depth, subtrees with many updates are computed on separate threads.
 const PARALLEL_DEPTH: usize = 4;
 /// Fewest updates in a subtree worth a separate thread.
 const PARALLEL_MIN_UPDATES: usize = 256;
 
-/// A stored tree node.
+/// A tree node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SmtNode {
     /// An account.
@@ -51,7 +73,7 @@ pub enum SmtNode {
 }
 
 impl SmtNode {
-    /// The node's hash, its key in storage.
+    /// The node's hash.
     pub fn hash(&self) -> Hash256 {
         match self {
             SmtNode::Leaf { address, account } => account.leaf_hash(address),
@@ -60,17 +82,172 @@ impl SmtNode {
     }
 }
 
-/// The outcome of updating the tree: the new root and the nodes to store for it.
+/// The stored unit of the tree: the nodes of a subtree down [`PAGE_DEPTH`] levels (see the
+/// module docs), sorted by hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtPage {
+    nodes: Vec<(Hash256, SmtNode)>,
+}
+
+impl SmtPage {
+    /// A page from its nodes and their hashes (which the caller has just computed).
+    fn from_hashed(mut nodes: Vec<(Hash256, SmtNode)>) -> SmtPage {
+        nodes.sort_unstable_by_key(|(hash, _)| *hash);
+        nodes.dedup_by(|a, b| a.0 == b.0);
+        SmtPage { nodes }
+    }
+
+    /// A page from stored nodes, hashing each.
+    pub fn from_nodes(nodes: Vec<SmtNode>) -> SmtPage {
+        SmtPage::from_hashed(nodes.into_iter().map(|n| (n.hash(), n)).collect())
+    }
+
+    /// The node with hash `hash`, if it is in this page.
+    pub fn get(&self, hash: &Hash256) -> Option<&SmtNode> {
+        self.nodes
+            .binary_search_by(|(h, _)| h.cmp(hash))
+            .ok()
+            .map(|i| &self.nodes[i].1)
+    }
+
+    /// The page's nodes, sorted by hash: what is stored (hashes are recomputed on load).
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = &SmtNode> {
+        self.nodes.iter().map(|(_, n)| n)
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the page holds no node (never true of a stored page).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// The outcome of updating the tree: the new root and the pages to store for it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SmtUpdate {
     /// The new root.
     pub root: Hash256,
-    /// Nodes created by the update (keyed by their hash).
-    pub new_nodes: Vec<(Hash256, SmtNode)>,
+    /// Pages created by the update, keyed by their top node's hash.
+    pub new_pages: Vec<(Hash256, Arc<SmtPage>)>,
 }
 
 fn bit(address: &Address, depth: usize) -> bool {
     (address.as_bytes()[depth / 8] >> (7 - depth % 8)) & 1 == 1
+}
+
+fn missing(hash: &Hash256) -> StateStoreError {
+    StateStoreError(format!(
+        "state tree node {} is missing: the store is damaged",
+        hex::encode(hash)
+    ))
+}
+
+/// Finds node `hash`, which sits at `depth`, given the page its parent is in (`None` for the
+/// root): in that page, or else, at a page-top depth, in the page it tops. Returns the node
+/// and the page holding it.
+fn find_node<V: StateView + ?Sized>(
+    view: &V,
+    hash: &Hash256,
+    depth: usize,
+    parent_page: Option<&Arc<SmtPage>>,
+) -> Result<(SmtNode, Arc<SmtPage>), StateStoreError> {
+    if let Some(page) = parent_page {
+        if let Some(node) = page.get(hash) {
+            return Ok((node.clone(), page.clone()));
+        }
+    }
+    if depth % PAGE_DEPTH == 0 {
+        let page = view.smt_page(hash)?.ok_or_else(|| missing(hash))?;
+        let node = page.get(hash).cloned().ok_or_else(|| {
+            StateStoreError(format!(
+                "state tree page {} does not hold its top node: the store is damaged",
+                hex::encode(hash)
+            ))
+        })?;
+        return Ok((node, page));
+    }
+    Err(missing(hash))
+}
+
+/// The account at `address` in the tree rooted at `root`, if it has one.
+pub fn account_at<V: StateView + ?Sized>(
+    view: &V,
+    root: Hash256,
+    address: &Address,
+) -> Result<Option<Account>, StateStoreError> {
+    let mut hash = root;
+    let mut page = None;
+    for depth in 0..=256 {
+        if hash == EMPTY_ROOT {
+            return Ok(None);
+        }
+        let (node, holder) = find_node(view, &hash, depth, page.as_ref())?;
+        match node {
+            SmtNode::Leaf {
+                address: found,
+                account,
+            } => return Ok((found == *address).then_some(account)),
+            SmtNode::Internal { left, right } => {
+                hash = if bit(address, depth) { right } else { left };
+                page = Some(holder);
+            }
+        }
+    }
+    Err(StateStoreError(
+        "the state tree is deeper than 256 levels: the store is damaged".into(),
+    ))
+}
+
+/// Every account in the tree rooted at `root`, sorted by address (reads the whole tree).
+pub fn all_accounts<V: StateView + ?Sized>(
+    view: &V,
+    root: Hash256,
+) -> Result<Vec<(Address, Account)>, StateStoreError> {
+    let mut out = Vec::new();
+    // Right child pushed first, so leaves come out in address order.
+    let mut stack: Vec<(Hash256, usize, Option<Arc<SmtPage>>)> = vec![(root, 0, None)];
+    while let Some((hash, depth, page)) = stack.pop() {
+        if hash == EMPTY_ROOT {
+            continue;
+        }
+        if depth > 256 {
+            return Err(StateStoreError(
+                "the state tree is deeper than 256 levels: the store is damaged".into(),
+            ));
+        }
+        match find_node(view, &hash, depth, page.as_ref())? {
+            (SmtNode::Leaf { address, account }, _) => out.push((address, account)),
+            (SmtNode::Internal { left, right }, holder) => {
+                stack.push((right, depth + 1, Some(holder.clone())));
+                stack.push((left, depth + 1, Some(holder)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What an update gathers: the nodes it creates and the pages it reads.
+#[derive(Default)]
+struct Work {
+    new_nodes: Vec<(Hash256, SmtNode)>,
+    pages_read: Vec<Arc<SmtPage>>,
+}
+
+impl Work {
+    fn store(&mut self, node: SmtNode) -> Hash256 {
+        let hash = node.hash();
+        self.new_nodes.push((hash, node));
+        hash
+    }
+
+    fn absorb(&mut self, other: Work) {
+        self.new_nodes.extend(other.new_nodes);
+        self.pages_read.extend(other.pages_read);
+    }
 }
 
 /// Sets each `(address, account)` of `updates` in the tree rooted at `root`.
@@ -85,40 +262,86 @@ pub fn update_root<V: StateView + ?Sized>(
         updates.windows(2).all(|w| w[0].0 < w[1].0),
         "sorted, unique"
     );
-    let mut new_nodes = Vec::new();
-    let root = update_subtree(view, root, 0, updates, &mut new_nodes)?;
-    Ok(SmtUpdate { root, new_nodes })
+    let mut work = Work::default();
+    let new_root = update_subtree(view, root, 0, updates, None, &mut work)?;
+    let new_pages = paginate(new_root, work)?;
+    Ok(SmtUpdate {
+        root: new_root,
+        new_pages,
+    })
 }
 
-fn store(node: SmtNode, out: &mut Vec<(Hash256, SmtNode)>) -> Hash256 {
-    let hash = node.hash();
-    out.push((hash, node));
-    hash
+/// Groups the nodes an update created, with the unchanged nodes that share their pages, into
+/// the new pages: one for every new node that tops a page.
+fn paginate(root: Hash256, work: Work) -> Result<Vec<(Hash256, Arc<SmtPage>)>, StateStoreError> {
+    let created: HashMap<Hash256, SmtNode> = work.new_nodes.into_iter().collect();
+    let unchanged: HashMap<&Hash256, &SmtNode> = work
+        .pages_read
+        .iter()
+        .flat_map(|page| page.nodes.iter().map(|(h, n)| (h, n)))
+        .collect();
+    let lookup = |hash: &Hash256| created.get(hash).or_else(|| unchanged.get(hash).copied());
+    let mut pages = Vec::new();
+    let mut tops: Vec<(Hash256, usize)> = Vec::new();
+    if created.contains_key(&root) {
+        tops.push((root, 0));
+    }
+    while let Some((top, top_depth)) = tops.pop() {
+        let mut members = Vec::new();
+        let mut pending = vec![(top, top_depth)];
+        while let Some((hash, depth)) = pending.pop() {
+            let node = lookup(&hash).ok_or_else(|| missing(&hash))?;
+            if let SmtNode::Internal { left, right } = node {
+                for child in [left, right] {
+                    let child_depth = depth + 1;
+                    if *child == EMPTY_ROOT {
+                        continue;
+                    }
+                    if child_depth % PAGE_DEPTH != 0 {
+                        pending.push((*child, child_depth));
+                        continue;
+                    }
+                    // At a page-top depth a leaf stays in this page and an internal node
+                    // tops its own: a new page if the node is new, else one already stored.
+                    match lookup(child) {
+                        Some(SmtNode::Leaf { .. }) => pending.push((*child, child_depth)),
+                        Some(SmtNode::Internal { .. }) if created.contains_key(child) => {
+                            tops.push((*child, child_depth))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            members.push((hash, node.clone()));
+        }
+        pages.push((top, Arc::new(SmtPage::from_hashed(members))));
+    }
+    Ok(pages)
 }
 
 fn split_at_bit(updates: &[(Address, Account)], depth: usize) -> usize {
     updates.partition_point(|(address, _)| !bit(address, depth))
 }
 
-type Subtree = Result<(Hash256, Vec<(Hash256, SmtNode)>), StateStoreError>;
+type Subtree = Result<(Hash256, Work), StateStoreError>;
 
 /// Computes the two halves of a subtree, on two threads when the work is large and near the
-/// root, and gathers their new nodes into `out`.
+/// root, and gathers what they did into `work`.
 fn both_halves(
     parallel: bool,
     left: impl FnOnce() -> Subtree + Send,
     right: impl FnOnce() -> Subtree + Send,
-    out: &mut Vec<(Hash256, SmtNode)>,
+    work: &mut Work,
 ) -> Result<(Hash256, Hash256), StateStoreError> {
     let (left, right) = if parallel {
         rayon::join(left, right)
     } else {
         (left(), right())
     };
-    let (left_hash, left_nodes) = left?;
-    let (right_hash, right_nodes) = right?;
-    out.extend(left_nodes);
-    out.extend(right_nodes);
+    let (left_hash, left_work) = left?;
+    let (right_hash, right_work) = right?;
+    work.absorb(left_work);
+    work.absorb(right_work);
     Ok((left_hash, right_hash))
 }
 
@@ -127,29 +350,28 @@ fn update_subtree<V: StateView + ?Sized>(
     node: Hash256,
     depth: usize,
     updates: &[(Address, Account)],
-    out: &mut Vec<(Hash256, SmtNode)>,
+    parent_page: Option<&Arc<SmtPage>>,
+    work: &mut Work,
 ) -> Result<Hash256, StateStoreError> {
     if updates.is_empty() {
         return Ok(node);
     }
     if node == EMPTY_ROOT {
-        return build_subtree(depth, updates, out);
+        return build_subtree(depth, updates, work);
     }
-    let loaded = view.smt_node(&node)?.ok_or_else(|| {
-        StateStoreError(format!(
-            "state tree node {} is missing: the store is damaged",
-            hex::encode(node)
-        ))
-    })?;
+    let (loaded, page) = find_node(view, &node, depth, parent_page)?;
+    if !parent_page.is_some_and(|parent| Arc::ptr_eq(parent, &page)) {
+        work.pages_read.push(page.clone());
+    }
     match loaded {
         SmtNode::Leaf { address, account } => {
             if updates.iter().any(|(a, _)| *a == address) {
-                build_subtree(depth, updates, out)
+                build_subtree(depth, updates, work)
             } else {
                 let mut merged = updates.to_vec();
                 let at = merged.partition_point(|(a, _)| *a < address);
                 merged.insert(at, (address, account));
-                build_subtree(depth, &merged, out)
+                build_subtree(depth, &merged, work)
             }
         }
         SmtNode::Internal { left, right } => {
@@ -159,18 +381,32 @@ fn update_subtree<V: StateView + ?Sized>(
             let (left, right) = both_halves(
                 parallel,
                 || {
-                    let mut nodes = Vec::new();
-                    let hash = update_subtree(view, left, depth + 1, left_updates, &mut nodes)?;
-                    Ok((hash, nodes))
+                    let mut part = Work::default();
+                    let hash = update_subtree(
+                        view,
+                        left,
+                        depth + 1,
+                        left_updates,
+                        Some(&page),
+                        &mut part,
+                    )?;
+                    Ok((hash, part))
                 },
                 || {
-                    let mut nodes = Vec::new();
-                    let hash = update_subtree(view, right, depth + 1, right_updates, &mut nodes)?;
-                    Ok((hash, nodes))
+                    let mut part = Work::default();
+                    let hash = update_subtree(
+                        view,
+                        right,
+                        depth + 1,
+                        right_updates,
+                        Some(&page),
+                        &mut part,
+                    )?;
+                    Ok((hash, part))
                 },
-                out,
+                work,
             )?;
-            Ok(store(SmtNode::Internal { left, right }, out))
+            Ok(work.store(SmtNode::Internal { left, right }))
         }
     }
 }
@@ -179,16 +415,13 @@ fn update_subtree<V: StateView + ?Sized>(
 fn build_subtree(
     depth: usize,
     updates: &[(Address, Account)],
-    out: &mut Vec<(Hash256, SmtNode)>,
+    work: &mut Work,
 ) -> Result<Hash256, StateStoreError> {
     if let [(address, account)] = updates {
-        return Ok(store(
-            SmtNode::Leaf {
-                address: *address,
-                account: *account,
-            },
-            out,
-        ));
+        return Ok(work.store(SmtNode::Leaf {
+            address: *address,
+            account: *account,
+        }));
     }
     if depth >= 256 {
         return Err(StateStoreError(
@@ -199,15 +432,20 @@ fn build_subtree(
     let (left_updates, right_updates) = updates.split_at(split);
     let parallel = depth < PARALLEL_DEPTH && updates.len() >= PARALLEL_MIN_UPDATES;
     let half = |part: &[(Address, Account)]| -> Subtree {
-        let mut nodes = Vec::new();
+        let mut work = Work::default();
         if part.is_empty() {
-            return Ok((EMPTY_ROOT, nodes));
+            return Ok((EMPTY_ROOT, work));
         }
-        let hash = build_subtree(depth + 1, part, &mut nodes)?;
-        Ok((hash, nodes))
+        let hash = build_subtree(depth + 1, part, &mut work)?;
+        Ok((hash, work))
     };
-    let (left, right) = both_halves(parallel, || half(left_updates), || half(right_updates), out)?;
-    Ok(store(SmtNode::Internal { left, right }, out))
+    let (left, right) = both_halves(
+        parallel,
+        || half(left_updates),
+        || half(right_updates),
+        work,
+    )?;
+    Ok(work.store(SmtNode::Internal { left, right }))
 }
 
 #[cfg(test)]
@@ -267,11 +505,19 @@ mod tests {
                     .into_iter()
                     .collect();
                 let update = update_root(&state, root, &updates).unwrap();
-                state.insert_nodes(update.new_nodes);
+                state.insert_pages(update.new_pages);
                 root = update.root;
                 model.extend(updates);
                 let all: Vec<_> = model.iter().map(|(a, b)| (*a, *b)).collect();
                 prop_assert_eq!(root, naive_root(&all, 0));
+                // The stored pages alone answer for every account, and list them all.
+                for (address, expected) in &all {
+                    prop_assert_eq!(account_at(&state, root, address).unwrap(), Some(*expected));
+                }
+                prop_assert_eq!(all_accounts(&state, root).unwrap(), all.clone());
+                let mut absent = Address([0xff; 32]);
+                absent.0[31] = 0x5a;
+                prop_assert_eq!(account_at(&state, root, &absent).unwrap(), None);
             }
         }
     }
@@ -280,9 +526,9 @@ mod tests {
     fn earlier_roots_stay_readable() {
         let mut state = MemoryState::default();
         let first = update_root(&state, EMPTY_ROOT, &[(Address([1; 32]), account(5, 0))]).unwrap();
-        state.insert_nodes(first.new_nodes);
+        state.insert_pages(first.new_pages);
         let second = update_root(&state, first.root, &[(Address([1; 32]), account(6, 1))]).unwrap();
-        state.insert_nodes(second.new_nodes);
+        state.insert_pages(second.new_pages);
         // Updating from the first root again gives the same result: nothing was overwritten.
         let again = update_root(&state, first.root, &[(Address([1; 32]), account(6, 1))]).unwrap();
         assert_eq!(again.root, second.root);
@@ -302,7 +548,7 @@ mod tests {
             .collect();
         let first = update_root(&state, EMPTY_ROOT, &updates).unwrap();
         assert_eq!(first.root, naive_root(&updates, 0));
-        state.insert_nodes(first.new_nodes);
+        state.insert_pages(first.new_pages);
         let changed: Vec<_> = updates
             .iter()
             .step_by(3)
@@ -313,6 +559,109 @@ mod tests {
         model.extend(changed);
         let all: Vec<_> = model.into_iter().collect();
         assert_eq!(second.root, naive_root(&all, 0));
+    }
+
+    /// Addresses that share long prefixes put leaves and internal nodes at and around
+    /// several page-top depths (8, 16, 24, ...).
+    fn deep_address(prefix_bits: usize, tail: u8) -> Address {
+        let mut bytes = [0u8; 32];
+        // `prefix_bits` shared zero bits, then a one, then `tail`.
+        let at = prefix_bits;
+        bytes[at / 8] |= 0x80 >> (at % 8);
+        let after = at + 1;
+        for i in 0..8 {
+            if tail & (0x80 >> i) != 0 {
+                let b = after + i;
+                bytes[b / 8] |= 0x80 >> (b % 8);
+            }
+        }
+        Address(bytes)
+    }
+
+    #[test]
+    fn pages_cut_at_every_boundary_and_keep_old_roots() {
+        let mut state = MemoryState::default();
+        let mut model: BTreeMap<Address, Account> = BTreeMap::new();
+        let mut roots = Vec::new();
+        let mut root = EMPTY_ROOT;
+        for (round, prefix) in [0usize, 7, 8, 9, 15, 16, 17, 23, 24, 31, 40, 63]
+            .into_iter()
+            .enumerate()
+        {
+            let updates: Vec<(Address, Account)> = (0u8..4)
+                .map(|t| {
+                    (
+                        deep_address(prefix, t * 37),
+                        account(round as u64 * 10 + u64::from(t), 0),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .collect();
+            let update = update_root(&state, root, &updates).unwrap();
+            // One page per new page top: never more pages than new nodes' page depths.
+            assert!(update.new_pages.len() <= 1 + 64 / PAGE_DEPTH + 4);
+            state.insert_pages(update.new_pages);
+            root = update.root;
+            model.extend(updates);
+            roots.push((root, model.clone()));
+        }
+        for (root, model) in &roots {
+            let all: Vec<_> = model.iter().map(|(a, b)| (*a, *b)).collect();
+            assert_eq!(*root, naive_root(&all, 0));
+            assert_eq!(all_accounts(&state, *root).unwrap(), all);
+            for (address, expected) in &all {
+                assert_eq!(account_at(&state, *root, address).unwrap(), Some(*expected));
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_holds_at_most_its_levels() {
+        // 5000 random accounts: about 12 levels, so a root page, 256 pages below it, and some
+        // at depth 16 where accounts share 16 bits.
+        let mut state = MemoryState::default();
+        let updates: Vec<(Address, Account)> = (0u32..5000)
+            .map(|i| {
+                (
+                    Address(tagged_hash("k", &[&i.to_le_bytes()])),
+                    account(1, 0),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        let update = update_root(&state, EMPTY_ROOT, &updates).unwrap();
+        let count = update.new_pages.len();
+        assert!((257..800).contains(&count), "{count} pages");
+        for (_, page) in &update.new_pages {
+            // 255 internal nodes over 8 levels, and up to 512 leaves below them.
+            assert!(page.len() <= 255 + 512, "{} nodes", page.len());
+        }
+        state.insert_pages(update.new_pages);
+        // Changing one account rewrites only the pages on its path.
+        let one = [(updates[17].0, account(2, 1))];
+        let second = update_root(&state, update.root, &one).unwrap();
+        assert!(
+            second.new_pages.len() <= 3,
+            "{} pages",
+            second.new_pages.len()
+        );
+    }
+
+    #[test]
+    fn page_round_trips_through_its_nodes() {
+        let mut state = MemoryState::default();
+        let updates: Vec<(Address, Account)> = (0u8..40)
+            .map(|i| (Address([i; 32]), account(u64::from(i), 1)))
+            .collect();
+        let update = update_root(&state, EMPTY_ROOT, &updates).unwrap();
+        for (top, page) in &update.new_pages {
+            let again = SmtPage::from_nodes(page.nodes().cloned().collect());
+            assert_eq!(&again, page.as_ref());
+            assert!(again.get(top).is_some());
+        }
+        state.insert_pages(update.new_pages);
     }
 
     #[test]

@@ -9,45 +9,50 @@
 //!   b       block hash                   Block
 //!   i       block hash                   BlockIndexEntry
 //!   h       height (u32 BE)              block hash on the best chain
-//!   a       address                      Account
 //!   u       block hash                   BlockUndo (connected blocks only)
 //!   t       txid                         TxLocation (best chain only)
 //!   x       address, height BE, pos BE   HistoryItem (best chain only)
-//!   n       tree node hash               SmtNode (content addressed, never rewritten)
+//!   g       tree page top hash           the page's SmtNodes (content addressed, never rewritten)
 //!   m       name                         metadata: tip, genesis, schema
 //!   p       peer id bytes                BanRecord (bans survive restarts)
 //! ```
+//!
+//! Accounts have no table of their own: the state tree's leaves are the accounts, and an
+//! account is read by walking the tree from the tip's state root, a few cached page reads.
+//! A table would cost one record per touched account per block, the largest share of the
+//! writes after the tree itself (docs/BENCHMARKS.md, "Where sync spends its time").
 //!
 //! Reopening reads the metadata and the tip: its cost does not grow with the chain.
 //!
 //! # Invariants
 //! - `m/tip` names a block whose entry is in `i` and whose height maps to it in `h`.
-//! - The accounts in `a` and the tree rooted at the tip's state root describe one state.
+//! - Every page of the tree rooted at the tip's state root is in `g`.
 //! - Every block in `h` has undo data in `u`.
 use crate::core::chain::manager::ChainStore;
 use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::primitives::codec::{self, CodecError};
 use crate::core::primitives::{Address, Block, BlockHash, Hash256, Txid};
 use crate::core::state::{
-    Account, BlockStateChange, BlockUndo, SmtNode, StateStoreError, StateView,
+    account_at, all_accounts, Account, BlockStateChange, BlockUndo, SmtNode, SmtPage,
+    StateStoreError, StateView, EMPTY_ROOT,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 const BLOCK: u8 = b'b';
 const INDEX: u8 = b'i';
 const HEIGHT: u8 = b'h';
-const ACCOUNT: u8 = b'a';
 const UNDO: u8 = b'u';
 const TX: u8 = b't';
 const HISTORY: u8 = b'x';
-const NODE: u8 = b'n';
+const PAGE: u8 = b'g';
 const META: u8 = b'm';
 const BAN: u8 = b'p';
 
-/// The store's layout version; a store of another version is refused.
-const SCHEMA_VERSION: u32 = 1;
+/// The store's layout version; a store of another version is refused. Version 2 stores the
+/// state tree in pages and has no account table.
+const SCHEMA_VERSION: u32 = 2;
 
 /// Where a transfer sits on the best chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,20 +146,34 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     codec::encode(value).expect("stored values are far below the codec limit")
 }
 
-/// State-tree nodes kept in memory, about 150 bytes each.
-const NODE_CACHE_ENTRIES: usize = 512 * 1024;
+/// Tree nodes kept in memory in cached pages, about 110 bytes each.
+const PAGE_CACHE_NODES: u64 = 512 * 1024;
+
+/// Weighs a cached page by its number of nodes.
+#[derive(Clone)]
+struct PageWeight;
+
+impl quick_cache::Weighter<Hash256, Arc<SmtPage>> for PageWeight {
+    fn weight(&self, _: &Hash256, page: &Arc<SmtPage>) -> u64 {
+        page.len().max(1) as u64
+    }
+}
+
+type PageCache = quick_cache::sync::Cache<Hash256, Arc<SmtPage>, PageWeight>;
 
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
-    /// State-tree nodes recently read or written, by hash. Every state update walks the top
-    /// of the tree and validating a block of thousands of transfers reads thousands of
-    /// nodes; sled answers each in microseconds, the cache in nanoseconds. Nodes are
-    /// content-addressed and never rewritten, so a cached node is never stale, whatever
+    /// Tree pages recently read or written, by top hash. Every state update walks the top of
+    /// the tree and every account read walks a path of pages; sled answers each read in
+    /// microseconds plus decoding and hashing the page, the cache in nanoseconds. Pages are
+    /// content-addressed and never rewritten, so a cached page is never stale, whatever
     /// reorgs happen.
-    node_cache: Arc<quick_cache::sync::Cache<Hash256, SmtNode>>,
+    page_cache: Arc<PageCache>,
+    /// The state root of the tip, where [`Store::account`] reads. Changed with `m/tip`.
+    tip_root: Arc<RwLock<Hash256>>,
 }
 
 impl Store {
@@ -166,11 +185,32 @@ impl Store {
             .flush_every_ms(Some(200))
             .open()?;
         let tree = db.open_tree("chain")?;
-        Ok(Store {
+        let store = Store {
             db,
             tree,
-            node_cache: Arc::new(quick_cache::sync::Cache::new(NODE_CACHE_ENTRIES)),
-        })
+            page_cache: Arc::new(PageCache::with_weighter(
+                16 * 1024,
+                PAGE_CACHE_NODES,
+                PageWeight,
+            )),
+            tip_root: Arc::new(RwLock::new(EMPTY_ROOT)),
+        };
+        // A store of another schema or chain has no usable tip; `init` says why.
+        if let Ok(tip) = store.tip() {
+            store.set_tip_root(tip.header.state_root.0);
+        }
+        Ok(store)
+    }
+
+    fn set_tip_root(&self, root: Hash256) {
+        *self
+            .tip_root
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = root;
+    }
+
+    fn tip_root(&self) -> Hash256 {
+        *self.tip_root.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -207,7 +247,9 @@ impl Store {
                     expected: SCHEMA_VERSION,
                 });
             }
-            return self.tip();
+            let tip = self.tip()?;
+            self.set_tip_root(tip.header.state_root.0);
+            return Ok(tip);
         }
         let entry = BlockIndexEntry::genesis(genesis.header)
             .map_err(|e| StoreError::Inconsistent(format!("genesis bits are invalid: {e}")))?;
@@ -219,6 +261,7 @@ impl Store {
         batch.insert(key(META, &[b"schema"]), encode(&SCHEMA_VERSION));
         self.tree.apply_batch(batch)?;
         self.flush()?;
+        self.set_tip_root(change.state_root.0);
         Ok(entry)
     }
 
@@ -259,7 +302,7 @@ impl Store {
 
     /// The account at `address` on the best chain.
     pub fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
-        self.get(&key(ACCOUNT, &[address.as_bytes()]))
+        account_at(self, self.tip_root(), address).map_err(tree_error)
     }
 
     /// Where transfer `txid` sits on the best chain.
@@ -356,11 +399,9 @@ impl Store {
     ) {
         let hash = block.hash();
         let height = entry.height();
-        for (address, account) in &change.accounts {
-            batch.insert(key(ACCOUNT, &[address.as_bytes()]), encode(account));
-        }
-        for (node_hash, node) in &change.new_nodes {
-            batch.insert(key(NODE, &[node_hash]), encode(node));
+        for (top, page) in &change.new_pages {
+            let nodes: Vec<&SmtNode> = page.nodes().collect();
+            batch.insert(key(PAGE, &[top]), encode(&nodes));
         }
         batch.insert(key(UNDO, &[hash.as_bytes()]), encode(&change.undo));
         batch.insert(key(HEIGHT, &[&height.to_be_bytes()]), encode(&hash));
@@ -398,8 +439,9 @@ impl Store {
         let mut batch = sled::Batch::default();
         self.connect_records(&mut batch, block, entry, change);
         self.tree.apply_batch(batch)?;
-        for (hash, node) in &change.new_nodes {
-            self.node_cache.insert(*hash, node.clone());
+        self.set_tip_root(change.state_root.0);
+        for (top, page) in &change.new_pages {
+            self.page_cache.insert(*top, page.clone());
         }
         Ok(())
     }
@@ -408,17 +450,17 @@ impl Store {
     pub fn disconnect(&self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
         let height = block.header.height;
-        let undo = self
-            .undo(&hash)?
-            .ok_or_else(|| StoreError::Inconsistent(format!("no undo data for block {hash}")))?;
-        let mut batch = sled::Batch::default();
-        for (address, before) in &undo.previous {
-            let k = key(ACCOUNT, &[address.as_bytes()]);
-            match before {
-                Some(account) => batch.insert(k, encode(account)),
-                None => batch.remove(k),
-            }
+        if !self.tree.contains_key(key(UNDO, &[hash.as_bytes()]))? {
+            return Err(StoreError::Inconsistent(format!(
+                "no undo data for block {hash}: it is not connected"
+            )));
         }
+        let parent = self.index_entry(&block.header.prev_hash)?.ok_or_else(|| {
+            StoreError::Inconsistent(format!("the parent of block {hash} has no index entry"))
+        })?;
+        // The tree is content addressed: the parent's state is still stored under its root,
+        // so no account is rewritten.
+        let mut batch = sled::Batch::default();
         batch.remove(key(UNDO, &[hash.as_bytes()]));
         batch.remove(key(HEIGHT, &[&height.to_be_bytes()]));
         for (position, transfer) in block.transfers.iter().enumerate() {
@@ -431,6 +473,7 @@ impl Store {
         batch.remove(history_key(&block.reward_address, height, 0));
         batch.insert(key(META, &[b"tip"]), encode(&block.header.prev_hash));
         self.tree.apply_batch(batch)?;
+        self.set_tip_root(parent.header.state_root.0);
         Ok(())
     }
 
@@ -466,22 +509,36 @@ impl Store {
         Ok(out)
     }
 
-    /// Every account on the best chain (for full checks; reads the whole account table).
+    /// Every account on the best chain, sorted by address (for full checks; reads the whole
+    /// state tree).
     pub fn all_accounts(&self) -> Result<Vec<(Address, Account)>, StoreError> {
-        let mut out = Vec::new();
-        for row in self.tree.scan_prefix([ACCOUNT]) {
-            let (k, v) = row?;
-            let bytes: [u8; 32] = k[1..]
-                .try_into()
-                .map_err(|_| StoreError::Inconsistent("short account key".into()))?;
-            let account = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
-                key: hex::encode(&k),
-                problem,
-            })?;
-            out.push((Address(bytes), account));
-        }
-        Ok(out)
+        let root = self.tip()?.header.state_root.0;
+        all_accounts(self, root).map_err(tree_error)
     }
+
+    /// The tree page topped by node `top`, from the cache or decoded from sled.
+    fn page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StoreError> {
+        if let Some(page) = self.page_cache.get(top) {
+            return Ok(Some(page));
+        }
+        let Some(nodes) = self.get::<Vec<SmtNode>>(&key(PAGE, &[top]))? else {
+            return Ok(None);
+        };
+        let page = Arc::new(SmtPage::from_nodes(nodes));
+        if page.get(top).is_none() {
+            return Err(StoreError::Inconsistent(format!(
+                "state tree page {} does not hold its top node",
+                hex::encode(top)
+            )));
+        }
+        self.page_cache.insert(*top, page.clone());
+        Ok(Some(page))
+    }
+}
+
+/// A failed tree read as a store error (the tree reads through [`StateView`]).
+fn tree_error(e: StateStoreError) -> StoreError {
+    StoreError::Inconsistent(e.0)
 }
 
 fn history_key(address: &Address, height: u32, position: u32) -> Vec<u8> {
@@ -500,17 +557,8 @@ impl StateView for Store {
         Store::account(self, address).map_err(|e| StateStoreError(e.to_string()))
     }
 
-    fn smt_node(&self, hash: &Hash256) -> Result<Option<SmtNode>, StateStoreError> {
-        if let Some(node) = self.node_cache.get(hash) {
-            return Ok(Some(node));
-        }
-        let node: Option<SmtNode> = self
-            .get(&key(NODE, &[hash]))
-            .map_err(|e| StateStoreError(e.to_string()))?;
-        if let Some(node) = &node {
-            self.node_cache.insert(*hash, node.clone());
-        }
-        Ok(node)
+    fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
+        self.page(top).map_err(|e| StateStoreError(e.to_string()))
     }
 }
 

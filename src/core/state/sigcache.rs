@@ -1,0 +1,140 @@
+//! Signatures already verified: a bounded set of transfer ids. No I/O.
+//!
+//! A transfer's id commits to its signature (`txid = sha256d(body || signature)`), so a txid
+//! in this set names exactly one signed transfer whose BIP340 signature was checked against
+//! this chain's genesis. Block validation skips those: a transfer checked on admission to the
+//! mempool, or by the sync pipeline while the previous block was being written, is not
+//! checked twice. Consensus is unchanged: every transfer in a connected block has had its
+//! signature verified by this node, once.
+//!
+//! Bounded: when full, the least recently used ids are forgotten, which only costs a second
+//! check.
+use crate::core::primitives::{BlockHash, Transfer, Txid};
+use rayon::prelude::*;
+
+/// Transfer ids remembered by default: about 10 MB.
+pub const DEFAULT_CAPACITY: usize = 256 * 1024;
+
+/// Transfers in one unit of parallel signature work.
+const CHUNK: usize = 32;
+
+/// The ids of transfers whose signatures this node has verified, for one chain.
+pub struct SignatureCache {
+    genesis: BlockHash,
+    verified: quick_cache::sync::Cache<Txid, ()>,
+}
+
+impl std::fmt::Debug for SignatureCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureCache")
+            .field("genesis", &self.genesis)
+            .field("remembered", &self.verified.len())
+            .finish()
+    }
+}
+
+impl SignatureCache {
+    /// An empty cache for the chain whose genesis is `genesis`, remembering up to
+    /// `capacity` ids.
+    pub fn new(genesis: BlockHash, capacity: usize) -> SignatureCache {
+        SignatureCache {
+            genesis,
+            verified: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// The chain the cached signatures were checked against.
+    pub fn genesis(&self) -> &BlockHash {
+        &self.genesis
+    }
+
+    /// Whether `txid`'s signature is known to be valid.
+    pub fn contains(&self, txid: &Txid) -> bool {
+        self.verified.get(txid).is_some()
+    }
+
+    /// Records that `txid`'s signature was verified against this cache's chain.
+    pub fn insert(&self, txid: Txid) {
+        self.verified.insert(txid, ());
+    }
+
+    /// Number of ids remembered.
+    pub fn len(&self) -> usize {
+        self.verified.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.verified.is_empty()
+    }
+
+    /// Whether `transfer` has a valid signature for this chain: from the cache, or checked
+    /// now and remembered if valid.
+    pub fn check(&self, transfer: &Transfer) -> bool {
+        let txid = transfer.txid();
+        if self.contains(&txid) {
+            return true;
+        }
+        let valid = transfer.has_valid_signature(&self.genesis);
+        if valid {
+            self.insert(txid);
+        }
+        valid
+    }
+
+    /// Checks (on the current rayon pool) the signatures of `transfers` not yet known,
+    /// remembering the valid ones; returns the first invalid one in order, if any.
+    pub fn check_all<'t>(&self, transfers: &'t [Transfer]) -> Option<&'t Transfer> {
+        transfers
+            .par_iter()
+            .with_min_len(CHUNK)
+            .find_first(|t| !self.check(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::primitives::transfer::UnsignedTransfer;
+    use crate::core::primitives::{Address, Amount};
+    use crate::core::testkit::test_keypair;
+
+    fn test_transfer_for(genesis: &BlockHash, key: &secp256k1::Keypair, nonce: u64) -> Transfer {
+        UnsignedTransfer {
+            chain_id: 1,
+            to: Address([3; 32]),
+            amount: Amount::from_units(10),
+            fee: Amount::from_units(1),
+            nonce,
+            memo: Vec::new(),
+        }
+        .sign(key, genesis, &[7u8; 32])
+    }
+
+    #[test]
+    fn remembers_only_valid_signatures() {
+        let genesis = BlockHash([7; 32]);
+        let cache = SignatureCache::new(genesis, 16);
+        let good = test_transfer_for(&genesis, &test_keypair(1), 0);
+        let mut forged = test_transfer_for(&genesis, &test_keypair(2), 0);
+        forged.amount = forged.amount.checked_add(forged.fee).unwrap();
+        assert!(cache.check(&good));
+        assert!(cache.contains(&good.txid()));
+        assert!(!cache.check(&forged));
+        assert!(!cache.contains(&forged.txid()));
+        let batch = vec![good.clone(), forged.clone(), good.clone()];
+        assert_eq!(
+            cache.check_all(&batch).map(|t| t.txid()),
+            Some(forged.txid())
+        );
+        assert_eq!(cache.check_all(&batch[..1]), None);
+    }
+
+    #[test]
+    fn another_chains_signature_is_not_valid_here() {
+        let ours = SignatureCache::new(BlockHash([7; 32]), 16);
+        let theirs = test_transfer_for(&BlockHash([8; 32]), &test_keypair(1), 0);
+        assert!(!ours.check(&theirs));
+        assert!(ours.is_empty());
+    }
+}
