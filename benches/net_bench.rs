@@ -672,8 +672,8 @@ impl ChainStore for TimedStore {
         change: &BlockStateChange,
     ) -> Result<(), ChainError> {
         // As written by Store::connect: tree pages, one tx index and two history keys per
-        // transfer, the undo record, the height, the reward's history, the tip.
-        let keys = change.new_pages.len() + 3 * block.transfers.len() + 4;
+        // transfer, the height, the reward's history, the tip.
+        let keys = change.new_pages.len() + 3 * block.transfers.len() + 3;
         self.times
             .connect_keys
             .fetch_add(keys as u64, Ordering::Relaxed);

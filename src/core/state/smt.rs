@@ -146,6 +146,10 @@ fn missing(hash: &Hash256) -> StateStoreError {
     ))
 }
 
+fn too_deep() -> StateStoreError {
+    StateStoreError("the state tree is deeper than 256 levels: the store is damaged".into())
+}
+
 /// Finds node `hash`, which sits at `depth`, given the page its parent is in (`None` for the
 /// root): in that page, or else, at a page-top depth, in the page it tops. Returns the node
 /// and the page holding it.
@@ -197,9 +201,7 @@ pub fn account_at<V: StateView + ?Sized>(
             }
         }
     }
-    Err(StateStoreError(
-        "the state tree is deeper than 256 levels: the store is damaged".into(),
-    ))
+    Err(too_deep())
 }
 
 /// Every account in the tree rooted at `root`, sorted by address (reads the whole tree).
@@ -215,9 +217,7 @@ pub fn all_accounts<V: StateView + ?Sized>(
             continue;
         }
         if depth > 256 {
-            return Err(StateStoreError(
-                "the state tree is deeper than 256 levels: the store is damaged".into(),
-            ));
+            return Err(too_deep());
         }
         match find_node(view, &hash, depth, page.as_ref())? {
             (SmtNode::Leaf { address, account }, _) => out.push((address, account)),

@@ -9,7 +9,6 @@
 //!   b       block hash                   Block
 //!   i       block hash                   BlockIndexEntry
 //!   h       height (u32 BE)              block hash on the best chain
-//!   u       block hash                   BlockUndo (connected blocks only)
 //!   t       txid                         TxLocation (best chain only)
 //!   x       address, height BE, pos BE   HistoryItem (best chain only)
 //!   g       tree page top hash           the page's SmtNodes (content addressed, never rewritten)
@@ -22,18 +21,22 @@
 //! A table would cost one record per touched account per block, the largest share of the
 //! writes after the tree itself (docs/BENCHMARKS.md, "Where sync spends its time").
 //!
+//! Undo data needs no record either: the tree is content addressed, so the state before a
+//! block is the tree under its parent's state root, still stored. Disconnecting a block
+//! removes its index records and moves the tip back; no account is rewritten.
+//!
 //! Reopening reads the metadata and the tip: its cost does not grow with the chain.
 //!
 //! # Invariants
 //! - `m/tip` names a block whose entry is in `i` and whose height maps to it in `h`.
 //! - Every page of the tree rooted at the tip's state root is in `g`.
-//! - Every block in `h` has undo data in `u`.
+//! - The state trees of every block in `h` are in `g` (pages are never deleted).
 use crate::core::chain::manager::ChainStore;
 use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::primitives::codec::{self, CodecError};
 use crate::core::primitives::{Address, Block, BlockHash, Hash256, Txid};
 use crate::core::state::{
-    account_at, all_accounts, Account, BlockStateChange, BlockUndo, SmtNode, SmtPage,
+    account_at, all_accounts as tree_accounts, Account, BlockStateChange, SmtNode, SmtPage,
     StateStoreError, StateView, EMPTY_ROOT,
 };
 use serde::{Deserialize, Serialize};
@@ -43,7 +46,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 const BLOCK: u8 = b'b';
 const INDEX: u8 = b'i';
 const HEIGHT: u8 = b'h';
-const UNDO: u8 = b'u';
 const TX: u8 = b't';
 const HISTORY: u8 = b'x';
 const PAGE: u8 = b'g';
@@ -51,7 +53,7 @@ const META: u8 = b'm';
 const BAN: u8 = b'p';
 
 /// The store's layout version; a store of another version is refused. Version 2 stores the
-/// state tree in pages and has no account table.
+/// state tree in pages and has no account or undo table.
 const SCHEMA_VERSION: u32 = 2;
 
 /// Where a transfer sits on the best chain.
@@ -362,11 +364,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The undo data of a connected block.
-    pub fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StoreError> {
-        self.get(&key(UNDO, &[hash.as_bytes()]))
-    }
-
     /// Stores a block and its index entry (not connected: a side branch, or a block about to
     /// be connected).
     pub fn put_block(&self, block: &Block, entry: &BlockIndexEntry) -> Result<(), StoreError> {
@@ -403,7 +400,6 @@ impl Store {
             let nodes: Vec<&SmtNode> = page.nodes().collect();
             batch.insert(key(PAGE, &[top]), encode(&nodes));
         }
-        batch.insert(key(UNDO, &[hash.as_bytes()]), encode(&change.undo));
         batch.insert(key(HEIGHT, &[&height.to_be_bytes()]), encode(&hash));
         for (position, transfer) in block.transfers.iter().enumerate() {
             let position = position as u32;
@@ -450,9 +446,9 @@ impl Store {
     pub fn disconnect(&self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
         let height = block.header.height;
-        if !self.tree.contains_key(key(UNDO, &[hash.as_bytes()]))? {
+        if self.hash_at_height(height)? != Some(hash) {
             return Err(StoreError::Inconsistent(format!(
-                "no undo data for block {hash}: it is not connected"
+                "block {hash} is not on the best chain: it cannot be disconnected"
             )));
         }
         let parent = self.index_entry(&block.header.prev_hash)?.ok_or_else(|| {
@@ -461,7 +457,6 @@ impl Store {
         // The tree is content addressed: the parent's state is still stored under its root,
         // so no account is rewritten.
         let mut batch = sled::Batch::default();
-        batch.remove(key(UNDO, &[hash.as_bytes()]));
         batch.remove(key(HEIGHT, &[&height.to_be_bytes()]));
         for (position, transfer) in block.transfers.iter().enumerate() {
             let position = position as u32;
@@ -513,7 +508,7 @@ impl Store {
     /// state tree).
     pub fn all_accounts(&self) -> Result<Vec<(Address, Account)>, StoreError> {
         let root = self.tip()?.header.state_root.0;
-        all_accounts(self, root).map_err(tree_error)
+        tree_accounts(self, root).map_err(tree_error)
     }
 
     /// The tree page topped by node `top`, from the cache or decoded from sled.
