@@ -709,7 +709,7 @@ fn time_import(dir: &Path, spec: &ChainSpec, blocks: &[Block]) -> Result<(f64, S
     let mut chain = ChainManager::new(timed, spec.clone())?;
     // As the node's sync does: the signatures of each response's blocks (16) are checked in
     // the background while the blocks ahead of them are validated and written.
-    let precheck = SignaturePrecheck::new(chain.signature_cache().clone())?;
+    let mut precheck = SignaturePrecheck::new(chain.signature_cache().clone())?;
     let started = Instant::now();
     for (i, block) in blocks.iter().enumerate() {
         if i % MAX_BLOCKS == 0 {

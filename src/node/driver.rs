@@ -17,7 +17,7 @@ use crate::core::chain::BlockIndexEntry;
 use crate::core::mempool::{Admitted, MempoolError};
 use crate::core::primitives::{Address, Block, Transfer};
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
-use crate::core::protocol::messages::SyncResponse;
+use crate::core::protocol::messages::{SyncRequest, SyncResponse};
 use crate::core::protocol::peers::Misbehavior;
 use crate::node::api::views::{
     BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
@@ -509,9 +509,11 @@ impl Driver {
                 self.feed(Event::Request { peer, id, request })
             }
             NetEvent::Response { peer, id, response } => {
-                if let (SyncResponse::Blocks(blocks), Some(precheck)) = (&response, &self.precheck)
-                {
-                    precheck.queue(blocks);
+                if let SyncResponse::Blocks(blocks) = &response {
+                    tracing::debug!(target: "cairn::sync", "response {id} from {peer}: {} blocks", blocks.len());
+                    if let Some(precheck) = &mut self.precheck {
+                        precheck.queue(blocks);
+                    }
                 }
                 self.feed(Event::Response { peer, id, response })
             }
@@ -567,6 +569,9 @@ impl Driver {
     fn carry_out(&mut self, action: Action<PeerId>) {
         match action {
             Action::Request { peer, id, request } => {
+                if let SyncRequest::GetBlocks { hashes } = &request {
+                    tracing::debug!(target: "cairn::sync", "request {id} to {peer}: {} blocks", hashes.len());
+                }
                 self.net.send(NetCommand::Request { peer, id, request })
             }
             Action::Respond { id, response } => self.net.send(NetCommand::Respond { id, response }),

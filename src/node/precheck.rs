@@ -7,41 +7,96 @@
 //! skips it. A bad signature is simply not remembered: validation checks it again and
 //! refuses the block, so consensus and peer penalties are unchanged.
 //!
-//! Each block is walked last transfer first: if validation reaches a block before its
-//! pre-check ends, the two meet in the middle instead of checking the same transfers.
-use crate::core::primitives::Block;
+//! Blocks are checked lowest height first, whatever order their responses arrived in (with
+//! several requests in flight, a later range often arrives first): validation needs them in
+//! height order. The pool has one thread fewer than there are cores, so the thread that
+//! validates and writes, the critical path of sync, keeps a core. Each block is walked last
+//! transfer first: if validation reaches a block before its pre-check ends, the two meet in
+//! the middle instead of checking the same transfers.
+use crate::core::primitives::{Block, Transfer};
 use crate::core::state::SignatureCache;
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Blocks waiting for their check, lowest height first.
+type Queue = Mutex<BinaryHeap<Reverse<Queued>>>;
+
+/// A block's transfers, ordered by its height (then by arrival).
+struct Queued {
+    height: u32,
+    arrival: u64,
+    transfers: Vec<Transfer>,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.height, self.arrival) == (other.height, other.arrival)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.height, self.arrival).cmp(&(other.height, other.arrival))
+    }
+}
 
 /// The background pool and the cache it fills.
 pub struct SignaturePrecheck {
     pool: rayon::ThreadPool,
     cache: Arc<SignatureCache>,
+    queue: Arc<Queue>,
+    arrivals: u64,
 }
 
 impl SignaturePrecheck {
-    /// A pool of one thread per core, filling `cache`.
+    /// A pool of one thread fewer than the cores (at least one), filling `cache`.
     pub fn new(cache: Arc<SignatureCache>) -> std::io::Result<SignaturePrecheck> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(cores.saturating_sub(1).max(1))
             .thread_name(|i| format!("cairn-precheck-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
-        Ok(SignaturePrecheck { pool, cache })
+        Ok(SignaturePrecheck {
+            pool,
+            cache,
+            queue: Arc::default(),
+            arrivals: 0,
+        })
     }
 
-    /// Queues the signatures of `blocks` for checking, in block order.
-    pub fn queue(&self, blocks: &[Block]) {
+    /// Queues the signatures of `blocks` for checking.
+    pub fn queue(&mut self, blocks: &[Block]) {
         for block in blocks {
             if block.transfers.is_empty() {
                 continue;
             }
-            let transfers = block.transfers.clone();
-            let cache = self.cache.clone();
-            self.pool.spawn_fifo(move || {
-                for transfer in transfers.iter().rev() {
-                    cache.check(transfer);
+            self.arrivals += 1;
+            self.queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Reverse(Queued {
+                    height: block.header.height,
+                    arrival: self.arrivals,
+                    transfers: block.transfers.clone(),
+                }));
+            // One job per block; each takes the lowest block waiting when it runs.
+            let (queue, cache) = (self.queue.clone(), self.cache.clone());
+            self.pool.spawn(move || {
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                if let Some(Reverse(block)) = next {
+                    for transfer in block.transfers.iter().rev() {
+                        cache.check(transfer);
+                    }
                 }
             });
         }
@@ -64,7 +119,7 @@ mod tests {
         let mut block = chain.extend(&genesis, 1, test_address(9)).remove(0);
         block.transfers = vec![good.clone(), forged.clone()];
         let cache = Arc::new(SignatureCache::new(genesis, 64));
-        let precheck = SignaturePrecheck::new(cache.clone()).unwrap();
+        let mut precheck = SignaturePrecheck::new(cache.clone()).unwrap();
         precheck.queue(std::slice::from_ref(&block));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !cache.contains(&good.txid()) && Instant::now() < deadline {
@@ -73,5 +128,21 @@ mod tests {
         assert!(cache.contains(&good.txid()));
         // The forged transfer was checked as well (the walk is last first) and not kept.
         assert!(!cache.contains(&forged.txid()));
+    }
+
+    #[test]
+    fn the_lowest_block_is_checked_first_whatever_the_arrival_order() {
+        let mut heap = BinaryHeap::new();
+        for (arrival, height) in [(1, 49), (2, 17), (3, 1), (4, 33), (5, 1)] {
+            heap.push(Reverse(Queued {
+                height,
+                arrival,
+                transfers: Vec::new(),
+            }));
+        }
+        let order: Vec<(u32, u64)> = std::iter::from_fn(|| heap.pop())
+            .map(|Reverse(q)| (q.height, q.arrival))
+            .collect();
+        assert_eq!(order, vec![(1, 3), (1, 5), (17, 2), (33, 4), (49, 1)]);
     }
 }

@@ -87,6 +87,15 @@ impl SmtNode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmtPage {
     nodes: Vec<(Hash256, SmtNode)>,
+    /// The first 8 bytes of each node's hash, in the same order: searched instead of the
+    /// whole hashes, which would cost a byte comparison call per step.
+    prefixes: Vec<u64>,
+}
+
+fn hash_prefix(hash: &Hash256) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(first)
 }
 
 impl SmtPage {
@@ -94,7 +103,8 @@ impl SmtPage {
     fn from_hashed(mut nodes: Vec<(Hash256, SmtNode)>) -> SmtPage {
         nodes.sort_unstable_by_key(|(hash, _)| *hash);
         nodes.dedup_by(|a, b| a.0 == b.0);
-        SmtPage { nodes }
+        let prefixes = nodes.iter().map(|(hash, _)| hash_prefix(hash)).collect();
+        SmtPage { nodes, prefixes }
     }
 
     /// A page from stored nodes, hashing each.
@@ -104,10 +114,14 @@ impl SmtPage {
 
     /// The node with hash `hash`, if it is in this page.
     pub fn get(&self, hash: &Hash256) -> Option<&SmtNode> {
-        self.nodes
-            .binary_search_by(|(h, _)| h.cmp(hash))
-            .ok()
-            .map(|i| &self.nodes[i].1)
+        let wanted = hash_prefix(hash);
+        let first = self.prefixes.partition_point(|p| *p < wanted);
+        self.prefixes[first..]
+            .iter()
+            .take_while(|p| **p == wanted)
+            .zip(&self.nodes[first..])
+            .find(|(_, (h, _))| h == hash)
+            .map(|(_, (_, node))| node)
     }
 
     /// The page's nodes, sorted by hash: what is stored (hashes are recomputed on load).
@@ -230,11 +244,12 @@ pub fn all_accounts<V: StateView + ?Sized>(
     Ok(out)
 }
 
-/// What an update gathers: the nodes it creates and the pages it reads.
+/// What an update gathers: the nodes it creates, and for each new page top that replaces a
+/// stored one at the same place, the stored page (where its unchanged nodes are).
 #[derive(Default)]
 struct Work {
     new_nodes: Vec<(Hash256, SmtNode)>,
-    pages_read: Vec<Arc<SmtPage>>,
+    replaced: Vec<(Hash256, Arc<SmtPage>)>,
 }
 
 impl Work {
@@ -246,7 +261,7 @@ impl Work {
 
     fn absorb(&mut self, other: Work) {
         self.new_nodes.extend(other.new_nodes);
-        self.pages_read.extend(other.pages_read);
+        self.replaced.extend(other.replaced);
     }
 }
 
@@ -272,21 +287,23 @@ pub fn update_root<V: StateView + ?Sized>(
 }
 
 /// Groups the nodes an update created, with the unchanged nodes that share their pages, into
-/// the new pages: one for every new node that tops a page.
+/// the new pages: one for every new node that tops a page. An unchanged node in a new page
+/// was in the stored page at the same place, which the update read.
 fn paginate(root: Hash256, work: Work) -> Result<Vec<(Hash256, Arc<SmtPage>)>, StateStoreError> {
     let created: HashMap<Hash256, SmtNode> = work.new_nodes.into_iter().collect();
-    let unchanged: HashMap<&Hash256, &SmtNode> = work
-        .pages_read
-        .iter()
-        .flat_map(|page| page.nodes.iter().map(|(h, n)| (h, n)))
-        .collect();
-    let lookup = |hash: &Hash256| created.get(hash).or_else(|| unchanged.get(hash).copied());
+    let replaced: HashMap<Hash256, Arc<SmtPage>> = work.replaced.into_iter().collect();
     let mut pages = Vec::new();
     let mut tops: Vec<(Hash256, usize)> = Vec::new();
     if created.contains_key(&root) {
         tops.push((root, 0));
     }
     while let Some((top, top_depth)) = tops.pop() {
+        let old = replaced.get(&top);
+        let lookup = |hash: &Hash256| {
+            created
+                .get(hash)
+                .or_else(|| old.and_then(|page| page.get(hash)))
+        };
         let mut members = Vec::new();
         let mut pending = vec![(top, top_depth)];
         while let Some((hash, depth)) = pending.pop() {
@@ -360,9 +377,8 @@ fn update_subtree<V: StateView + ?Sized>(
         return build_subtree(depth, updates, work);
     }
     let (loaded, page) = find_node(view, &node, depth, parent_page)?;
-    if !parent_page.is_some_and(|parent| Arc::ptr_eq(parent, &page)) {
-        work.pages_read.push(page.clone());
-    }
+    // The node tops its own page (rather than sitting in its parent's).
+    let tops_page = !parent_page.is_some_and(|parent| Arc::ptr_eq(parent, &page));
     match loaded {
         SmtNode::Leaf { address, account } => {
             if updates.iter().any(|(a, _)| *a == address) {
@@ -406,7 +422,11 @@ fn update_subtree<V: StateView + ?Sized>(
                 },
                 work,
             )?;
-            Ok(work.store(SmtNode::Internal { left, right }))
+            let hash = work.store(SmtNode::Internal { left, right });
+            if tops_page {
+                work.replaced.push((hash, page));
+            }
+            Ok(hash)
         }
     }
 }
