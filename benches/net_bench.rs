@@ -671,9 +671,15 @@ impl ChainStore for TimedStore {
         entry: &BlockIndexEntry,
         change: &BlockStateChange,
     ) -> Result<(), ChainError> {
-        // As written by Store::connect: tree pages, one tx index and two history keys per
-        // transfer, the height, the reward's history, the tip.
-        let keys = change.new_pages.len() + 3 * block.transfers.len() + 3;
+        // As written by Store::connect: tree pages, one tx index record per transfer, one
+        // history record per address the block touches, the height, the tip.
+        let addresses: std::collections::HashSet<Address> = block
+            .transfers
+            .iter()
+            .flat_map(|t| [t.from, t.to])
+            .chain([block.reward_address])
+            .collect();
+        let keys = change.new_pages.len() + block.transfers.len() + addresses.len() + 2;
         self.times
             .connect_keys
             .fetch_add(keys as u64, Ordering::Relaxed);

@@ -318,6 +318,21 @@ fn transfer_index_and_address_history_follow_the_best_chain() {
     let page = store.address_history(&test_address(3), Some(2), 1).unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].0, 1);
+    // A cursor inside one block's record (miner 0 has a reward and a transfer in each):
+    // pages of one item walk it without gaps or repeats.
+    let mut cursor = None;
+    let mut walked = Vec::new();
+    loop {
+        let page = store
+            .address_history_page(&test_address(0), cursor, 1)
+            .unwrap();
+        let Some(&(height, position, _)) = page.first() else {
+            break;
+        };
+        walked.push((height, position));
+        cursor = Some((height, position));
+    }
+    assert_eq!(walked, vec![(2, 1), (2, 0), (1, 1), (1, 0)]);
 
     submit_all(&mut node, &branch_b);
     assert_eq!(node.tip().hash(), branch_b[2].hash());

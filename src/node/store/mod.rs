@@ -10,7 +10,7 @@
 //!   i       block hash                   BlockIndexEntry
 //!   h       height (u32 BE)              block hash on the best chain
 //!   t       txid                         TxLocation (best chain only)
-//!   x       address, height BE, pos BE   HistoryItem (best chain only)
+//!   x       address, height BE           [(position, HistoryItem)] (best chain only)
 //!   g       tree page top hash           the page's SmtNodes (content addressed, never rewritten)
 //!   m       name                         metadata: tip, genesis, schema
 //!   p       peer id bytes                BanRecord (bans survive restarts)
@@ -40,6 +40,7 @@ use crate::core::state::{
     StateStoreError, StateView, EMPTY_ROOT,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -337,29 +338,37 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(u32, u32, HistoryItem)>, StoreError> {
         let start = key(HISTORY, &[address.as_bytes()]);
-        let end = match below {
-            Some((height, position)) => history_key(address, height, position),
+        // The record of `below`'s height is read too: part of it may be below the cursor.
+        let end = match below.and_then(|(height, _)| height.checked_add(1)) {
+            Some(after) => history_key(address, after),
             None => {
                 let mut end = start.clone();
-                end.extend_from_slice(&[0xff; 9]);
+                end.extend_from_slice(&[0xff; 5]);
                 end
             }
         };
         let mut out = Vec::new();
-        for row in self.tree.range(start..end).rev().take(limit) {
+        for row in self.tree.range(start..end).rev() {
             let (k, v) = row?;
-            let place = |range: std::ops::Range<usize>| -> Result<u32, StoreError> {
-                let bytes: [u8; 4] = k
-                    .get(range)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| StoreError::Inconsistent("short history key".into()))?;
-                Ok(u32::from_be_bytes(bytes))
-            };
-            let item = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
-                key: hex::encode(&k),
-                problem,
-            })?;
-            out.push((place(33..37)?, place(37..41)?, item));
+            let height = k
+                .get(33..37)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Inconsistent("short history key".into()))?;
+            let items: Vec<(u32, HistoryItem)> =
+                codec::decode(&v).map_err(|problem| StoreError::Corrupt {
+                    key: hex::encode(&k),
+                    problem,
+                })?;
+            for (position, item) in items.into_iter().rev() {
+                if below.is_some_and(|cursor| (height, position) >= cursor) {
+                    continue;
+                }
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                out.push((height, position, item));
+            }
         }
         Ok(out)
     }
@@ -401,25 +410,17 @@ impl Store {
             batch.insert(key(PAGE, &[top]), encode(&nodes));
         }
         batch.insert(key(HEIGHT, &[&height.to_be_bytes()]), encode(&hash));
-        for (position, transfer) in block.transfers.iter().enumerate() {
-            let position = position as u32;
-            let txid = transfer.txid();
+        let txids: Vec<Txid> = block.transfers.iter().map(|t| t.txid()).collect();
+        for (position, txid) in txids.iter().enumerate() {
             let location = TxLocation {
                 block: hash,
                 height,
-                position,
+                position: position as u32,
             };
             batch.insert(key(TX, &[txid.as_bytes()]), encode(&location));
-            let item = HistoryItem::Transfer { txid, block: hash };
-            for address in [&transfer.from, &transfer.to] {
-                batch.insert(history_key(address, height, position + 1), encode(&item));
-            }
         }
-        if height > 0 {
-            batch.insert(
-                history_key(&block.reward_address, height, 0),
-                encode(&HistoryItem::Reward { block: hash }),
-            );
+        for (address, items) in block_history(block, &txids, height, hash) {
+            batch.insert(history_key(&address, height), encode(&items));
         }
         batch.insert(key(META, &[b"tip"]), encode(&hash));
     }
@@ -458,14 +459,13 @@ impl Store {
         // so no account is rewritten.
         let mut batch = sled::Batch::default();
         batch.remove(key(HEIGHT, &[&height.to_be_bytes()]));
-        for (position, transfer) in block.transfers.iter().enumerate() {
-            let position = position as u32;
-            batch.remove(key(TX, &[transfer.txid().as_bytes()]));
-            for address in [&transfer.from, &transfer.to] {
-                batch.remove(history_key(address, height, position + 1));
-            }
+        let txids: Vec<Txid> = block.transfers.iter().map(|t| t.txid()).collect();
+        for txid in &txids {
+            batch.remove(key(TX, &[txid.as_bytes()]));
         }
-        batch.remove(history_key(&block.reward_address, height, 0));
+        for address in block_history(block, &txids, height, hash).into_keys() {
+            batch.remove(history_key(&address, height));
+        }
         batch.insert(key(META, &[b"tip"]), encode(&block.header.prev_hash));
         self.tree.apply_batch(batch)?;
         self.set_tip_root(parent.header.state_root.0);
@@ -536,15 +536,45 @@ fn tree_error(e: StateStoreError) -> StoreError {
     StoreError::Inconsistent(e.0)
 }
 
-fn history_key(address: &Address, height: u32, position: u32) -> Vec<u8> {
-    key(
-        HISTORY,
-        &[
-            address.as_bytes(),
-            &height.to_be_bytes(),
-            &position.to_be_bytes(),
-        ],
-    )
+/// The history record of `address` for the block at `height`.
+fn history_key(address: &Address, height: u32) -> Vec<u8> {
+    key(HISTORY, &[address.as_bytes(), &height.to_be_bytes()])
+}
+
+/// What block `hash` at `height` adds to each address's history: one record per address
+/// and block (not per transfer), each item at its position (0 for the reward, 1 + the
+/// transfer's index for a transfer), in position order.
+fn block_history(
+    block: &Block,
+    txids: &[Txid],
+    height: u32,
+    hash: BlockHash,
+) -> BTreeMap<Address, Vec<(u32, HistoryItem)>> {
+    let mut history: BTreeMap<Address, Vec<(u32, HistoryItem)>> = BTreeMap::new();
+    if height > 0 {
+        history
+            .entry(block.reward_address)
+            .or_default()
+            .push((0, HistoryItem::Reward { block: hash }));
+    }
+    for (index, (transfer, txid)) in block.transfers.iter().zip(txids).enumerate() {
+        let position = index as u32 + 1;
+        let item = HistoryItem::Transfer {
+            txid: *txid,
+            block: hash,
+        };
+        history
+            .entry(transfer.from)
+            .or_default()
+            .push((position, item));
+        if transfer.to != transfer.from {
+            history
+                .entry(transfer.to)
+                .or_default()
+                .push((position, item));
+        }
+    }
+    history
 }
 
 impl StateView for Store {
