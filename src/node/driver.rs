@@ -34,7 +34,7 @@ use crate::node::NodeShared;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -133,6 +133,8 @@ pub struct Driver {
     mempool_dirty: bool,
     /// Checks downloaded blocks' signatures ahead of their validation.
     precheck: Option<SignaturePrecheck>,
+    /// The logic has downloaded blocks waiting ([`Action::Continue`]).
+    continue_sync: bool,
 }
 
 impl Driver {
@@ -154,6 +156,7 @@ impl Driver {
             .ok();
         Driver {
             precheck,
+            continue_sync: false,
             chain,
             protocol,
             net,
@@ -209,10 +212,23 @@ impl Driver {
         let mut last_upkeep = Instant::now();
         let mut last_attempts = 0u64;
         while !shutdown.load(Ordering::Acquire) {
-            match events.recv_timeout(Duration::from_millis(100)) {
-                Ok(event) => self.on_event(event),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            if self.continue_sync {
+                // Blocks are waiting: take in what has arrived meanwhile (responses, whose
+                // signatures then get pre-checked), then connect the next few.
+                match events.try_recv() {
+                    Ok(event) => self.on_event(event),
+                    Err(TryRecvError::Empty) => {
+                        self.continue_sync = false;
+                        self.feed(Event::Continue);
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match events.recv_timeout(Duration::from_millis(100)) {
+                    Ok(event) => self.on_event(event),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
@@ -679,6 +695,7 @@ impl Driver {
                 );
             }
             Action::StoreFailed(e) => tracing::error!(target: "cairn::chain", "store failure: {e}"),
+            Action::Continue => self.continue_sync = true,
         }
     }
 

@@ -9,7 +9,8 @@
 //!
 //! Blocks are checked lowest height first, whatever order their responses arrived in (with
 //! several requests in flight, a later range often arrives first): validation needs them in
-//! height order. The pool has one thread fewer than there are cores, so the thread that
+//! height order. A block validation has already reached is skipped: validation checks
+//! whatever the cache lacks, and checking it twice would only take a core from it. The pool has one thread fewer than there are cores, so the thread that
 //! validates and writes, the critical path of sync, keeps a core. Each block is walked last
 //! transfer first: if validation reaches a block before its pre-check ends, the two meet in
 //! the middle instead of checking the same transfers.
@@ -94,6 +95,9 @@ impl SignaturePrecheck {
             self.pool.spawn(move || {
                 let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
                 if let Some(Reverse(block)) = next {
+                    if cache.validation_reached(block.height) {
+                        return;
+                    }
                     for transfer in block.transfers.iter().rev() {
                         cache.check(transfer);
                     }

@@ -114,6 +114,7 @@ enum Payload {
     RequestFailed { id: u64 },
     Gossip(Block),
     Tick,
+    Continue,
     Mine,
     Crash { down_ms: u64 },
     Restart,
@@ -414,6 +415,11 @@ impl Sim {
                 }
                 self.schedule(self.now_ms + 1_000, to, to, 0, Payload::Tick);
             }
+            Payload::Continue => {
+                if self.nodes[to].up {
+                    self.handle(to, Event::Continue);
+                }
+            }
             Payload::Mine => {
                 if self.mining {
                     if self.nodes[to].up {
@@ -678,6 +684,7 @@ impl Sim {
                 }
                 Action::MinedStale { .. } | Action::Progress { .. } => {}
                 Action::StoreFailed(e) => panic!("memory store failed: {e}"),
+                Action::Continue => self.schedule(self.now_ms, i, i, 0, Payload::Continue),
             }
         }
     }

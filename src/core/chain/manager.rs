@@ -283,6 +283,7 @@ impl<S: ChainStore> ChainManager<S> {
         for (i, hash) in plan.connect.iter().enumerate() {
             let block = self.expect_block(hash)?;
             let entry = self.store.expect_entry(hash)?;
+            self.signatures.note_validating(entry.height());
             match check_state_cached(
                 &self.store,
                 self.tip.header.state_root,

@@ -196,6 +196,13 @@ impl<P: Ord + Clone> Download<P> {
         Some((block, from))
     }
 
+    /// Whether the front block has arrived.
+    pub fn front_ready(&self) -> bool {
+        self.wanted
+            .front()
+            .is_some_and(|front| self.buffered.contains_key(&front.hash))
+    }
+
     /// Drops the front header (its block is already known).
     pub fn skip_front(&mut self) {
         if let Some(front) = self.wanted.pop_front() {

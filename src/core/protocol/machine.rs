@@ -55,6 +55,10 @@ pub struct ProtocolConfig {
     pub outbound_requests_per_sec: u32,
     /// Timeouts in a row after which a peer is disconnected.
     pub max_stalls: u32,
+    /// Downloaded blocks connected per event at most; more ready ones are left for
+    /// [`Event::Continue`], so the shell sends the next requests and takes in the responses
+    /// that arrived meanwhile instead of waiting for a long run of blocks to connect.
+    pub connect_chunk: usize,
     /// The orphan pool's limits.
     pub orphans: OrphanPoolConfig,
     /// Penalties, bans and inbound rate limits.
@@ -73,6 +77,7 @@ impl Default for ProtocolConfig {
             max_response_bytes: 12 * 1024 * 1024,
             outbound_requests_per_sec: 40,
             max_stalls: 3,
+            connect_chunk: 4,
             orphans: OrphanPoolConfig::default(),
             policy: PeerPolicyConfig::default(),
         }
@@ -129,6 +134,8 @@ pub enum Event<P> {
     Mined(Block),
     /// Time passed (the shell ticks about once a second).
     Tick,
+    /// Go on connecting downloaded blocks (the shell's answer to [`Action::Continue`]).
+    Continue,
     /// The operator bans a peer.
     Ban(P),
     /// The operator lifts a ban.
@@ -245,6 +252,9 @@ pub enum Action<P> {
     },
     /// The chain store failed: the shell should log it and may stop.
     StoreFailed(String),
+    /// Downloaded blocks are ready to connect: once these actions are carried out and the
+    /// events already waiting are handled, feed [`Event::Continue`].
+    Continue,
 }
 
 /// What we know of a connected peer.
@@ -428,7 +438,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                     }),
                 }
             }
-            Event::Tick => self.on_tick(chain, now_ms, out),
+            Event::Tick => {
+                self.on_tick(chain, now_ms, out);
+                self.connect_downloaded(chain, now_ms, out)?;
+            }
+            Event::Continue => self.connect_downloaded(chain, now_ms, out)?,
             Event::Ban(peer) => {
                 if let PeerAction::Ban { until_ms } = self.policy.ban(&peer, now_ms) {
                     self.banned(peer, until_ms, "banned by the operator".into(), out);
@@ -816,21 +830,30 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
 
     // ----- sync -----
 
-    /// Hands downloaded blocks to the chain, in order.
+    /// Hands downloaded blocks to the chain, in order, at most `connect_chunk` of them; asks
+    /// for [`Event::Continue`] if more are ready.
     fn connect_downloaded<S: ChainStore>(
         &mut self,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
+        let mut connected = 0;
         while let Some(front) = self.download.front() {
             if chain.entry(&front)?.is_some() {
                 self.download.skip_front();
                 continue;
             }
+            if connected == self.config.connect_chunk.max(1) {
+                if self.download.front_ready() {
+                    out.push(Action::Continue);
+                }
+                break;
+            }
             let Some((block, from)) = self.download.pop_ready() else {
                 break;
             };
+            connected += 1;
             let hash = block.hash();
             if let Err(error) = self.submit(
                 block,

@@ -340,3 +340,51 @@ fn served_blocks_stay_within_the_response_limit() {
     });
     assert_eq!(served, Some(2));
 }
+
+#[test]
+fn a_long_run_of_downloaded_blocks_is_connected_a_chunk_per_event() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let blocks = chain.extend(&genesis, 10, test_address(0));
+    let mut node = node(&chain);
+    let chunk = ProtocolConfig::default().connect_chunk;
+    let out = connect(&mut node, "peer", status_of(&chain, &blocks[9]));
+    let (peer, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked");
+    let out = feed(
+        &mut node,
+        Event::Response {
+            peer,
+            id,
+            response: SyncResponse::Headers(blocks.iter().map(|b| b.header).collect()),
+        },
+    );
+    let (peer, id, request) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetBlocks { .. }))
+        .expect("blocks asked");
+    let SyncRequest::GetBlocks { hashes } = request else {
+        unreachable!()
+    };
+    assert_eq!(hashes.len(), 10);
+    // The whole response arrives: one chunk is connected, and the shell is asked to go on.
+    let out = feed(
+        &mut node,
+        Event::Response {
+            peer,
+            id,
+            response: SyncResponse::Blocks(blocks.clone()),
+        },
+    );
+    assert_eq!(node.1.tip().height(), chunk as u32);
+    assert!(out.contains(&Action::Continue), "{out:?}");
+    // Each Continue connects the next chunk; the last one asks for nothing more.
+    let out = feed(&mut node, Event::Continue);
+    assert_eq!(node.1.tip().height(), 2 * chunk as u32);
+    assert!(out.contains(&Action::Continue));
+    let out = feed(&mut node, Event::Continue);
+    assert_eq!(node.1.tip().hash(), blocks[9].hash());
+    assert!(!out.contains(&Action::Continue), "{out:?}");
+}

@@ -11,6 +11,7 @@
 //! check.
 use crate::core::primitives::{BlockHash, Transfer, Txid};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Transfer ids remembered by default: about 10 MB.
 pub const DEFAULT_CAPACITY: usize = 256 * 1024;
@@ -22,6 +23,9 @@ const CHUNK: usize = 32;
 pub struct SignatureCache {
     genesis: BlockHash,
     verified: quick_cache::sync::Cache<Txid, ()>,
+    /// Height of the block validation is checking now: a pre-check leaves that block and
+    /// lower ones alone, since validation checks what the cache lacks itself.
+    validating: AtomicU32,
 }
 
 impl std::fmt::Debug for SignatureCache {
@@ -40,6 +44,7 @@ impl SignatureCache {
         SignatureCache {
             genesis,
             verified: quick_cache::sync::Cache::new(capacity.max(1)),
+            validating: AtomicU32::new(0),
         }
     }
 
@@ -56,6 +61,17 @@ impl SignatureCache {
     /// Records that `txid`'s signature was verified against this cache's chain.
     pub fn insert(&self, txid: Txid) {
         self.verified.insert(txid, ());
+    }
+
+    /// Notes that validation is checking the block at `height`.
+    pub fn note_validating(&self, height: u32) {
+        self.validating.store(height, Ordering::Relaxed);
+    }
+
+    /// Whether a pre-check of the block at `height` would only race validation, which
+    /// has reached it.
+    pub fn validation_reached(&self, height: u32) -> bool {
+        height <= self.validating.load(Ordering::Relaxed)
     }
 
     /// Number of ids remembered.
