@@ -63,6 +63,32 @@ fn connect(node: &mut Node, peer: &'static str, status: Status) -> Vec<Action<&'
     )
 }
 
+/// Answers our headers request `id` to `peer` with `blocks`' headers; returns the id and
+/// hashes of the blocks request that follows.
+fn answer_headers(
+    node: &mut Node,
+    peer: &'static str,
+    id: u64,
+    blocks: &[Block],
+) -> (u64, Vec<BlockHash>) {
+    let out = feed(
+        node,
+        Event::Response {
+            peer,
+            id,
+            response: SyncResponse::Headers(blocks.iter().map(|b| b.header).collect()),
+        },
+    );
+    let (_, id, request) = requests(&out)
+        .into_iter()
+        .find(|(p, _, r)| *p == peer && matches!(r, SyncRequest::GetBlocks { .. }))
+        .expect("asks for blocks");
+    let SyncRequest::GetBlocks { hashes } = request else {
+        unreachable!()
+    };
+    (id, hashes)
+}
+
 fn status_of(chain: &TestChain, tip: &Block) -> Status {
     let entry = chain.entry_of(&tip.hash());
     Status {
@@ -198,22 +224,7 @@ fn an_orphan_pulls_headers_then_blocks_and_connects() {
         unreachable!()
     };
     assert_eq!(locator, vec![genesis]);
-    let headers = blocks.iter().map(|b| b.header).collect();
-    let out = feed(
-        &mut node,
-        Event::Response {
-            peer: "peer",
-            id,
-            response: SyncResponse::Headers(headers),
-        },
-    );
-    let (_, id, request) = requests(&out)
-        .into_iter()
-        .find(|(_, _, r)| matches!(r, SyncRequest::GetBlocks { .. }))
-        .expect("asks for blocks");
-    let SyncRequest::GetBlocks { hashes } = request else {
-        unreachable!()
-    };
+    let (id, hashes) = answer_headers(&mut node, "peer", id, &blocks);
     assert_eq!(hashes.len(), 5);
     let out = feed(
         &mut node,
@@ -353,21 +364,7 @@ fn a_long_run_of_downloaded_blocks_is_connected_a_chunk_per_event() {
         .into_iter()
         .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
         .expect("headers asked");
-    let out = feed(
-        &mut node,
-        Event::Response {
-            peer,
-            id,
-            response: SyncResponse::Headers(blocks.iter().map(|b| b.header).collect()),
-        },
-    );
-    let (peer, id, request) = requests(&out)
-        .into_iter()
-        .find(|(_, _, r)| matches!(r, SyncRequest::GetBlocks { .. }))
-        .expect("blocks asked");
-    let SyncRequest::GetBlocks { hashes } = request else {
-        unreachable!()
-    };
+    let (id, hashes) = answer_headers(&mut node, peer, id, &blocks);
     assert_eq!(hashes.len(), 10);
     // The whole response arrives: one chunk is connected, and the shell is asked to go on.
     let out = feed(
