@@ -10,10 +10,11 @@
 //! Blocks are checked lowest height first, whatever order their responses arrived in (with
 //! several requests in flight, a later range often arrives first): validation needs them in
 //! height order. A block validation has already reached is skipped: validation checks
-//! whatever the cache lacks, and checking it twice would only take a core from it. The pool has one thread fewer than there are cores, so the thread that
-//! validates and writes, the critical path of sync, keeps a core. Each block is walked last
-//! transfer first: if validation reaches a block before its pre-check ends, the two meet in
-//! the middle instead of checking the same transfers.
+//! whatever the cache lacks, and checking it twice would only take a core from it. The pool
+//! has one thread fewer than there are cores, so the thread that validates and writes, the
+//! critical path of sync, keeps a core. Each block is walked last transfer first: if
+//! validation reaches a block while its pre-check runs, the two meet in the middle instead of
+//! checking the same transfers.
 use crate::core::primitives::{Block, Transfer};
 use crate::core::state::SignatureCache;
 use std::cmp::Reverse;
