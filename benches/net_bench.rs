@@ -707,7 +707,7 @@ impl ChainStore for TimedStore {
 fn time_import(dir: &Path, spec: &ChainSpec, blocks: &[Block]) -> Result<(f64, String)> {
     let store = Store::open(&dir.join("chain"))?;
     let (genesis_block, change) = cairn::core::consensus::genesis::genesis(spec);
-    store.init(&genesis_block, &change)?;
+    store.init(&genesis_block, &change, &spec.asert_params())?;
     let timed = TimedStore {
         inner: store,
         times: StoreTimes::default(),

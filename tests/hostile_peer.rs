@@ -26,6 +26,7 @@
 
 mod common;
 
+use cairn::core::consensus::asert;
 use cairn::core::consensus::genesis::genesis_hash;
 use cairn::core::consensus::validation::{check_proof_of_work, next_bits};
 use cairn::core::consensus::Target;
@@ -352,8 +353,15 @@ fn tip_as_parent(node: &Node, spec: &TestSpec) -> Parent {
     let height = number(&tip["height"]);
     assert!(height >= 1, "the honest chain has blocks");
     let time = number(&tip["time"]);
-    // ASERT is anchored at block 1.
-    let first_block_time = number(&node.block(1)["time"]);
+    // ASERT is anchored at genesis; its clock credits each block's interval up to a cap.
+    let params = spec.spec.asert_params();
+    let mut clock = asert::genesis_asert_clock(&params);
+    let mut parent_time = number(&node.block(0)["time"]);
+    for h in 1..=height {
+        let block_time = number(&node.block(h)["time"]);
+        clock = asert::asert_clock_after(clock, parent_time, block_time, &params);
+        parent_time = block_time;
+    }
     Parent {
         hash: tip["hash"]
             .as_str()
@@ -361,7 +369,7 @@ fn tip_as_parent(node: &Node, spec: &TestSpec) -> Parent {
             .unwrap_or_else(|| panic!("no tip hash in {tip}")),
         height,
         time,
-        child_bits: next_bits(&spec.spec, height, time, Some(first_block_time)),
+        child_bits: next_bits(&spec.spec, height, clock),
     }
 }
 

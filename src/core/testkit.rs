@@ -87,6 +87,25 @@ pub fn test_spec() -> ChainSpec {
     ChainSpec::from_toml(&text).expect("the test spec is valid")
 }
 
+/// The test spec with genesis bits `bits` (the pow limit stays `0x207fffff`): for tests
+/// where difficulty must be able to ease, such as `"0x1f7fffff"` (256 times harder than the
+/// limit: about 512 hashes a block).
+pub fn test_spec_with_genesis_bits(bits: &str) -> ChainSpec {
+    let text = TEST_SPEC_TOML.replacen(
+        "bits = \"0x207fffff\"\nmessage",
+        &format!("bits = \"{bits}\"\nmessage"),
+        1,
+    );
+    let mut text = text;
+    for i in 0..4u8 {
+        let address = test_address(i)
+            .to_bech32("cairntest")
+            .expect("valid prefix");
+        text = text.replace(&format!("ADDR{i}"), &address);
+    }
+    ChainSpec::from_toml(&text).expect("the test spec with other bits is valid")
+}
+
 /// The test spec with `addresses` funded (1,000,000 coins each) instead of test keys 0..4:
 /// the genesis of benchmarks that need many funded senders.
 pub fn test_spec_funding(addresses: &[Address]) -> ChainSpec {
@@ -142,7 +161,8 @@ impl TestChain {
         let hash = block.hash();
         let mut state = MemoryState::default();
         state.apply_change(&change);
-        let entry = BlockIndexEntry::genesis(block.header).expect("valid genesis bits");
+        let entry = BlockIndexEntry::genesis(block.header, &spec.asert_params())
+            .expect("valid genesis bits");
         TestChain {
             spec,
             genesis_hash: hash,
@@ -253,7 +273,7 @@ impl TestChain {
         .expect("TestChain::add takes valid blocks");
         state.apply_change(&change);
         let entry = self.entries[&parent]
-            .child(block.header)
+            .child(block.header, &self.spec.asert_params())
             .expect("valid bits");
         let hash = block.hash();
         self.entries.insert(hash, entry);

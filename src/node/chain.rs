@@ -17,7 +17,7 @@ pub type ChainManager = manager::ChainManager<Store>;
 pub fn open_chain(dir: &Path, spec: ChainSpec) -> Result<ChainManager, StoreError> {
     let store = Store::open(dir)?;
     let (genesis_block, change) = genesis(&spec);
-    store.init(&genesis_block, &change)?;
+    store.init(&genesis_block, &change, &spec.asert_params())?;
     ChainManager::new(store, spec).map_err(|e| StoreError::Inconsistent(e.to_string()))
 }
 
@@ -73,7 +73,7 @@ pub fn verify_best_chain(
     let tip = store.tip()?;
     let mut state = MemoryState::default();
     state.apply_change(&change);
-    let mut parent = BlockIndexEntry::genesis(genesis_block.header)
+    let mut parent = BlockIndexEntry::genesis(genesis_block.header, &spec.asert_params())
         .map_err(|e| VerifyError::StateMismatch(e.to_string()))?;
     for height in 1..=tip.height() {
         let hash = store.hash_at_height(height)?.ok_or_else(|| {
@@ -104,7 +104,7 @@ pub fn verify_best_chain(
         .map_err(invalid)?;
         state.apply_change(&change);
         parent = parent
-            .child(block.header)
+            .child(block.header, &spec.asert_params())
             .map_err(|e| VerifyError::StateMismatch(e.to_string()))?;
         if store.index_entry(&hash)?.map(|e| e.chain_work) != Some(parent.chain_work) {
             return Err(VerifyError::StateMismatch(format!(

@@ -543,24 +543,17 @@ impl Driver {
             }),
             NetEvent::GossipTransfer { source, transfer } => {
                 let txid = transfer.txid();
-                let verdict = match self.admit(transfer) {
-                    Ok(_) => GossipVerdict::Accept,
-                    Err(e) if e.is_peer_fault() => {
+                let admission = self.admit(transfer).map(|_| ());
+                if let Err(e) = &admission {
+                    if e.is_peer_fault() {
                         tracing::warn!(target: "cairn::net", "peer {source} relayed an invalid transfer {txid}: {e}");
-                        self.feed(Event::Misbehaved {
-                            peer: source,
-                            fault: Misbehavior::InvalidTransfer,
-                        });
-                        GossipVerdict::Reject
                     }
-                    // Races (a nonce just used, a balance just spent), duplicates and policy
-                    // (fee floor, full pool) are nobody's fault: not forwarded, not punished.
-                    Err(_) => GossipVerdict::Ignore,
-                };
-                self.net.send(NetCommand::ReportTransfer {
+                }
+                // The verdict and any penalty are the logic's, beside the blocks'.
+                self.feed(Event::GossipTransfer {
+                    peer: source,
                     txid,
-                    source,
-                    verdict,
+                    admission,
                 });
             }
             NetEvent::Malformed { peer, kind, detail } => {
@@ -600,11 +593,16 @@ impl Driver {
             } => self.net.send(NetCommand::ReportBlock {
                 hash,
                 source,
-                verdict: match verdict {
-                    Verdict::Accept => GossipVerdict::Accept,
-                    Verdict::Reject => GossipVerdict::Reject,
-                    Verdict::Ignore => GossipVerdict::Ignore,
-                },
+                verdict: gossip_verdict(verdict),
+            }),
+            Action::TransferVerdict {
+                txid,
+                source,
+                verdict,
+            } => self.net.send(NetCommand::ReportTransfer {
+                txid,
+                source,
+                verdict: gossip_verdict(verdict),
             }),
             Action::Disconnect(peer) => self.net.send(NetCommand::Disconnect(peer)),
             Action::Ban {
@@ -819,5 +817,14 @@ fn format_duration(secs: u64) -> String {
         format!("{m}m {s}s")
     } else {
         format!("{s}s")
+    }
+}
+
+/// The network layer's form of the logic's verdict.
+fn gossip_verdict(verdict: Verdict) -> GossipVerdict {
+    match verdict {
+        Verdict::Accept => GossipVerdict::Accept,
+        Verdict::Reject => GossipVerdict::Reject,
+        Verdict::Ignore => GossipVerdict::Ignore,
     }
 }

@@ -655,7 +655,7 @@ impl Sim {
                     }
                 }
                 Action::Publish(block) => self.gossip(i, None, &block),
-                Action::Verdict { .. } => {}
+                Action::Verdict { .. } | Action::TransferVerdict { .. } => {}
                 Action::Disconnect(peer) => {
                     // Closing a connection in the simulation: both ends see it; the link
                     // reopens at the next refresh (as peer upkeep would redial).

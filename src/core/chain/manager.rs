@@ -67,6 +67,10 @@ pub enum BlockOutcome {
     AlreadyKnown,
     /// Valid so far and stored, but its chain has no more work than the tip.
     SideBranch,
+    /// Unsolicited, and its branch has less work than the tip: not stored (nor relayed).
+    /// The header and body checks passed; if the branch ever gains the work, header-first
+    /// sync fetches it. See [`ChainManager::submit_unsolicited_block`].
+    LowWork,
     /// The block extended the best chain.
     Extended {
         /// The new tip.
@@ -221,7 +225,33 @@ impl<S: ChainStore> ChainManager<S> {
 
     /// Validates `block` and adds it to the tree, switching the best chain if it now has the
     /// most work. `now` is the local clock in Unix seconds.
+    ///
+    /// A valid block on a side branch with less work than the tip is stored: the caller
+    /// vouches that the branch is worth it (sync fetches the blocks of a header chain already
+    /// checked to carry more work than the tip). Blocks nobody asked for go through
+    /// [`ChainManager::submit_unsolicited_block`].
     pub fn submit_block(&mut self, block: Block, now: u64) -> Result<BlockOutcome, SubmitError> {
+        self.submit(block, now, true)
+    }
+
+    /// Like [`ChainManager::submit_block`] for a block nobody asked for (gossip, an orphan
+    /// whose parent arrived): a side branch is stored only when its work reaches the tip's,
+    /// so a cheap branch costs this node one header check and no disk
+    /// ([`BlockOutcome::LowWork`]).
+    pub fn submit_unsolicited_block(
+        &mut self,
+        block: Block,
+        now: u64,
+    ) -> Result<BlockOutcome, SubmitError> {
+        self.submit(block, now, false)
+    }
+
+    fn submit(
+        &mut self,
+        block: Block,
+        now: u64,
+        store_low_work: bool,
+    ) -> Result<BlockOutcome, SubmitError> {
         let hash = block.hash();
         let invalid = |error: BlockError| SubmitError::Invalid { hash, error };
         if let Some(entry) = self.store.entry(&hash)? {
@@ -241,12 +271,17 @@ impl<S: ChainStore> ChainManager<S> {
         let context = child_context(&self.store, &parent, &self.spec)?;
         check_header(&block.header, &context, now, &self.spec).map_err(invalid)?;
         check_body(&block, &self.spec).map_err(invalid)?;
-        let entry = parent.child(block.header).map_err(|_| {
-            invalid(BlockError::WrongBits {
-                expected: context.expected_bits,
-                found: block.header.bits,
-            })
-        })?;
+        let entry = parent
+            .child(block.header, &self.spec.asert_params())
+            .map_err(|_| {
+                invalid(BlockError::WrongBits {
+                    expected: context.expected_bits,
+                    found: block.header.bits,
+                })
+            })?;
+        if entry.chain_work < self.tip.chain_work && !store_low_work {
+            return Ok(BlockOutcome::LowWork);
+        }
         if !is_better_chain(&entry.chain_work, &self.tip.chain_work) {
             // A side branch's state is checked only if it wins, but what needs no state is
             // checked now: a forged signature is refused (and its sender penalized) on any

@@ -32,7 +32,8 @@ impl MemoryChainStore {
     pub fn new(spec: &ChainSpec) -> MemoryChainStore {
         let (block, change) = genesis(spec);
         let hash = block.hash();
-        let entry = BlockIndexEntry::genesis(block.header).expect("a checked spec has valid bits");
+        let entry = BlockIndexEntry::genesis(block.header, &spec.asert_params())
+            .expect("a checked spec has valid bits");
         let mut state = MemoryState::default();
         state.apply_change(&change);
         MemoryChainStore {

@@ -10,6 +10,7 @@
 //!
 //! Fork choice is one rule: the tip with the most cumulative work wins; on equal work the
 //! tip seen first stays.
+use crate::core::consensus::asert::{asert_clock_after, genesis_asert_clock, AsertParams};
 use crate::core::consensus::target::{Target, TargetError, Work};
 use crate::core::consensus::validation::{
     median_time_past, next_bits, HeaderContext, MEDIAN_TIME_SPAN,
@@ -28,8 +29,10 @@ pub struct BlockIndexEntry {
     pub header: Header,
     /// Total work of the chain ending in this block.
     pub chain_work: Work,
-    /// Time of block 1 on this block's branch (the ASERT anchor); `None` for genesis.
-    pub first_block_time: Option<u32>,
+    /// The ASERT schedule clock at this block: seconds credited since the anchor's parent
+    /// (genesis time − ideal block time), each block crediting its interval from its parent
+    /// but at most [`max_interval_credit`] (see [`asert_clock_after`]).
+    pub asert_clock: i64,
     /// Whether the block is known to be invalid.
     pub status: BlockStatus,
 }
@@ -58,22 +61,26 @@ impl BlockIndexEntry {
         self.header.height
     }
 
-    /// The genesis entry.
-    pub fn genesis(header: Header) -> Result<BlockIndexEntry, TargetError> {
+    /// The genesis entry of a chain whose blocks aim at `params`' ideal block time.
+    pub fn genesis(header: Header, params: &AsertParams) -> Result<BlockIndexEntry, TargetError> {
         Ok(BlockIndexEntry {
             chain_work: Target::from_compact(header.bits)?.work(),
             header,
-            first_block_time: None,
+            asert_clock: genesis_asert_clock(params),
             status: BlockStatus::Valid,
         })
     }
 
     /// The entry of a child of `self` with header `header` (whose bits were validated).
-    pub fn child(&self, header: Header) -> Result<BlockIndexEntry, TargetError> {
+    pub fn child(
+        &self,
+        header: Header,
+        params: &AsertParams,
+    ) -> Result<BlockIndexEntry, TargetError> {
         let work = Target::from_compact(header.bits)?.work();
         Ok(BlockIndexEntry {
             chain_work: self.chain_work.saturating_add(work),
-            first_block_time: self.first_block_time.or(Some(header.time)),
+            asert_clock: asert_clock_after(self.asert_clock, self.header.time, header.time, params),
             header,
             status: BlockStatus::Valid,
         })
@@ -182,12 +189,7 @@ pub fn child_context<I: BlockIndex + ?Sized>(
     Ok(HeaderContext {
         parent_height: parent.height(),
         median_time_past: median_time_past(&times),
-        expected_bits: next_bits(
-            spec,
-            parent.height(),
-            parent.header.time,
-            parent.first_block_time,
-        ),
+        expected_bits: next_bits(spec, parent.height(), parent.asert_clock),
     })
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::consensus::asert::max_interval_credit;
 use crate::core::consensus::validation::check_header;
 use crate::core::primitives::Block;
 use crate::core::testkit::{solve, test_address, test_spec, TestChain};
@@ -161,7 +162,11 @@ fn genesis_entry() {
     let entry = chain.entry_of(&chain.genesis_hash);
     assert_eq!(entry.height(), 0);
     assert_eq!(entry.hash(), chain.genesis_hash);
-    assert_eq!(entry.first_block_time, None);
+    assert_eq!(
+        entry.asert_clock,
+        i64::from(chain.spec.file.consensus.ideal_block_time_secs),
+        "genesis is one ideal block time after the anchor's parent"
+    );
     assert_eq!(entry.status, BlockStatus::Valid);
     assert_eq!(
         entry.chain_work,
@@ -173,15 +178,30 @@ fn genesis_entry() {
 }
 
 #[test]
-fn child_accumulates_work_and_keeps_block_one_time() {
+fn child_accumulates_work_and_the_capped_schedule_clock() {
     let mut chain = TestChain::new();
     let genesis = chain.genesis_hash;
-    let blocks = chain.extend(&genesis, 6, test_address(0));
-    let first_time = blocks[0].header.time;
+    let params = chain.spec.asert_params();
+    let cap = max_interval_credit(&params);
+    let genesis_time = chain.entry_of(&genesis).header.time;
+    // On schedule, then a day's gap, then a block stamped before its parent.
+    let mut tip = chain.extend(&genesis, 3, test_address(0))[2].hash();
+    let late = chain.entry_of(&tip).header.time + 86_400;
+    tip = mine_at(&mut chain, &tip, late).hash();
+    let ctx = child_context(&chain, chain.entry_of(&tip), &chain.spec).unwrap();
+    tip = mine_at(&mut chain, &tip, ctx.median_time_past + 1).hash();
+    let mut hashes = Vec::new();
+    let mut cursor = tip;
+    while cursor != genesis {
+        hashes.push(cursor);
+        cursor = chain.entry_of(&cursor).header.prev_hash;
+    }
+    hashes.reverse();
     let mut parent = chain.entry_of(&genesis).clone();
-    for block in &blocks {
-        let entry = chain.entry_of(&block.hash());
-        let work = Target::from_compact(block.header.bits).unwrap().work();
+    let mut credited = Vec::new();
+    for hash in &hashes {
+        let entry = chain.entry_of(hash);
+        let work = Target::from_compact(entry.header.bits).unwrap().work();
         assert_eq!(
             entry.chain_work,
             parent.chain_work.checked_add(work).unwrap()
@@ -190,28 +210,21 @@ fn child_accumulates_work_and_keeps_block_one_time() {
             entry.chain_work > parent.chain_work,
             "work strictly increases"
         );
-        assert_eq!(entry.first_block_time, Some(first_time));
-        assert_eq!(entry, &parent.child(block.header).unwrap());
-        assert_eq!(entry.header, block.header);
+        let interval = i64::from(entry.header.time) - i64::from(parent.header.time);
+        assert_eq!(entry.asert_clock - parent.asert_clock, interval.min(cap));
+        credited.push(entry.asert_clock - parent.asert_clock);
+        assert_eq!(entry, &parent.child(entry.header, &params).unwrap());
         assert_eq!(entry.status, BlockStatus::Valid);
         parent = entry.clone();
     }
-
-    // A branch off block 3 keeps the same block 1.
-    let side = chain.extend(&blocks[2].hash(), 2, test_address(1));
-    for block in &side {
-        assert_eq!(
-            chain.entry_of(&block.hash()).first_block_time,
-            Some(first_time)
-        );
-    }
-
-    // A branch off genesis has its own block 1.
-    let own_first = mine_at(&mut chain, &genesis, first_time - 3);
-    let next = chain.extend(&own_first.hash(), 2, test_address(1));
-    for hash in [own_first.hash(), next[0].hash(), next[1].hash()] {
-        assert_eq!(chain.entry_of(&hash).first_block_time, Some(first_time - 3));
-    }
+    let ideal = params.ideal_block_time;
+    assert_eq!(credited[..3], [ideal, ideal, ideal]);
+    assert_eq!(credited[3], cap, "a day's gap credits only the cap");
+    assert!(credited[4] < 0, "a block before its parent counts in full");
+    assert!(
+        parent.asert_clock - ideal <= i64::from(parent.header.time - genesis_time),
+        "the clock never runs ahead of the timestamps"
+    );
 }
 
 #[test]
@@ -222,7 +235,7 @@ fn child_refuses_undecodable_bits() {
     header.height = 1;
     header.prev_hash = chain.genesis_hash;
     header.bits = crate::core::consensus::CompactTarget::from_consensus(0);
-    assert!(genesis.child(header).is_err());
+    assert!(genesis.child(header, &chain.spec.asert_params()).is_err());
 }
 
 // ---- fork choice ----
@@ -334,7 +347,7 @@ fn median_time_past_by_hand() {
 }
 
 #[test]
-fn child_context_bits_are_genesis_bits_for_blocks_one_and_two() {
+fn child_context_bits_follow_asert_anchored_at_genesis() {
     let mut chain = TestChain::new();
     let genesis = chain.genesis_hash;
     let genesis_bits = chain.spec.genesis_bits;
@@ -347,26 +360,18 @@ fn child_context_bits_are_genesis_bits_for_blocks_one_and_two() {
             parent_height: 0,
             median_time_past: genesis_time,
             expected_bits: genesis_bits,
-        }
+        },
+        "block 1 carries the genesis bits"
     );
 
-    // Blocks 1 and 2 come far faster than the 10 s schedule.
+    // Block 1 comes far faster than the schedule: block 2 is already harder.
     let one = mine_at(&mut chain, &genesis, genesis_time + 1);
-    let ctx = child_context(&chain, chain.entry_of(&one.hash()), &chain.spec).unwrap();
+    let one_entry = chain.entry_of(&one.hash());
+    let ctx = child_context(&chain, one_entry, &chain.spec).unwrap();
     assert_eq!(ctx.parent_height, 1);
     assert_eq!(
-        ctx.expected_bits, genesis_bits,
-        "block 2 carries the genesis bits"
-    );
-    let two = mine_at(&mut chain, &one.hash(), genesis_time + 2);
-    assert_eq!(two.header.bits, genesis_bits);
-
-    // Block 3 follows ASERT anchored at block 1: 9 s ahead of schedule is a harder target.
-    let two_entry = chain.entry_of(&two.hash());
-    let ctx = child_context(&chain, two_entry, &chain.spec).unwrap();
-    assert_eq!(
         ctx.expected_bits,
-        next_bits(&chain.spec, 2, two.header.time, Some(one.header.time))
+        next_bits(&chain.spec, 1, one_entry.asert_clock)
     );
     assert!(
         Target::from_compact(ctx.expected_bits).unwrap() < chain.spec.genesis_target,
@@ -374,6 +379,51 @@ fn child_context_bits_are_genesis_bits_for_blocks_one_and_two() {
         ctx.expected_bits,
         genesis_bits
     );
+}
+
+/// Issue 11, item 2: on the old rule (ASERT anchored at block 1, at block 1's own time) a
+/// branch whose block 1 was stamped one second after genesis, mined when the clock reads a
+/// year later, ran at the pow limit for millions of blocks. Anchored at genesis with a capped
+/// clock, no timestamp a miner may choose eases the branch by more than 2^(1/4) a block.
+#[test]
+fn no_miner_chooses_the_difficulty_schedule() {
+    // The test spec's genesis is at the pow limit; this one starts 256 times harder, so
+    // easing shows.
+    let spec = crate::core::testkit::test_spec_with_genesis_bits("0x1f7fffff");
+    assert_ne!(spec.genesis_bits, spec.pow_limit.to_compact());
+    let mut chain = TestChain::with_spec(spec);
+    let genesis = chain.genesis_hash;
+    let genesis_time = chain.entry_of(&genesis).header.time;
+    let genesis_target = chain.spec.genesis_target;
+    let a_year_later = genesis_time + 365 * 86_400;
+    let one = mine_at(&mut chain, &genesis, genesis_time + 1);
+    let mut tip = one.hash();
+    let mut easiest = genesis_target;
+    for i in 0..4u32 {
+        // Each block as late as the clock allows.
+        let block = mine_at(&mut chain, &tip, a_year_later + i);
+        tip = block.hash();
+        let target = Target::from_compact(block.header.bits).unwrap();
+        easiest = easiest.max(target);
+    }
+    let ctx = child_context(&chain, chain.entry_of(&tip), &chain.spec).unwrap();
+    let next = Target::from_compact(ctx.expected_bits).unwrap();
+    // The old rule's answer for the same timestamps: the pow limit.
+    let params = chain.spec.asert_params();
+    let old_rule = crate::core::consensus::asert::next_target(
+        &genesis_target,
+        i64::from(a_year_later + 3) - (i64::from(genesis_time + 1) - params.ideal_block_time),
+        4,
+        &params,
+    );
+    assert_eq!(old_rule, params.pow_limit, "the attack as it was");
+    // Four capped credits: at most 2^(4/4) = 2 times easier (rounding aside).
+    let bound = genesis_target
+        .as_u256()
+        .saturating_mul(ruint::aliases::U256::from(201u32))
+        / ruint::aliases::U256::from(100u32);
+    assert!(next.as_u256() <= bound, "{next:?} is too easy");
+    assert!(easiest.as_u256() <= bound);
 }
 
 #[test]

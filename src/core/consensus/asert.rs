@@ -25,6 +25,36 @@ pub struct AsertParams {
     pub pow_limit: Target,
 }
 
+/// The schedule clock of the anchor (genesis): one ideal block time after the anchor's
+/// parent, by definition, so that blocks on schedule keep the anchor's target.
+pub fn genesis_asert_clock(params: &AsertParams) -> i64 {
+    params.ideal_block_time
+}
+
+/// The most schedule time one block credits: the ideal block time plus a quarter of the
+/// half-life. A block that took longer eases its successor by at most 2^(1/4) (about 19%),
+/// so time in which nobody mined cannot be banked into a burst of easy blocks, while a chain
+/// that lost hash power still halves its difficulty every 4 slow blocks.
+pub fn max_interval_credit(params: &AsertParams) -> i64 {
+    params.ideal_block_time.saturating_add(params.half_life / 4)
+}
+
+/// The schedule clock of a block with time `time` whose parent had time `parent_time` and
+/// clock `parent_clock`: the parent's clock plus the interval, capped above at
+/// [`max_interval_credit`]. A negative interval (allowed by the median-time rule) counts in
+/// full, so the clock never runs ahead of the timestamps: `clock(b) − clock(genesis) ≤
+/// b.time − genesis.time`, and timestamps are bounded by the median-time and future-drift
+/// rules.
+pub fn asert_clock_after(
+    parent_clock: i64,
+    parent_time: u32,
+    time: u32,
+    params: &AsertParams,
+) -> i64 {
+    let interval = i64::from(time) - i64::from(parent_time);
+    parent_clock.saturating_add(interval.min(max_interval_credit(params)))
+}
+
 /// Fixed-point scale of the exponent: 16 fractional bits.
 const RADIX_BITS: u32 = 16;
 

@@ -173,6 +173,23 @@ impl BlockError {
         )
     }
 
+    /// Whether the block shows this fault on its own, without its parent or any state: a
+    /// peer that merely stored or served the block could have checked it (every node checks
+    /// these before it stores a block on any branch).
+    pub fn is_intrinsic(&self) -> bool {
+        matches!(
+            self,
+            BlockError::BadProofOfWork { .. }
+                | BlockError::BadMerkleRoot { .. }
+                | BlockError::OversizedBlock { .. }
+                | BlockError::TooManyTransfers { .. }
+                | BlockError::MemoTooLong { .. }
+                | BlockError::DuplicateTransfer(_)
+                | BlockError::BadSignature { .. }
+                | BlockError::WrongChainId { .. }
+        )
+    }
+
     /// Whether the block is invalid forever (so it and its descendants can be marked
     /// invalid), as opposed to not checkable now.
     pub fn is_permanent(&self) -> bool {

@@ -110,7 +110,7 @@ mod tests {
                 "message = \"Cairn dev chain!\"",
             ),
             ("time = 1767225600", "time = 1767225601"),
-            ("bits = \"0x1d0a0000\"", "bits = \"0x1d0a0001\""),
+            ("bits = \"0x1e020000\"", "bits = \"0x1e020001\""),
             (
                 "amount = \"1000000\", note = \"dev account 0\"",
                 "amount = \"1000001\"",
@@ -139,7 +139,7 @@ mod tests {
     fn dev_genesis_hash_is_pinned() {
         assert_eq!(
             genesis_hash(&ChainSpec::dev()).to_hex(),
-            "d6c9b7b6a3958c92d7692ab5865914d8188df196e8b585dabd4634843caef253"
+            "213eac8b1ce2c3985c756030d4b962c9d917916c13e7b445f7260f5ed2ca67d8"
         );
     }
 }

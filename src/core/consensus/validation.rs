@@ -42,28 +42,24 @@ pub fn median_time_past(times: &[u32]) -> u32 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
-/// The bits required of the child of a block at `parent_height` with time `parent_time`.
+/// The bits required of the child of a block at `parent_height` whose ASERT schedule clock
+/// is `parent_asert_clock` (see [`crate::core::consensus::asert::asert_clock_after`]).
 ///
-/// ASERT is anchored at block 1 (see docs/PROTOCOL.md): blocks 1 and 2 carry the genesis
-/// target, and later blocks follow the schedule that starts at block 1's time
-/// (`first_block_time`, `None` only when the parent is genesis). Anchoring at block 1 rather
-/// than at genesis means a chain whose genesis time is long past (the embedded dev chain,
-/// started months after its spec was written) starts on schedule instead of at the pow
-/// limit with years of blocks to catch up.
-pub fn next_bits(
-    spec: &ChainSpec,
-    parent_height: u32,
-    parent_time: u32,
-    first_block_time: Option<u32>,
-) -> CompactTarget {
-    let Some(anchor_time) = first_block_time.filter(|_| parent_height >= 1) else {
-        return spec.genesis_bits;
-    };
+/// ASERT is anchored at genesis, which no miner chooses: `time_diff` is the parent's
+/// schedule clock and `height_diff` the parent's height, so blocks on schedule keep the
+/// genesis target. The clock credits each block's interval only up to a cap, so time in which
+/// nobody mined (a dev chain started months after its spec was written, a node stopped for a
+/// night) eases the next block by at most 2^(1/4), never to the pow limit. See
+/// docs/PROTOCOL.md, "Difficulty".
+pub fn next_bits(spec: &ChainSpec, parent_height: u32, parent_asert_clock: i64) -> CompactTarget {
     let params = spec.asert_params();
-    let anchor_parent_time = i64::from(anchor_time) - params.ideal_block_time;
-    let time_diff = i64::from(parent_time) - anchor_parent_time;
-    let height_diff = i64::from(parent_height) - 1;
-    next_target(&spec.genesis_target, time_diff, height_diff, &params).to_compact()
+    next_target(
+        &spec.genesis_target,
+        parent_asert_clock,
+        i64::from(parent_height),
+        &params,
+    )
+    .to_compact()
 }
 
 /// Checks a header against its parent's context and the local clock (`now`, Unix seconds).

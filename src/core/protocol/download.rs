@@ -1,8 +1,10 @@
 //! The block download queue of header-first sync. No I/O.
 //!
-//! Headers from one peer (the *source*) describe a branch heavier than our tip. Their
-//! blocks are fetched in batches from every useful peer at once, buffered, and handed to the
-//! chain strictly in order:
+//! Headers from one peer (the *source*) describe a branch, checked header by header against
+//! the consensus rules that need no state (see `headers`). Their blocks are fetched only once
+//! the branch's header work exceeds our tip's (the caller decides, from [`Download::last`]),
+//! in batches from every useful peer at once, buffered, and handed to the chain strictly in
+//! order:
 //!
 //! ```text
 //!   wanted:  [h101 h102 h103 ... h164][h165 ... h228][h229 ...]     (linked headers)
@@ -11,31 +13,34 @@
 //! ```
 //! A peer that answers without some requested blocks has "tried" them and is not asked for
 //! them again; when every peer has tried the front block, the queue is stuck and the caller
-//! resets it. Bytes buffered are counted so that memory stays bounded.
+//! resets it. Bytes buffered are counted so that memory stays bounded; headers are held in
+//! memory only, never written, and the caller bounds their number.
 //!
 //! # Invariants
 //! - `wanted` is a chain: each header is the parent of the next.
+//! - `position` maps exactly the hashes in `wanted` to their sequence numbers, and the
+//!   front's sequence number is `front_seq`.
 //! - Every key of `buffered` and `assigned` is a hash in `wanted`.
 //! - `buffered_bytes` is the sum of the encoded sizes of the buffered blocks.
-use crate::core::consensus::target::{Target, Work};
-use crate::core::primitives::{Block, BlockHash, Header};
+use crate::core::chain::BlockIndexEntry;
+use crate::core::primitives::{Block, BlockHash};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// One header waiting for its block.
+/// One checked header waiting for its block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
-    /// The header.
-    pub header: Header,
     /// Its hash.
     pub hash: BlockHash,
-    /// Work of the chain ending in it.
-    pub chain_work: Work,
+    /// The index entry the block will have (header, chain work, ASERT clock).
+    pub entry: BlockIndexEntry,
 }
 
 /// The queue of blocks to fetch, for peers identified by `P`.
 #[derive(Clone, Debug)]
 pub struct Download<P> {
     wanted: VecDeque<Wanted>,
+    position: BTreeMap<BlockHash, u64>,
+    front_seq: u64,
     source: Option<P>,
     buffered: BTreeMap<BlockHash, (Block, P)>,
     buffered_bytes: usize,
@@ -47,6 +52,8 @@ impl<P> Default for Download<P> {
     fn default() -> Self {
         Download {
             wanted: VecDeque::new(),
+            position: BTreeMap::new(),
+            front_seq: 0,
             source: None,
             buffered: BTreeMap::new(),
             buffered_bytes: 0,
@@ -54,13 +61,6 @@ impl<P> Default for Download<P> {
             tried: BTreeMap::new(),
         }
     }
-}
-
-/// Why headers could not be queued.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum QueueError {
-    /// A header's compact target does not decode.
-    BadBits(BlockHash),
 }
 
 impl<P: Ord + Clone> Download<P> {
@@ -91,7 +91,14 @@ impl<P: Ord + Clone> Download<P> {
 
     /// Whether `hash` is wanted.
     pub fn wants(&self, hash: &BlockHash) -> bool {
-        self.wanted.iter().any(|w| w.hash == *hash)
+        self.position.contains_key(hash)
+    }
+
+    /// The entry a wanted header's block will have.
+    pub fn entry(&self, hash: &BlockHash) -> Option<&BlockIndexEntry> {
+        let seq = self.position.get(hash)?;
+        let index = usize::try_from(seq - self.front_seq).ok()?;
+        self.wanted.get(index).map(|w| &w.entry)
     }
 
     /// Forgets everything.
@@ -99,36 +106,23 @@ impl<P: Ord + Clone> Download<P> {
         *self = Download::default();
     }
 
-    /// Queues linked `headers` from `source`; the first one's parent has `parent_work`.
-    /// The caller has checked that they link and that the first extends a known block or
-    /// the last wanted header (then the queue grows; otherwise it is replaced).
-    pub fn queue(
-        &mut self,
-        source: P,
-        headers: &[Header],
-        parent_work: Work,
-    ) -> Result<(), QueueError> {
+    /// Queues checked, linked headers from `source`, each with its entry. The caller has
+    /// checked that they link and that the first extends a known block or the last wanted
+    /// header (then the queue grows; otherwise it is replaced).
+    pub fn queue(&mut self, source: P, headers: Vec<Wanted>) {
         let extends = match (self.last(), headers.first()) {
-            (Some(last), Some(first)) => first.prev_hash == last.hash,
+            (Some(last), Some(first)) => first.entry.header.prev_hash == last.hash,
             _ => false,
         };
         if !extends {
             self.reset();
         }
         self.source = Some(source);
-        let mut work = parent_work;
-        for header in headers {
-            let hash = header.hash();
-            let target =
-                Target::from_compact(header.bits).map_err(|_| QueueError::BadBits(hash))?;
-            work = work.saturating_add(target.work());
-            self.wanted.push_back(Wanted {
-                header: *header,
-                hash,
-                chain_work: work,
-            });
+        for wanted in headers {
+            let seq = self.front_seq + self.wanted.len() as u64;
+            self.position.insert(wanted.hash, seq);
+            self.wanted.push_back(wanted);
         }
-        Ok(())
     }
 
     /// Up to `max` hashes for `peer` to fetch, among the first `window` wanted: not buffered,
@@ -191,7 +185,7 @@ impl<P: Ord + Clone> Download<P> {
         let front = self.wanted.front()?.hash;
         let (block, from) = self.buffered.remove(&front)?;
         self.buffered_bytes -= block.encoded_size();
-        self.wanted.pop_front();
+        self.pop_front();
         self.tried.remove(&front);
         Some((block, from))
     }
@@ -205,13 +199,38 @@ impl<P: Ord + Clone> Download<P> {
 
     /// Drops the front header (its block is already known).
     pub fn skip_front(&mut self) {
-        if let Some(front) = self.wanted.pop_front() {
+        if let Some(front) = self.pop_front() {
             if let Some((block, _)) = self.buffered.remove(&front.hash) {
                 self.buffered_bytes -= block.encoded_size();
             }
             self.assigned.remove(&front.hash);
             self.tried.remove(&front.hash);
         }
+    }
+
+    fn pop_front(&mut self) -> Option<Wanted> {
+        let front = self.wanted.pop_front()?;
+        self.position.remove(&front.hash);
+        self.front_seq += 1;
+        Some(front)
+    }
+
+    /// The request the front block is assigned to, if it is in flight.
+    pub fn front_request(&self) -> Option<u64> {
+        let front = self.wanted.front()?;
+        self.assigned.get(&front.hash).copied()
+    }
+
+    /// How many of the first `window` wanted blocks are neither buffered nor assigned: what
+    /// the next batches can still take.
+    pub fn unassigned_in_window(&self, window: usize) -> usize {
+        self.wanted
+            .iter()
+            .take(window)
+            .filter(|w| {
+                !self.buffered.contains_key(&w.hash) && !self.assigned.contains_key(&w.hash)
+            })
+            .count()
     }
 
     /// The front hash.
@@ -247,15 +266,23 @@ mod tests {
         (chain, blocks)
     }
 
+    fn wanted(chain: &TestChain, blocks: &[Block]) -> Vec<Wanted> {
+        blocks
+            .iter()
+            .map(|b| Wanted {
+                hash: b.hash(),
+                entry: chain.entry_of(&b.hash()).clone(),
+            })
+            .collect()
+    }
+
     #[test]
     fn batches_go_to_different_peers_and_blocks_come_out_in_order() {
         let (chain, blocks) = chain_of(6);
-        let headers: Vec<Header> = blocks.iter().map(|b| b.header).collect();
-        let genesis_work = chain.entry_of(&chain.genesis_hash).chain_work;
         let mut d = Download::default();
-        d.queue("a", &headers, genesis_work).unwrap();
+        d.queue("a", wanted(&chain, &blocks));
         assert_eq!(
-            d.last().unwrap().chain_work,
+            d.last().unwrap().entry.chain_work,
             chain.entry_of(&blocks[5].hash()).chain_work
         );
         let first = d.next_batch(&"a", 1, 100, 3);
@@ -266,6 +293,8 @@ mod tests {
             blocks[3..].iter().map(Block::hash).collect::<Vec<_>>()
         );
         assert!(d.next_batch(&"c", 3, 100, 3).is_empty());
+        assert_eq!(d.unassigned_in_window(100), 0);
+        assert_eq!(d.front_request(), Some(1));
         // The second batch arrives first: nothing is ready until the front arrives.
         d.receive(&"b", 2, &second, blocks[3..].to_vec());
         assert!(d.pop_ready().is_none());
@@ -279,16 +308,26 @@ mod tests {
     }
 
     #[test]
+    fn entries_are_found_by_hash_as_the_front_moves() {
+        let (chain, blocks) = chain_of(5);
+        let mut d = Download::default();
+        d.queue("a", wanted(&chain, &blocks[..3]));
+        d.queue("a", wanted(&chain, &blocks[3..]));
+        assert_eq!(d.len(), 5);
+        d.skip_front();
+        d.skip_front();
+        assert!(!d.wants(&blocks[1].hash()));
+        for block in &blocks[2..] {
+            assert_eq!(d.entry(&block.hash()), Some(chain.entry_of(&block.hash())));
+        }
+        assert_eq!(d.entry(&blocks[0].hash()), None);
+    }
+
+    #[test]
     fn a_skipped_block_goes_to_another_peer_and_all_trying_means_stuck() {
         let (chain, blocks) = chain_of(2);
-        let headers: Vec<Header> = blocks.iter().map(|b| b.header).collect();
         let mut d = Download::default();
-        d.queue(
-            "a",
-            &headers,
-            chain.entry_of(&chain.genesis_hash).chain_work,
-        )
-        .unwrap();
+        d.queue("a", wanted(&chain, &blocks));
         let batch = d.next_batch(&"a", 1, 100, 16);
         // "a" sends only the second block.
         d.receive(&"a", 1, &batch, vec![blocks[1].clone()]);
@@ -306,14 +345,12 @@ mod tests {
         let genesis = chain.genesis_hash;
         let a = chain.extend(&genesis, 3, test_address(0));
         let b = chain.extend(&genesis, 2, test_address(1));
-        let work = chain.entry_of(&genesis).chain_work;
         let mut d = Download::default();
-        d.queue("a", &a.iter().map(|x| x.header).collect::<Vec<_>>(), work)
-            .unwrap();
-        d.queue("b", &b.iter().map(|x| x.header).collect::<Vec<_>>(), work)
-            .unwrap();
+        d.queue("a", wanted(&chain, &a));
+        d.queue("b", wanted(&chain, &b));
         assert_eq!(d.len(), 2);
         assert_eq!(d.source(), Some(&"b"));
         assert_eq!(d.front(), Some(b[0].hash()));
+        assert!(!d.wants(&a[2].hash()));
     }
 }

@@ -15,12 +15,31 @@
 //!   GetBlocks to every useful peer (≤ max_requests_per_peer each) ──► Blocks ──► buffer
 //!        ──► connect in order through the chain manager ──► more headers when the queue runs low
 //!
-//!   gossip block ──► known? Ignore ── parent unknown? orphan pool + GetHeaders ── else submit
-//!                    └─ valid: Accept (gossipsub forwards)   invalid: Reject + penalty
+//!   gossip block ──► known? Ignore ── parent unknown? orphan pool (if its work is near the
+//!                    tip's) + GetHeaders ── else submit, unsolicited: stored only if its
+//!                    branch's work reaches the tip's
+//!                    └─ now on the best chain: Accept (gossipsub forwards)
+//!                       side branch, low work: Ignore      invalid: Reject + penalty
 //! ```
-//! Stalls are timeouts: the request's blocks go to another peer, and a peer that stalls
-//! again and again is disconnected. Lies are penalties (see `peers`).
+//! Headers come first: a peer's header chain is checked against every stateless rule
+//! (`headers`), held in memory, and its blocks are fetched only once its work exceeds the
+//! tip's. Stalls are timeouts: the request's blocks go to another peer, a peer that stalls
+//! again and again is disconnected, and so is one whose request holds up a full download
+//! window while others deliver. Lies are penalties (see `peers`), and only for what the peer
+//! could have checked itself:
+//!
+//! - a gossiped block is relayed only after it joined this node's best chain, so its relayer
+//!   vouches for all of it: any consensus fault is the relayer's;
+//! - a block fetched by sync comes from a peer that may merely have stored it (a side
+//!   branch it never validated in full): the provider answers only for what the block shows
+//!   on its own (its merkle root, limits, signatures: [`BlockError::is_intrinsic`]); the
+//!   peer whose headers announced the branch as its best answers for everything else.
+//!
+//! # Invariants
+//! - Only blocks of a branch with more header work than the tip are requested.
+//! - A block is answered `Accept` only if it is on the best chain after it was submitted.
 use super::download::Download;
+use super::headers::check_header_chain;
 use super::locator::MAX_LOCATOR_HASHES;
 use super::messages::{
     check_blocks_response, check_headers_response, Status, SyncRequest, SyncResponse, MAX_BLOCKS,
@@ -29,9 +48,12 @@ use super::messages::{
 use super::orphans::{OrphanInsert, OrphanPool, OrphanPoolConfig};
 use super::peers::{Misbehavior, PeerAction, PeerPolicy, PeerPolicyConfig};
 use crate::core::chain::manager::{BlockOutcome, ChainManager, ChainStore, SubmitError};
-use crate::core::chain::{BlockIndexEntry, BlockStatus, ChainError};
+use crate::core::chain::{child_context, BlockIndexEntry, BlockStatus, ChainError};
+use crate::core::consensus::target::Work;
 use crate::core::consensus::validation::check_proof_of_work;
-use crate::core::primitives::{Block, BlockHash};
+use crate::core::consensus::{BlockError, Target};
+use crate::core::mempool::MempoolError;
+use crate::core::primitives::{Block, BlockHash, Txid};
 use std::collections::BTreeMap;
 
 /// Tuning of the network logic.
@@ -59,6 +81,23 @@ pub struct ProtocolConfig {
     /// [`Event::Continue`], so the shell sends the next requests and takes in the responses
     /// that arrived meanwhile instead of waiting for a long run of blocks to connect.
     pub connect_chunk: usize,
+    /// Most headers held in memory for a branch whose work does not yet exceed the tip's
+    /// (a deeper fork is dropped).
+    pub max_queued_headers: usize,
+    /// A block request that holds up a full download window this long, while other peers
+    /// deliver, gets its peer disconnected (doubling after each such stall, up to
+    /// `max_block_stall_ms`).
+    pub block_stall_ms: u64,
+    /// The most `block_stall_ms` grows to.
+    pub max_block_stall_ms: u64,
+    /// An orphan's own target may be at most this many times easier than the one the tip's
+    /// child needs, or it is not held.
+    pub orphan_max_easier: u32,
+    /// Useless unsolicited blocks (too little work to hold) a peer may send in a burst; one
+    /// more is forgiven every `junk_refill_ms`; beyond, the peer is disconnected (no score).
+    pub junk_burst: u32,
+    /// See `junk_burst`.
+    pub junk_refill_ms: u64,
     /// The orphan pool's limits.
     pub orphans: OrphanPoolConfig,
     /// Penalties, bans and inbound rate limits.
@@ -78,6 +117,12 @@ impl Default for ProtocolConfig {
             outbound_requests_per_sec: 40,
             max_stalls: 3,
             connect_chunk: 4,
+            max_queued_headers: 100_000,
+            block_stall_ms: 5_000,
+            max_block_stall_ms: 60_000,
+            orphan_max_easier: 16,
+            junk_burst: 16,
+            junk_refill_ms: 10_000,
             orphans: OrphanPoolConfig::default(),
             policy: PeerPolicyConfig::default(),
         }
@@ -122,6 +167,16 @@ pub enum Event<P> {
         peer: P,
         /// The block.
         block: Block,
+    },
+    /// A transfer arrived by gossip and went through the mempool's admission; answer with
+    /// [`Action::TransferVerdict`].
+    GossipTransfer {
+        /// The peer that forwarded it.
+        peer: P,
+        /// The transfer.
+        txid: Txid,
+        /// What admission said.
+        admission: Result<(), MempoolError>,
     },
     /// A peer sent bytes that break the protocol below this logic (undecodable, oversized).
     Misbehaved {
@@ -201,6 +256,15 @@ pub enum Action<P> {
     },
     /// Gossip a block this node mined.
     Publish(Block),
+    /// Tell gossipsub what to do with the gossiped transfer `txid` from `source`.
+    TransferVerdict {
+        /// The transfer (the gossip message id).
+        txid: Txid,
+        /// The peer it came from.
+        source: P,
+        /// Forward, reject or ignore.
+        verdict: Verdict,
+    },
     /// Tell gossipsub what to do with the gossiped block `hash` from `source`.
     Verdict {
         /// The block (the gossip message id).
@@ -273,18 +337,26 @@ pub struct PeerInfo {
     /// Outbound request budget, in thousandths of a request.
     budget_milli: u64,
     budget_ms: u64,
+    /// Useless unsolicited blocks still forgiven, in thousandths.
+    junk_milli: u64,
+    junk_ms: u64,
 }
 
 #[derive(Clone, Debug)]
 enum Pending {
     Status,
-    Headers,
+    /// Headers, asked when the peer's last status claimed this much chain work (its chain
+    /// work never falls, so the headers it answers with must show at least as much).
+    Headers {
+        claimed: Option<Work>,
+    },
     Blocks(Vec<BlockHash>),
 }
 
 #[derive(Clone, Debug)]
 struct Outstanding<P> {
     peer: P,
+    sent_ms: u64,
     deadline_ms: u64,
     pending: Pending,
 }
@@ -307,6 +379,22 @@ pub struct Protocol<P> {
     next_id: u64,
     progress: ProgressMark,
     rotation: u64,
+    /// The current block-stall allowance (see [`ProtocolConfig::block_stall_ms`]).
+    block_stall_ms: u64,
+}
+
+/// Who answers for a block that turns out invalid.
+#[derive(Clone, Copy, Debug)]
+enum Blame<'a, P> {
+    /// Nobody: mined here.
+    Nobody,
+    /// The peer that gossiped it, which relays only what joined its own best chain.
+    Relayer(&'a P),
+    /// Sync: the peer that served the body, and the peer whose headers announced the branch.
+    Sync {
+        provider: &'a P,
+        announcer: Option<&'a P>,
+    },
 }
 
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
@@ -323,6 +411,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             next_id: 1,
             progress: ProgressMark::default(),
             rotation: 0,
+            block_stall_ms: config.block_stall_ms,
         }
     }
 
@@ -395,6 +484,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                         PeerInfo {
                             budget_milli: u64::from(self.config.outbound_requests_per_sec) * 1000,
                             budget_ms: now_ms,
+                            junk_milli: u64::from(self.config.junk_burst) * 1000,
+                            junk_ms: now_ms,
                             ..PeerInfo::default()
                         },
                     );
@@ -418,13 +509,26 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             Event::GossipBlock { peer, block } => {
                 self.on_gossip_block(peer, block, chain, now_ms, out)?
             }
+            Event::GossipTransfer {
+                peer,
+                txid,
+                admission,
+            } => self.on_gossip_transfer(peer, txid, admission, now_ms, out),
             Event::Misbehaved { peer, fault } => {
                 self.penalize(&peer, fault, now_ms, format!("{fault:?}"), out)
             }
             Event::Mined(block) => {
                 let hash = block.hash();
                 let copy = block.clone();
-                match self.submit(block, None, TipSource::Mined, true, chain, now_ms, out)? {
+                match self.submit(
+                    block,
+                    Blame::Nobody,
+                    TipSource::Mined,
+                    true,
+                    chain,
+                    now_ms,
+                    out,
+                )? {
                     Ok(BlockOutcome::Extended { .. } | BlockOutcome::Reorganized { .. }) => {
                         out.push(Action::Publish(copy))
                     }
@@ -549,9 +653,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             (Pending::Status, SyncResponse::Status(status)) => {
                 self.on_status(peer, status, chain, now_ms, out);
             }
-            (Pending::Headers, SyncResponse::Headers(headers)) => {
+            (Pending::Headers { claimed }, SyncResponse::Headers(headers)) => {
                 self.headers_request = None;
-                self.on_headers(peer, headers, chain, now_ms, out)?;
+                self.on_headers(peer, headers, claimed, chain, now_ms, out)?;
             }
             (Pending::Blocks(requested), SyncResponse::Blocks(blocks)) => {
                 if let Err(e) = check_blocks_response(&blocks, &requested) {
@@ -572,7 +676,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 if let Pending::Blocks(requested) = &pending {
                     self.download.unassign(&peer, id, requested);
                 }
-                if matches!(pending, Pending::Headers) {
+                if matches!(pending, Pending::Headers { .. }) {
                     self.headers_request = None;
                 }
                 self.penalize(
@@ -615,6 +719,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         &mut self,
         peer: P,
         headers: Vec<crate::core::primitives::Header>,
+        claimed: Option<Work>,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
@@ -632,7 +737,12 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         // Skip what we already have (the answer starts at the fork with our locator).
         let mut start = 0;
         while let Some(header) = headers.get(start) {
-            match chain.entry(&header.hash())? {
+            let hash = header.hash();
+            if self.download.wants(&hash) {
+                start += 1;
+                continue;
+            }
+            match chain.entry(&hash)? {
                 Some(entry) if entry.status == BlockStatus::Valid => start += 1,
                 Some(_) => {
                     self.penalize(
@@ -647,29 +757,29 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 None => break,
             }
         }
+        let full = headers.len() >= MAX_HEADERS;
         let new = &headers[start..];
         let Some(first) = new.first() else {
             if let Some(info) = self.peers.get_mut(&peer) {
                 info.exhausted = true;
             }
+            if let Some(last) = headers.last() {
+                let shown = match self.download.entry(&last.hash()) {
+                    Some(entry) => Some(entry.chain_work),
+                    None => chain.entry(&last.hash())?.map(|e| e.chain_work),
+                };
+                if !full {
+                    if let Some(shown) = shown {
+                        self.check_claimed_work(&peer, claimed, shown, now_ms, out);
+                    }
+                }
+            }
             return Ok(());
         };
-        for header in new {
-            if check_proof_of_work(header).is_err() {
-                self.penalize(
-                    &peer,
-                    Misbehavior::InvalidBlock,
-                    now_ms,
-                    format!("header {} has bad proof of work", header.hash()),
-                    out,
-                );
-                return Ok(());
-            }
-        }
-        let parent_work = match self.download.last() {
-            Some(last) if last.hash == first.prev_hash => last.chain_work,
+        let parent = match self.download.last() {
+            Some(last) if last.hash == first.prev_hash => last.entry.clone(),
             _ => match chain.entry(&first.prev_hash)? {
-                Some(parent) if parent.status == BlockStatus::Valid => parent.chain_work,
+                Some(parent) if parent.status == BlockStatus::Valid => parent,
                 _ => {
                     self.penalize(
                         &peer,
@@ -682,22 +792,83 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 }
             },
         };
-        if self.download.queue(peer.clone(), new, parent_work).is_err() {
-            self.penalize(
-                &peer,
-                Misbehavior::InvalidBlock,
-                now_ms,
-                "header with undecodable bits".into(),
-                out,
-            );
-            self.download.reset();
+        let checked = match check_header_chain(
+            chain.store(),
+            &self.download,
+            parent,
+            new,
+            chain.spec(),
+            now_ms / 1000,
+        )? {
+            Ok(checked) => checked,
+            Err(invalid) => {
+                self.penalize(
+                    &peer,
+                    Misbehavior::InvalidBlock,
+                    now_ms,
+                    format!("header {} breaks a rule: {}", invalid.hash, invalid.error),
+                    out,
+                );
+                if self.download.source() == Some(&peer) {
+                    self.download.reset();
+                }
+                return Ok(());
+            }
+        };
+        let held = checked.held_at.is_some();
+        self.download.queue(peer.clone(), checked.wanted);
+        // A full answer without a header from the future: the peer has more to send.
+        let more = full && !held;
+        if let Some(info) = self.peers.get_mut(&peer) {
+            info.exhausted = !more;
+        }
+        let Some(shown) = self.download.last().map(|w| w.entry.chain_work) else {
+            return Ok(());
+        };
+        if !more && !held && !self.check_claimed_work(&peer, claimed, shown, now_ms, out) {
             return Ok(());
         }
-        let full = headers.len() >= MAX_HEADERS;
-        if let Some(info) = self.peers.get_mut(&peer) {
-            info.exhausted = !full;
+        let tip_work = chain.tip().chain_work;
+        let too_long = self.download.len() >= self.config.max_queued_headers;
+        if shown <= tip_work && (!more || too_long) {
+            // The whole branch is here (or as much as we hold) and it is not heavier than
+            // our tip: nothing to fetch, nothing was written.
+            self.reset_download();
         }
         Ok(())
+    }
+
+    /// At the end of `peer`'s header chain, whose work is `shown`: a peer whose status
+    /// claimed more work than its own headers add up to lied (it knows its chain). Returns
+    /// whether the claim held.
+    fn check_claimed_work(
+        &mut self,
+        peer: &P,
+        claimed: Option<Work>,
+        shown: Work,
+        now_ms: u64,
+        out: &mut Vec<Action<P>>,
+    ) -> bool {
+        match claimed {
+            Some(claimed) if claimed > shown => {
+                if self.download.source() == Some(peer) {
+                    self.download.reset();
+                }
+                if let Some(info) = self.peers.get_mut(peer) {
+                    // Not useful until its next status.
+                    info.status = None;
+                }
+                self.penalize(
+                    peer,
+                    Misbehavior::ProtocolViolation,
+                    now_ms,
+                    "its status claimed more chain work than its headers show".into(),
+                    out,
+                );
+                false
+            }
+            _ => true,
+        }
     }
 
     // ----- gossip -----
@@ -727,6 +898,12 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         if chain.entry(&block.header.prev_hash)?.is_none() {
             out.push(verdict(Verdict::Ignore));
+            if !self.orphan_has_enough_work(&block, chain)? {
+                // Far easier than anything near our tip: a cheap header, or a branch with
+                // much less hash power. Not held, not asked about; a flood costs a connection.
+                self.note_junk(&peer, now_ms, out);
+                return Ok(());
+            }
             if let OrphanInsert::Added { .. } =
                 self.orphans.insert(block, peer.clone(), now_ms / 1000)
             {
@@ -742,38 +919,131 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         match self.submit(
             block,
-            Some(&peer),
+            Blame::Relayer(&peer),
             TipSource::Gossip,
             true,
             chain,
             now_ms,
             out,
         )? {
-            Ok(_) => out.push(verdict(Verdict::Accept)),
+            // On the best chain now: vouched for, so forwarded.
+            Ok(BlockOutcome::Extended { .. } | BlockOutcome::Reorganized { .. }) => {
+                out.push(verdict(Verdict::Accept))
+            }
+            Ok(BlockOutcome::LowWork) => {
+                out.push(verdict(Verdict::Ignore));
+                self.note_junk(&peer, now_ms, out);
+            }
+            // A side branch (stored, not validated against state) or a duplicate: not
+            // forwarded, no fault.
+            Ok(BlockOutcome::SideBranch | BlockOutcome::AlreadyKnown) => {
+                out.push(verdict(Verdict::Ignore))
+            }
             Err(e) if e.is_permanent() => out.push(verdict(Verdict::Reject)),
             Err(_) => out.push(verdict(Verdict::Ignore)),
         }
         Ok(())
     }
 
+    /// Whether an orphan's own proof of work is near what the tip's child needs: its target
+    /// at most `orphan_max_easier` times the tip's next target. An honest orphan is a block
+    /// a little ahead of our tip; ASERT moves the target by a bounded factor per block.
+    fn orphan_has_enough_work<S: ChainStore>(
+        &self,
+        block: &Block,
+        chain: &ChainManager<S>,
+    ) -> Result<bool, ChainError> {
+        let next = child_context(chain.store(), chain.tip(), chain.spec())?.expected_bits;
+        let (Ok(ours), Ok(theirs)) = (
+            Target::from_compact(next),
+            Target::from_compact(block.header.bits),
+        ) else {
+            return Ok(false);
+        };
+        let allowance = ours
+            .as_u256()
+            .saturating_mul(ruint::aliases::U256::from(self.config.orphan_max_easier));
+        Ok(theirs.as_u256() <= allowance)
+    }
+
+    /// Counts a useless unsolicited block from `peer`; past its allowance the peer is
+    /// disconnected. No score: an honest node on a weaker branch sends such blocks too.
+    fn note_junk(&mut self, peer: &P, now_ms: u64, out: &mut Vec<Action<P>>) {
+        let burst = u64::from(self.config.junk_burst) * 1000;
+        let refill_ms = self.config.junk_refill_ms.max(1);
+        let Some(info) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let elapsed = now_ms.saturating_sub(info.junk_ms);
+        info.junk_milli = info
+            .junk_milli
+            .saturating_add(elapsed.saturating_mul(1000) / refill_ms)
+            .min(burst);
+        info.junk_ms = info.junk_ms.max(now_ms);
+        if info.junk_milli >= 1000 {
+            info.junk_milli -= 1000;
+        } else {
+            out.push(Action::Disconnect(peer.clone()));
+            self.drop_peer(peer);
+        }
+    }
+
+    fn on_gossip_transfer(
+        &mut self,
+        peer: P,
+        txid: Txid,
+        admission: Result<(), MempoolError>,
+        now_ms: u64,
+        out: &mut Vec<Action<P>>,
+    ) {
+        let verdict = match &admission {
+            Ok(()) => Verdict::Accept,
+            // What no honest node relays: the relayer could have checked it.
+            Err(e) if e.is_peer_fault() => Verdict::Reject,
+            // Races (a nonce just used, a balance just spent), duplicates and policy (fee
+            // floor, full pool) are nobody's fault: not forwarded, not punished.
+            Err(_) => Verdict::Ignore,
+        };
+        out.push(Action::TransferVerdict {
+            txid,
+            source: peer.clone(),
+            verdict,
+        });
+        if let (Verdict::Reject, Err(e)) = (verdict, admission) {
+            self.penalize(
+                &peer,
+                Misbehavior::InvalidTransfer,
+                now_ms,
+                format!("relayed invalid transfer {txid}: {e}"),
+                out,
+            );
+        }
+    }
+
     /// Submits a block; reports a new tip, connects waiting orphans (unless `orphans` is
-    /// false: the caller is already connecting them), penalizes `from` for an invalid block.
-    /// Returns the block's own result.
+    /// false: the caller is already connecting them), penalizes whoever `blame` names for an
+    /// invalid block. A relayed block is unsolicited (a low-work side branch is not stored);
+    /// a mined or synced one is stored on any branch. Returns the block's own result.
     #[allow(clippy::too_many_arguments)]
     fn submit<S: ChainStore>(
         &mut self,
         block: Block,
-        from: Option<&P>,
+        blame: Blame<'_, P>,
         source: TipSource,
         orphans: bool,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
-    ) -> Result<Result<BlockOutcome, crate::core::consensus::BlockError>, ChainError> {
+    ) -> Result<Result<BlockOutcome, BlockError>, ChainError> {
         let hash = block.hash();
-        match chain.submit_block(block, now_ms / 1000) {
+        let now = now_ms / 1000;
+        let result = match blame {
+            Blame::Relayer(_) => chain.submit_unsolicited_block(block, now),
+            Blame::Nobody | Blame::Sync { .. } => chain.submit_block(block, now),
+        };
+        match result {
             Ok(outcome) => {
-                let stored = !matches!(outcome, BlockOutcome::AlreadyKnown);
+                let stored = !matches!(outcome, BlockOutcome::AlreadyKnown | BlockOutcome::LowWork);
                 tip_changed(outcome.clone(), source, out);
                 if stored && orphans {
                     self.connect_orphans(hash, chain, now_ms, out)?;
@@ -785,12 +1055,13 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 hash: failed,
                 error,
             }) => {
-                if let (Some(peer), true) = (from, error.is_peer_fault()) {
+                let reason = format!("invalid block {failed}: {error}");
+                for peer in blamed(blame, &error) {
                     self.penalize(
-                        peer,
+                        &peer,
                         Misbehavior::InvalidBlock,
                         now_ms,
-                        format!("sent invalid block {failed}: {error}"),
+                        reason.clone(),
                         out,
                     );
                 }
@@ -813,14 +1084,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 let hash = child.hash();
                 let result = self.submit(
                     child,
-                    Some(&from),
+                    Blame::Relayer(&from),
                     TipSource::Gossip,
                     false,
                     chain,
                     now_ms,
                     out,
                 )?;
-                if matches!(result, Ok(outcome) if outcome != BlockOutcome::AlreadyKnown) {
+                if matches!(
+                    result,
+                    Ok(outcome) if !matches!(outcome, BlockOutcome::AlreadyKnown | BlockOutcome::LowWork)
+                ) {
                     parents.push(hash);
                 }
             }
@@ -854,35 +1128,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 break;
             };
             connected += 1;
-            let hash = block.hash();
-            if let Err(error) = self.submit(
-                block,
-                Some(&from),
-                TipSource::Sync,
-                true,
-                chain,
-                now_ms,
-                out,
-            )? {
-                let chain_invalid = matches!(
-                    chain.entry(&hash)?,
-                    Some(BlockIndexEntry {
-                        status: BlockStatus::Invalid { .. },
-                        ..
-                    })
-                );
-                if chain_invalid {
-                    // The branch itself breaks a rule: whoever sent its headers lied.
-                    if let Some(source) = self.download.source().cloned() {
-                        self.penalize(
-                            &source,
-                            Misbehavior::InvalidBlock,
-                            now_ms,
-                            format!("announced an invalid chain at {hash}: {error}"),
-                            out,
-                        );
-                    }
-                }
+            let announcer = self.download.source().cloned();
+            let blame = Blame::Sync {
+                provider: &from,
+                announcer: announcer.as_ref(),
+            };
+            if self
+                .submit(block, blame, TipSource::Sync, true, chain, now_ms, out)?
+                .is_err()
+            {
                 // Start over from fresh headers, after the source's next status (a block
                 // from the future, say, will not be valid again before then).
                 self.reset_download();
@@ -900,9 +1154,16 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
         let our_work = chain.tip().chain_work;
-        // Headers: from the peer with the most work beyond what we have or queued.
-        let queued_work = self.download.last().map_or(our_work, |w| w.chain_work);
-        let low_queue = self.download.len() < self.config.download_window;
+        // Headers: from the peer with the most work beyond what we have or queued. While the
+        // queued branch is not yet heavier than our tip, more of its headers are needed
+        // before any block is fetched (up to `max_queued_headers`).
+        let queued_work = self
+            .download
+            .last()
+            .map_or(our_work, |w| w.entry.chain_work);
+        let heavier = queued_work > our_work;
+        let low_queue = self.download.len() < self.config.download_window
+            || (!heavier && self.download.len() < self.config.max_queued_headers);
         if self.headers_request.is_none() && low_queue {
             let best = self
                 .peers
@@ -917,6 +1178,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
         }
         if self.download.is_empty() {
+            self.block_stall_ms = self.config.block_stall_ms;
+            return Ok(());
+        }
+        if !heavier {
+            // Headers first: no block of a branch that does not beat our tip.
             return Ok(());
         }
         // Blocks: round-robin over the peers that may have them.
@@ -932,6 +1198,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             })
             .map(|(p, _)| p.clone())
             .collect();
+        if useful.is_empty() {
+            if self
+                .download
+                .source()
+                .is_none_or(|s| !self.peers.contains_key(s))
+            {
+                // Nobody left to ask: forget the branch; a later peer announces it anew.
+                self.download.reset();
+            }
+            return Ok(());
+        }
         if self.download.is_stuck(useful.iter()) {
             if let Some(source) = self.download.source().cloned() {
                 self.penalize(
@@ -943,9 +1220,6 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 );
             }
             self.reset_download();
-            return Ok(());
-        }
-        if useful.is_empty() {
             return Ok(());
         }
         self.rotation = self.rotation.wrapping_add(1);
@@ -1009,13 +1283,18 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             locator[0] = last.hash;
         }
         locator.truncate(MAX_LOCATOR_HASHES);
+        let claimed = self
+            .peers
+            .get(peer)
+            .and_then(|info| info.status.as_ref())
+            .map(|status| status.chain_work);
         let id = self.send(
             peer.clone(),
             SyncRequest::GetHeaders {
                 locator,
                 max: MAX_HEADERS as u32,
             },
-            Pending::Headers,
+            Pending::Headers { claimed },
             now_ms,
             out,
         );
@@ -1083,6 +1362,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             id,
             Outstanding {
                 peer: peer.clone(),
+                sent_ms: now_ms,
                 deadline_ms: now_ms.saturating_add(self.config.request_timeout_ms),
                 pending,
             },
@@ -1098,7 +1378,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         match request.pending {
             Pending::Blocks(hashes) => self.download.unassign(&request.peer, id, &hashes),
-            Pending::Headers => {
+            Pending::Headers { .. } => {
                 self.headers_request = None;
                 if let Some(info) = self.peers.get_mut(&request.peer) {
                     info.exhausted = true;
@@ -1147,11 +1427,55 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         for peer in due {
             self.ask_status(&peer, chain, now_ms, out);
         }
+        self.disconnect_window_staller(chain, now_ms, out);
         self.orphans.expire(now_ms / 1000);
         for peer in self.policy.expire_bans(now_ms) {
             out.push(Action::Unbanned(peer));
         }
+        self.policy.expire_records(now_ms);
         self.report_progress(chain, now_ms, out);
+    }
+
+    /// A peer whose request for the next block to connect has waited `block_stall_ms` while
+    /// the download window is full holds every other peer up (a slow liar, or a slow link):
+    /// it is disconnected and its blocks go to the others, as Bitcoin Core does. Each such
+    /// stall doubles the allowance (up to `max_block_stall_ms`), so a network that is slow
+    /// everywhere does not lose all its peers; it returns to the base when sync is done.
+    fn disconnect_window_staller<S: ChainStore>(
+        &mut self,
+        chain: &ChainManager<S>,
+        now_ms: u64,
+        out: &mut Vec<Action<P>>,
+    ) {
+        let Some(id) = self.download.front_request() else {
+            return;
+        };
+        let Some(request) = self.requests.get(&id) else {
+            return;
+        };
+        let window_full = self
+            .download
+            .unassigned_in_window(self.config.download_window)
+            == 0
+            || self.download.buffered_bytes() >= self.config.max_download_bytes;
+        let waited = now_ms.saturating_sub(request.sent_ms);
+        let our_work = chain.tip().chain_work;
+        let staller = request.peer.clone();
+        let others = self.peers.iter().any(|(p, info)| {
+            *p != staller
+                && info
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.chain_work > our_work)
+        });
+        if window_full && others && waited >= self.block_stall_ms {
+            out.push(Action::Disconnect(staller.clone()));
+            self.drop_peer(&staller);
+            self.block_stall_ms = self
+                .block_stall_ms
+                .saturating_mul(2)
+                .min(self.config.max_block_stall_ms);
+        }
     }
 
     fn report_progress<S: ChainStore>(
@@ -1169,7 +1493,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             .peers
             .values()
             .filter_map(|info| info.status.as_ref().map(|s| s.height))
-            .chain(self.download.last().map(|w| w.header.height))
+            .chain(self.download.last().map(|w| w.entry.height()))
             .max()
             .unwrap_or(height);
         let behind = self.is_syncing() && target_height > height;
@@ -1233,8 +1557,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     }
 
     fn drop_peer(&mut self, peer: &P) {
+        // The peer's score stays (see `peers`): reconnecting does not wipe it.
         self.peers.remove(peer);
-        self.policy.forget(peer);
         let theirs: Vec<u64> = self
             .requests
             .iter()
@@ -1246,9 +1570,39 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 self.give_back(id, request);
             }
         }
-        if self.download.source() == Some(peer) && self.download.buffered_bytes() == 0 {
-            // Its headers may be all that names these blocks; others will be asked anew.
-            self.download.reset();
+        // The queue stays even if its source leaves: its headers were checked here, and the
+        // source still answers (its score outlives the connection) for the branch it
+        // announced. `schedule` drops the queue when no connected peer can serve it.
+    }
+}
+
+/// The peers to penalise for a block that failed with `error`, given who sent it. See the
+/// module documentation for the rule and its reason.
+fn blamed<P: Clone + PartialEq>(blame: Blame<'_, P>, error: &BlockError) -> Vec<P> {
+    if !error.is_peer_fault() {
+        return Vec::new();
+    }
+    match blame {
+        Blame::Nobody => Vec::new(),
+        Blame::Relayer(peer) => vec![peer.clone()],
+        Blame::Sync {
+            provider,
+            announcer,
+        } => {
+            let mut peers = Vec::new();
+            if error.is_intrinsic() {
+                peers.push(provider.clone());
+            }
+            // A body that does not match its header is the provider's alone; anything else
+            // is in the block the announcer's best chain holds.
+            if !matches!(error, BlockError::BadMerkleRoot { .. }) {
+                if let Some(announcer) = announcer {
+                    if !peers.contains(announcer) {
+                        peers.push(announcer.clone());
+                    }
+                }
+            }
+            peers
         }
     }
 }
@@ -1275,7 +1629,7 @@ fn tip_changed<P>(outcome: BlockOutcome, source: TipSource, out: &mut Vec<Action
             }),
             source,
         }),
-        BlockOutcome::SideBranch | BlockOutcome::AlreadyKnown => {}
+        BlockOutcome::SideBranch | BlockOutcome::AlreadyKnown | BlockOutcome::LowWork => {}
     }
 }
 

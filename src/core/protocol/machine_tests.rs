@@ -385,3 +385,432 @@ fn a_long_run_of_downloaded_blocks_is_connected_a_chunk_per_event() {
     assert_eq!(node.1.tip().hash(), blocks[9].hash());
     assert!(!out.contains(&Action::Continue), "{out:?}");
 }
+
+// ----- issue 11: hostile peers -----
+
+fn score_of(node: &Node, peer: &'static str) -> u32 {
+    node.0.score(&peer)
+}
+
+/// Item 1: a gossiped block on a side branch with less work than the tip was stored and
+/// answered `Accept` (so gossipsub relayed it). Now it costs no disk and is not relayed; an
+/// equal-work block is stored but not relayed; only a block that joins the best chain is.
+#[test]
+fn a_cheap_side_branch_is_neither_stored_nor_relayed() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let main = chain.extend(&genesis, 3, test_address(0));
+    let side = chain.extend(&genesis, 3, test_address(1));
+    let mut node = node(&chain);
+    for block in &main {
+        node.1.submit_block(block.clone(), NOW / 1000).unwrap();
+    }
+    let _ = connect(&mut node, "attacker", genesis_status(&chain));
+    for block in &side[..2] {
+        let out = feed(
+            &mut node,
+            Event::GossipBlock {
+                peer: "attacker",
+                block: block.clone(),
+            },
+        );
+        assert_eq!(verdict(&out), Some(Verdict::Ignore), "{out:?}");
+        assert!(!banned(&out, "attacker"));
+    }
+    assert_eq!(
+        node.1.entry(&side[0].hash()).unwrap(),
+        None,
+        "side block 1 stored"
+    );
+    // Equal work (3 against 3): the first seen stays, the block waits on disk, unrelayed.
+    let mut honest_side = node.1.submit_block(side[0].clone(), NOW / 1000).unwrap();
+    assert_eq!(honest_side, BlockOutcome::SideBranch);
+    honest_side = node.1.submit_block(side[1].clone(), NOW / 1000).unwrap();
+    assert_eq!(honest_side, BlockOutcome::SideBranch);
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "attacker",
+            block: side[2].clone(),
+        },
+    );
+    assert_eq!(verdict(&out), Some(Verdict::Ignore));
+    assert!(node.1.entry(&side[2].hash()).unwrap().is_some());
+    assert_eq!(node.1.tip().hash(), main[2].hash());
+    // A block that extends the best chain is relayed.
+    let next = chain.mine(&main[2].hash(), Vec::new(), test_address(0));
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "attacker",
+            block: next,
+        },
+    );
+    assert_eq!(verdict(&out), Some(Verdict::Accept));
+}
+
+/// A block whose reward is wrong: valid proof of work and merkle root, invalid state.
+fn wrong_reward_child(chain: &TestChain, parent: &BlockHash) -> Block {
+    let mut block = chain.template(parent, Vec::new(), test_address(2));
+    block.reward = Amount::from_units(block.reward.as_units() + 1);
+    block.header.tx_root = block.compute_tx_root();
+    solve(&mut block.header);
+    block
+}
+
+/// Item 3: a peer that served a block it had only stored (a side branch it never validated
+/// against state) was banned when the block broke a state rule. Now the provider answers
+/// only for what the block shows on its own; the peer whose headers announced the branch as
+/// its best chain answers for the rest.
+#[test]
+fn serving_a_stored_block_gets_no_honest_node_banned_the_announcer_answers() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let good = chain.extend(&genesis, 1, test_address(0));
+    let bad = wrong_reward_child(&chain, &good[0].hash());
+    let branch = vec![good[0].clone(), bad.clone()];
+    let mut node = node(&chain);
+    let mut claimed = status_of(&chain, &good[0]);
+    claimed.chain_work =
+        claimed
+            .chain_work
+            .saturating_add(crate::core::consensus::target::Work::from_u256(
+                ruint::aliases::U256::from(2u8),
+            ));
+    claimed.tip = bad.hash();
+    claimed.height = 2;
+    let mut out = connect(&mut node, "provider", claimed.clone());
+    out.extend(connect(&mut node, "announcer", claimed));
+    let (peer, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked");
+    // Whoever was asked, its headers announce the branch; the other serves the bodies.
+    let (announcer, provider) = if peer == "announcer" {
+        ("announcer", "provider")
+    } else {
+        ("provider", "announcer")
+    };
+    let out = feed(
+        &mut node,
+        Event::Response {
+            peer: announcer,
+            id,
+            response: SyncResponse::Headers(branch.iter().map(|b| b.header).collect()),
+        },
+    );
+    let mut out = out;
+    // The announcer answers its block requests with nothing: the provider gets them all.
+    for _ in 0..4 {
+        let asked = requests(&out);
+        out = Vec::new();
+        for (peer, id, request) in asked {
+            let SyncRequest::GetBlocks { hashes } = request else {
+                continue;
+            };
+            let blocks = if peer == provider {
+                branch
+                    .iter()
+                    .filter(|b| hashes.contains(&b.hash()))
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            out.extend(feed(
+                &mut node,
+                Event::Response {
+                    peer,
+                    id,
+                    response: SyncResponse::Blocks(blocks),
+                },
+            ));
+        }
+    }
+    assert_eq!(node.1.tip().hash(), good[0].hash());
+    assert_eq!(score_of(&node, provider), 0, "the provider only stored it");
+    assert!(
+        node.0.bans().any(|(p, _)| *p == announcer),
+        "the announcer's best chain breaks a rule"
+    );
+}
+
+/// Item 3, gossip: an honest relayer forwards only what joined its best chain, so a relayed
+/// block that breaks a rule is the relayer's fault; but an honest node never relays a block
+/// it has not connected, so it is never the one banned.
+#[test]
+fn an_invalid_block_relayed_through_an_honest_node_stops_there() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let main = chain.extend(&genesis, 2, test_address(0));
+    let mut relay = node(&chain);
+    for block in &main {
+        relay.1.submit_block(block.clone(), NOW / 1000).unwrap();
+    }
+    let _ = connect(&mut relay, "attacker", genesis_status(&chain));
+    // On the tip, invalid: rejected, the attacker banned, nothing relayed.
+    let bad = wrong_reward_child(&chain, &main[1].hash());
+    let out = feed(
+        &mut relay,
+        Event::GossipBlock {
+            peer: "attacker",
+            block: bad,
+        },
+    );
+    assert_eq!(verdict(&out), Some(Verdict::Reject));
+    assert!(banned(&out, "attacker"));
+    // On a side branch, invalid but not checkable without switching: not relayed.
+    let _ = connect(&mut relay, "attacker2", genesis_status(&chain));
+    let bad_side = wrong_reward_child(&chain, &main[0].hash());
+    let out = feed(
+        &mut relay,
+        Event::GossipBlock {
+            peer: "attacker2",
+            block: bad_side,
+        },
+    );
+    assert_eq!(
+        verdict(&out),
+        Some(Verdict::Ignore),
+        "never Accept: {out:?}"
+    );
+}
+
+/// Item 4: orphans at the pow limit cost about 2 hashes each and pushed honest orphans out
+/// of the pool at no cost to the sender. Now an orphan must carry work near the tip's, and
+/// a flood of junk costs the flooder its connection.
+#[test]
+fn cheap_orphans_are_not_held_and_a_flood_costs_the_connection() {
+    let spec = crate::core::testkit::test_spec_with_genesis_bits("0x1f7fffff");
+    let mut chain = TestChain::with_spec(spec);
+    let genesis = chain.genesis_hash;
+    let honest = chain.extend(&genesis, 3, test_address(0));
+    let mut node = node(&chain);
+    let _ = connect(&mut node, "honest", genesis_status(&chain));
+    let _ = connect(&mut node, "flooder", genesis_status(&chain));
+    // An honest orphan (block 3 before 1 and 2) is held.
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "honest",
+            block: honest[2].clone(),
+        },
+    );
+    assert_eq!(verdict(&out), Some(Verdict::Ignore));
+    assert_eq!(node.0.orphan_count(), 1);
+    // Junk: pow-limit bits, made-up parents.
+    let mut disconnected_after = None;
+    for i in 0..100u32 {
+        let mut block = chain.template(&genesis, Vec::new(), test_address(1));
+        block.header.prev_hash = BlockHash([(i % 251) as u8 + 1; 32]);
+        block.header.nonce = i;
+        block.header.bits = crate::core::consensus::CompactTarget::from_consensus(0x207fffff);
+        solve(&mut block.header);
+        let out = feed(
+            &mut node,
+            Event::GossipBlock {
+                peer: "flooder",
+                block,
+            },
+        );
+        assert!(
+            requests(&out).is_empty(),
+            "junk does not make us ask anything"
+        );
+        if out.contains(&Action::Disconnect("flooder")) {
+            disconnected_after = Some(i + 1);
+            break;
+        }
+    }
+    assert_eq!(
+        node.0.orphan_count(),
+        1,
+        "no junk held, the honest orphan kept"
+    );
+    assert_eq!(
+        disconnected_after,
+        Some(ProtocolConfig::default().junk_burst + 1)
+    );
+    assert_eq!(
+        score_of(&node, "flooder"),
+        0,
+        "no score: honest weak branches do this too"
+    );
+}
+
+/// Item 5: a peer that reconnected after every 4 violations was never banned (its score was
+/// forgotten on disconnect).
+#[test]
+fn a_reconnecting_offender_is_banned() {
+    let chain = TestChain::new();
+    let mut node = node(&chain);
+    let mut violations = 0;
+    let mut was_banned = false;
+    'outer: for _ in 0..10 {
+        let _ = connect(&mut node, "offender", genesis_status(&chain));
+        for _ in 0..4 {
+            violations += 1;
+            let out = feed(
+                &mut node,
+                Event::Misbehaved {
+                    peer: "offender",
+                    fault: Misbehavior::ProtocolViolation,
+                },
+            );
+            if banned(&out, "offender") {
+                was_banned = true;
+                break 'outer;
+            }
+        }
+        feed(&mut node, Event::PeerDisconnected("offender"));
+    }
+    assert!(was_banned);
+    assert_eq!(violations, 5, "the fifth violation bans, across reconnects");
+    let out = feed(&mut node, Event::PeerConnected("offender"));
+    assert!(out.contains(&Action::Disconnect("offender")));
+}
+
+/// Item 7: a peer whose status claimed more work than its chain has, feeding headers of a
+/// lighter branch, made the node fetch those blocks. Now no block of a branch lighter than
+/// the tip is fetched, and the lie costs score.
+#[test]
+fn a_status_liar_gets_no_block_fetched_and_loses_score() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let main = chain.extend(&genesis, 5, test_address(0));
+    let cheap = chain.extend(&genesis, 3, test_address(1));
+    let mut node = node(&chain);
+    for block in &main {
+        node.1.submit_block(block.clone(), NOW / 1000).unwrap();
+    }
+    let mut lie = status_of(&chain, &cheap[2]);
+    lie.chain_work = crate::core::consensus::target::Work::from_u256(ruint::aliases::U256::MAX);
+    let out = connect(&mut node, "liar", lie);
+    let (_, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked of the peer claiming more work");
+    let out = feed(
+        &mut node,
+        Event::Response {
+            peer: "liar",
+            id,
+            response: SyncResponse::Headers(cheap.iter().map(|b| b.header).collect()),
+        },
+    );
+    assert!(
+        !requests(&out)
+            .iter()
+            .any(|(_, _, r)| matches!(r, SyncRequest::GetBlocks { .. })),
+        "{out:?}"
+    );
+    assert!(!node.0.is_syncing(), "the light branch is dropped");
+    assert_eq!(score_of(&node, "liar"), 20);
+    assert_eq!(node.1.entry(&cheap[0].hash()).unwrap(), None);
+}
+
+/// Item 7: a peer that holds the next block up while the window is full and others deliver
+/// is dropped, and its blocks go to the others.
+#[test]
+fn a_peer_that_stalls_a_full_window_is_dropped_and_others_take_its_blocks() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let blocks = chain.extend(&genesis, 8, test_address(0));
+    let status = status_of(&chain, &blocks[7]);
+    let mut node: Node = (
+        Protocol::new(
+            ProtocolConfig {
+                download_window: 8,
+                ..ProtocolConfig::default()
+            },
+            [],
+        ),
+        ChainManager::new(MemoryChainStore::new(&chain.spec), chain.spec.clone()).unwrap(),
+    );
+    let out = connect(&mut node, "slow", status.clone());
+    let (_, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked");
+    let (slow_id, slow_hashes) = answer_headers(&mut node, "slow", id, &blocks);
+    assert!(slow_hashes.contains(&blocks[0].hash()));
+    let _ = slow_id;
+    // "fast" joins and is asked for nothing yet (the slow peer holds the whole window).
+    let out = connect(&mut node, "fast", status);
+    assert!(requests(&out).is_empty() || slow_hashes.len() < 8);
+    let stall = ProtocolConfig::default().block_stall_ms;
+    let out = feed_at(&mut node, Event::Tick, NOW + stall + 1);
+    assert!(out.contains(&Action::Disconnect("slow")), "{out:?}");
+    let (_, id, request) = requests(&out)
+        .into_iter()
+        .find(|(p, _, r)| *p == "fast" && matches!(r, SyncRequest::GetBlocks { .. }))
+        .expect("the stalled blocks go to the fast peer");
+    let SyncRequest::GetBlocks { hashes } = request else {
+        unreachable!()
+    };
+    let out = feed_at(
+        &mut node,
+        Event::Response {
+            peer: "fast",
+            id,
+            response: SyncResponse::Blocks(
+                blocks
+                    .iter()
+                    .filter(|b| hashes.contains(&b.hash()))
+                    .cloned()
+                    .collect(),
+            ),
+        },
+        NOW + stall + 2,
+    );
+    assert!(node.1.tip().height() >= 1, "{out:?}");
+    assert_eq!(score_of(&node, "slow"), 0, "slow is not a fault");
+}
+
+/// Item 8: the verdict on a gossiped transfer is the logic's, beside the blocks', with the
+/// same rule: only what the relayer could have checked is its fault.
+#[test]
+fn transfer_gossip_verdicts_and_penalties_come_from_the_logic() {
+    let chain = TestChain::new();
+    let mut node = node(&chain);
+    let _ = connect(&mut node, "peer", genesis_status(&chain));
+    let txid = Txid::ZERO;
+    let transfer_verdict = |out: &[Action<&'static str>]| {
+        out.iter().find_map(|a| match a {
+            Action::TransferVerdict { verdict, .. } => Some(*verdict),
+            _ => None,
+        })
+    };
+    let out = feed(
+        &mut node,
+        Event::GossipTransfer {
+            peer: "peer",
+            txid,
+            admission: Ok(()),
+        },
+    );
+    assert_eq!(transfer_verdict(&out), Some(Verdict::Accept));
+    let out = feed(
+        &mut node,
+        Event::GossipTransfer {
+            peer: "peer",
+            txid,
+            admission: Err(MempoolError::NonceTooLow {
+                account_nonce: 3,
+                found: 2,
+            }),
+        },
+    );
+    assert_eq!(transfer_verdict(&out), Some(Verdict::Ignore));
+    assert_eq!(score_of(&node, "peer"), 0, "a race between honest nodes");
+    let out = feed(
+        &mut node,
+        Event::GossipTransfer {
+            peer: "peer",
+            txid,
+            admission: Err(MempoolError::BadSignature { txid }),
+        },
+    );
+    assert_eq!(transfer_verdict(&out), Some(Verdict::Reject));
+    assert!(banned(&out, "peer"));
+}

@@ -4,9 +4,12 @@
 //! - `messages`: the sync messages and their bounds.
 //! - `orphans`: the bounded pool of gossiped blocks whose parent is unknown.
 //! - `peers`: penalties, bans and request rate limits.
+//! - `headers`: header-first checks of a peer's header chain before its blocks are fetched.
 //! - `download`: the queue of blocks header-first sync fetches from several peers.
 //! - `machine`: the state machine that ties them together ([`machine::Protocol`]).
 pub mod download;
+pub mod eviction;
+pub mod headers;
 pub mod locator;
 pub mod machine;
 pub mod messages;

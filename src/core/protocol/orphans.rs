@@ -3,9 +3,12 @@
 //!
 //! A gossiped block can arrive before its parent. The pool keeps it, says which ancestor to
 //! ask for (the parent of the oldest missing link, so a chain of orphans costs one request),
-//! and hands the children back when a parent connects. It is bounded by block count and by
-//! bytes; when full, the oldest orphan goes first. Orphans also expire, and a peer's orphans
-//! can be dropped when the peer is banned, so no peer can fill the node's memory.
+//! and hands the children back when a parent connects. It is bounded by block count, by
+//! bytes and per peer: a peer at its share loses its own oldest orphan to a new one, and when
+//! the pool is full the oldest orphan of the peer holding the most goes first, so a flooder
+//! evicts its own junk rather than honest orphans. Orphans also expire, and a peer's orphans
+//! are dropped when the peer is banned. (The machine admits only orphans whose own proof of
+//! work is near the tip's difficulty: see `machine`.)
 //!
 //! # Invariants
 //! - Every orphan is indexed under its parent in `by_parent`, and nothing else is.
@@ -23,6 +26,8 @@ pub struct OrphanPoolConfig {
     pub max_bytes: usize,
     /// Seconds an orphan is kept before it expires.
     pub max_age_secs: u64,
+    /// Most orphans held from one peer.
+    pub max_per_peer: usize,
 }
 
 impl Default for OrphanPoolConfig {
@@ -31,6 +36,7 @@ impl Default for OrphanPoolConfig {
             max_blocks: 256,
             max_bytes: 32 * 1024 * 1024,
             max_age_secs: 20 * 60,
+            max_per_peer: 32,
         }
     }
 }
@@ -73,7 +79,7 @@ pub struct OrphanPool<P> {
     next_arrival: u64,
 }
 
-impl<P: Clone + Eq> OrphanPool<P> {
+impl<P: Clone + Ord> OrphanPool<P> {
     /// An empty pool.
     pub fn new(config: OrphanPoolConfig) -> OrphanPool<P> {
         OrphanPool {
@@ -117,10 +123,22 @@ impl<P: Clone + Eq> OrphanPool<P> {
             return OrphanInsert::TooLarge;
         }
         let mut evicted = Vec::new();
+        while self.count_from(&from) >= self.config.max_per_peer.max(1) {
+            match self.oldest_from(&from) {
+                Some(oldest) => {
+                    self.remove(&oldest);
+                    evicted.push(oldest);
+                }
+                None => break,
+            }
+        }
         while self.by_hash.len() >= self.config.max_blocks
             || self.bytes + size > self.config.max_bytes
         {
-            match self.by_arrival.first_key_value().map(|(_, h)| *h) {
+            match self
+                .heaviest_holder()
+                .and_then(|peer| self.oldest_from(&peer))
+            {
                 Some(oldest) => {
                     self.remove(&oldest);
                     evicted.push(oldest);
@@ -148,6 +166,31 @@ impl<P: Clone + Eq> OrphanPool<P> {
             request: self.missing_ancestor(&hash),
             evicted,
         }
+    }
+
+    /// Orphans held from `peer`.
+    pub fn count_from(&self, peer: &P) -> usize {
+        self.by_hash.values().filter(|o| o.from == *peer).count()
+    }
+
+    /// The peer holding the most orphans (the lowest such peer on a tie).
+    fn heaviest_holder(&self) -> Option<P> {
+        let mut counts: BTreeMap<&P, usize> = BTreeMap::new();
+        for orphan in self.by_hash.values() {
+            *counts.entry(&orphan.from).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map(|(peer, _)| peer.clone())
+    }
+
+    /// The oldest orphan received from `peer`.
+    fn oldest_from(&self, peer: &P) -> Option<BlockHash> {
+        self.by_arrival
+            .values()
+            .find(|hash| self.by_hash.get(*hash).is_some_and(|o| o.from == *peer))
+            .copied()
     }
 
     /// The parent of the oldest held ancestor of `hash`: the block to fetch so that the
@@ -250,6 +293,7 @@ mod tests {
             max_blocks,
             max_bytes: 1 << 20,
             max_age_secs: 60,
+            max_per_peer: 100,
         }
     }
 
@@ -314,6 +358,47 @@ mod tests {
         pool.assert_consistent();
     }
 
+    /// Issue 11, item 4: orphans from one flooding peer pushed honest orphans out of the
+    /// pool. Now the flooder is held to its share and evicts its own.
+    #[test]
+    fn a_flooder_evicts_its_own_orphans_not_an_honest_peers() {
+        let (_, blocks) = chain_of(12);
+        let mut pool = OrphanPool::new(OrphanPoolConfig {
+            max_per_peer: 4,
+            ..config(6)
+        });
+        pool.insert(blocks[0].clone(), "honest", 0);
+        pool.insert(blocks[1].clone(), "honest", 0);
+        for block in &blocks[2..] {
+            pool.insert(block.clone(), "flooder", 1);
+            assert!(pool.count_from(&"flooder") <= 4);
+        }
+        assert_eq!(pool.count_from(&"honest"), 2, "honest orphans stay");
+        assert!(pool.contains(&blocks[0].hash()) && pool.contains(&blocks[1].hash()));
+        assert!(
+            pool.contains(&blocks[11].hash()),
+            "the flooder's newest stays"
+        );
+        // A full pool with several holders evicts from the one holding the most.
+        pool.insert(blocks[0].clone(), "honest", 0);
+        let mut other = OrphanPool::new(OrphanPoolConfig {
+            max_per_peer: 100,
+            ..config(4)
+        });
+        other.insert(blocks[0].clone(), "a", 0);
+        for block in &blocks[1..4] {
+            other.insert(block.clone(), "b", 0);
+        }
+        let outcome = other.insert(blocks[4].clone(), "c", 0);
+        assert!(matches!(
+            outcome,
+            OrphanInsert::Added { ref evicted, .. } if *evicted == vec![blocks[1].hash()]
+        ));
+        assert!(other.contains(&blocks[0].hash()));
+        pool.assert_consistent();
+        other.assert_consistent();
+    }
+
     #[test]
     fn byte_limit_and_oversized_blocks() {
         let (_, blocks) = chain_of(3);
@@ -322,6 +407,7 @@ mod tests {
             max_blocks: 100,
             max_bytes: 2 * size,
             max_age_secs: 60,
+            max_per_peer: 100,
         });
         pool.insert(blocks[0].clone(), (), 0);
         pool.insert(blocks[1].clone(), (), 0);
@@ -332,6 +418,7 @@ mod tests {
             max_blocks: 100,
             max_bytes: size - 1,
             max_age_secs: 60,
+            max_per_peer: 100,
         });
         assert_eq!(
             tiny.insert(blocks[0].clone(), (), 0),

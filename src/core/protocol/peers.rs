@@ -7,10 +7,16 @@
 //! block, malformed or oversized bytes) bans at once; softer faults add up. Requests draw from
 //! a token bucket, so a burst is fine and a flood is a fault.
 //!
+//! A peer's record (score and request bucket) outlives its connection: a peer that
+//! disconnects and reconnects, or opens a second connection, finds its score where it left
+//! it. Records are forgotten only after a ban window without news, and the number kept is
+//! bounded (the least recently touched goes first), so identities cannot fill memory.
+//!
 //! # Invariants
 //! - A banned peer has no score record (it is disconnected; its record starts afresh after
 //!   the ban).
 //! - Bucket tokens never exceed the burst size.
+//! - At most `max_records` records are kept.
 use crate::core::consensus::BlockError;
 use std::collections::BTreeMap;
 
@@ -80,6 +86,8 @@ pub struct PeerPolicyConfig {
     pub requests_per_sec: u32,
     /// Requests a peer may make at once after being quiet.
     pub request_burst: u32,
+    /// Most peer records (scores, buckets) kept; beyond, the least recently touched goes.
+    pub max_records: usize,
 }
 
 impl Default for PeerPolicyConfig {
@@ -89,6 +97,7 @@ impl Default for PeerPolicyConfig {
             ban_duration_secs: 24 * 60 * 60,
             requests_per_sec: 50,
             request_burst: 100,
+            max_records: 10_000,
         }
     }
 }
@@ -104,6 +113,8 @@ struct TokenBucket {
 struct PeerRecord {
     score: u32,
     bucket: TokenBucket,
+    /// When the peer last made a request or misbehaved.
+    touched_ms: u64,
 }
 
 /// Scores, buckets and bans of peers identified by `P`.
@@ -145,6 +156,7 @@ impl<P: Ord + Clone> PeerPolicy<P> {
             return PeerAction::Disconnect;
         }
         let record = self.record(peer, now_ms);
+        record.touched_ms = record.touched_ms.max(now_ms);
         record.score = record.score.saturating_add(fault.penalty());
         if record.score >= self.config.ban_threshold {
             self.ban(peer, now_ms)
@@ -180,9 +192,12 @@ impl<P: Ord + Clone> PeerPolicy<P> {
         ended
     }
 
-    /// Forgets a disconnected peer's score and bucket (bans stay).
-    pub fn forget(&mut self, peer: &P) {
-        self.records.remove(peer);
+    /// Forgets the records of peers not heard of for a ban window by `now_ms`: a score
+    /// lasts as long as a ban would.
+    pub fn expire_records(&mut self, now_ms: u64) {
+        let window = self.config.ban_duration_secs.saturating_mul(1000);
+        self.records
+            .retain(|_, record| now_ms.saturating_sub(record.touched_ms) < window);
     }
 
     /// Charges one request by `peer` at `now_ms`: `Ok` if within its rate, otherwise the
@@ -190,6 +205,7 @@ impl<P: Ord + Clone> PeerPolicy<P> {
     pub fn on_request(&mut self, peer: &P, now_ms: u64) -> Result<(), PeerAction> {
         let config = self.config;
         let record = self.record(peer, now_ms);
+        record.touched_ms = record.touched_ms.max(now_ms);
         let bucket = &mut record.bucket;
         let elapsed = now_ms.saturating_sub(bucket.last_ms);
         let capacity = u64::from(config.request_burst) * 1000;
@@ -209,12 +225,23 @@ impl<P: Ord + Clone> PeerPolicy<P> {
 
     fn record(&mut self, peer: &P, now_ms: u64) -> &mut PeerRecord {
         let burst = u64::from(self.config.request_burst) * 1000;
+        if !self.records.contains_key(peer) && self.records.len() >= self.config.max_records {
+            let stalest = self
+                .records
+                .iter()
+                .min_by_key(|(_, record)| record.touched_ms)
+                .map(|(p, _)| p.clone());
+            if let Some(stalest) = stalest {
+                self.records.remove(&stalest);
+            }
+        }
         self.records.entry(peer.clone()).or_insert(PeerRecord {
             score: 0,
             bucket: TokenBucket {
                 milli_tokens: burst,
                 last_ms: now_ms,
             },
+            touched_ms: now_ms,
         })
     }
 }
@@ -266,6 +293,47 @@ mod tests {
             0,
             "a banned peer starts afresh after the ban"
         );
+    }
+
+    /// Issue 11, item 5: a peer that reconnected after every 4 violations was never banned,
+    /// because its record was dropped on disconnect. Nothing here forgets it now.
+    #[test]
+    fn scores_outlive_reconnects_and_expire_after_a_ban_window() {
+        let mut p = policy();
+        let mut banned_at = None;
+        for i in 0..40u64 {
+            // (the machine used to call `forget` here, on every fourth violation)
+            if let PeerAction::Ban { .. } =
+                p.on_misbehavior(&"reconnector", Misbehavior::ProtocolViolation, i * 1_000)
+            {
+                banned_at = Some(i);
+                break;
+            }
+        }
+        assert_eq!(banned_at, Some(4), "the fifth violation bans");
+        p.on_misbehavior(&"quiet", Misbehavior::ProtocolViolation, 0);
+        p.expire_records(24 * HOUR_MS - 1);
+        assert_eq!(p.score(&"quiet"), 20);
+        p.expire_records(24 * HOUR_MS);
+        assert_eq!(p.score(&"quiet"), 0, "forgotten after a ban window");
+    }
+
+    #[test]
+    fn records_are_bounded_and_the_stalest_goes_first() {
+        let mut p = PeerPolicy::new(
+            PeerPolicyConfig {
+                max_records: 3,
+                ..PeerPolicyConfig::default()
+            },
+            [],
+        );
+        for (i, peer) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            p.on_misbehavior(&peer, Misbehavior::ProtocolViolation, i as u64);
+        }
+        assert_eq!(p.score(&"a"), 0, "the stalest record went");
+        for peer in ["b", "c", "d"] {
+            assert_eq!(p.score(&peer), 20);
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!   blocked     allow_block_list   banned peers are refused and their connections closed
-//!   limits      connection_limits  total, per peer, pending
+//!   limits      connection_limits  per peer, pending outbound
+//!   gate        (`admission`)      inbound slots: per host and net group, outbound slots kept,
+//!                                  eviction of inbound peers that contribute least
 //!   identify    /ipfs/id/1.0.0     protocol version /cairn/<genesis[..8]>, agent cairn/<version>
 //!   ping        /ipfs/ping/1.0.0
 //!   kademlia    /cairn/kad/1.0.0   server mode, memory store: peer discovery only
@@ -12,8 +14,10 @@
 //!   sync        /cairn/sync/1      request-response, our codec (see `wire`)
 //! ```
 //!
-//! The allow/block list and the limits come first, so a refused connection is refused before
-//! any other protocol sees it.
+//! The allow/block list, the limits and the gate come first, so a refused connection is refused
+//! before any other protocol sees it. The gate comes after the other two: when it evicts a peer
+//! to admit a newcomer, nothing after it refuses the newcomer, so no eviction is wasted.
+use super::admission::ConnectionGate;
 use super::gossip::Topics;
 use super::wire::{SyncCodec, SYNC_PROTOCOL};
 use super::{NetConfig, NetError};
@@ -48,16 +52,18 @@ pub const MAX_CONCURRENT_STREAMS: usize = 32;
 /// Most established connections to one peer (two, so that simultaneous dials both succeed).
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 
-/// Most connections being set up at once in each direction.
-pub const MAX_PENDING_CONNECTIONS: u32 = 16;
+/// Most outbound connections being set up at once (inbound ones: see `AdmissionConfig`).
+pub const MAX_PENDING_OUTBOUND: u32 = 16;
 
 /// The protocols of a Cairn node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     /// Refuses banned peers.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    /// Caps the number of connections.
+    /// Caps connections per peer and our dials in progress.
     pub limits: connection_limits::Behaviour,
+    /// Decides which connections get a slot (see `admission`).
+    pub gate: ConnectionGate,
     /// Exchanges versions and listen addresses.
     pub identify: identify::Behaviour,
     /// Keeps connections measured and alive.
@@ -83,13 +89,16 @@ impl Behaviour {
             blocked.block_peer(*peer);
         }
 
+        // The totals are the gate's: it may admit a newcomer over them while it closes the
+        // peer it evicted, which a second count would refuse.
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(config.max_connections))
                 .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
-                .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
-                .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS)),
+                .with_max_pending_outgoing(Some(MAX_PENDING_OUTBOUND)),
         );
+        let eviction_key = getrandom::u64()
+            .map_err(|e| behaviour_error(format!("no randomness for the eviction key: {e}")))?;
+        let gate = ConnectionGate::new(config.admission, config.max_connections, eviction_key);
 
         let identify = identify::Behaviour::new(
             identify::Config::new(protocol_version(&config.genesis), key.public())
@@ -145,6 +154,7 @@ impl Behaviour {
         Ok(Behaviour {
             blocked,
             limits,
+            gate,
             identify,
             ping: ping::Behaviour::default(),
             kademlia,

@@ -9,7 +9,7 @@
 //!    ▲                                                          ▼
 //!    │ sink(NetEvent)                 ┌──────────── service task (tokio) ────────────┐
 //!    └────────────────────────────────┤ Swarm<Behaviour>                             │
-//!                                     │  allow/block list · connection limits        │
+//!                                     │  allow/block list · limits · admission gate  │
 //!                                     │  identify · ping · kademlia · mDNS           │
 //!                                     │  gossipsub: blocks, transfers (validated)    │
 //!                                     │  request-response /cairn/sync/1 (`wire`)     │
@@ -22,7 +22,13 @@
 //! forwarded. Bytes that do not decode are rejected here and reported as
 //! [`NetEvent::Malformed`], as are oversized or undecodable sync requests and responses.
 //!
+//! Connection slots are guarded by the `admission` gate: caps per host and net group on
+//! connections still in their handshake, a short handshake deadline, slots kept for outbound
+//! connections, and eviction of the inbound peers that contribute least when a new one
+//! arrives to full slots ([`AdmissionConfig`]).
+//!
 //! The service stops when every [`NetHandle`] is dropped, or when its task is aborted.
+mod admission;
 mod behaviour;
 mod gossip;
 mod identity;
@@ -32,6 +38,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use admission::{AdmissionConfig, AdmissionError};
 pub use gossip::GossipTopic;
 pub use identity::NODE_KEY_FILE;
 pub use libp2p::{Multiaddr, PeerId};
@@ -46,6 +53,11 @@ use tokio::sync::mpsc;
 
 /// The default P2P port.
 pub const DEFAULT_PORT: u16 = 7370;
+
+/// The default for [`NetConfig::inbound_handshake_timeout`]: an honest handshake takes a few
+/// round trips, well under a second even across the world; an idle socket holds a pending
+/// slot this long at most.
+pub const DEFAULT_INBOUND_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything the network needs to start.
 #[derive(Clone, Debug)]
@@ -67,6 +79,11 @@ pub struct NetConfig {
     pub max_block_bytes: usize,
     /// Most established connections in total.
     pub max_connections: u32,
+    /// Limits on inbound connections and the slots kept for outbound ones.
+    pub admission: AdmissionConfig,
+    /// How long an inbound connection may take from TCP accept to a finished noise and yamux
+    /// handshake before it is closed (our dials keep libp2p's 10 s).
+    pub inbound_handshake_timeout: Duration,
     /// Known peers are dialed while fewer than this many are connected.
     pub target_peers: usize,
     /// Peers refused from the start.
@@ -77,7 +94,8 @@ pub struct NetConfig {
 
 impl NetConfig {
     /// A configuration with defaults: listen on all IPv4 interfaces on port 7370, no
-    /// bootnodes, no mDNS, 64 connections, 8 target peers, 20 s request timeout.
+    /// bootnodes, no mDNS, 64 connections with [`AdmissionConfig::default`], a 5 s inbound
+    /// handshake deadline, 8 target peers, 20 s request timeout.
     pub fn new(data_dir: PathBuf, genesis: BlockHash, max_block_bytes: usize) -> NetConfig {
         NetConfig {
             data_dir,
@@ -89,6 +107,8 @@ impl NetConfig {
             mdns: false,
             max_block_bytes,
             max_connections: 64,
+            admission: AdmissionConfig::default(),
+            inbound_handshake_timeout: DEFAULT_INBOUND_HANDSHAKE_TIMEOUT,
             target_peers: 8,
             banned: Vec::new(),
             request_timeout: Duration::from_secs(20),

@@ -15,6 +15,8 @@ use super::wire::{malformed_kind, WireRequest, WireResponse};
 use super::{behaviour, EventSink, Malformed, NetCommand, NetConfig, NetError, NetEvent};
 use crate::core::primitives::codec;
 use crate::core::primitives::{Block, Transfer};
+use libp2p::core::transport::timeout::TransportTimeout;
+use libp2p::core::upgrade;
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError};
 use libp2p::identity::Keypair;
@@ -24,7 +26,9 @@ use libp2p::request_response::{
 };
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
+use libp2p::{
+    identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder, Transport,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -77,12 +81,24 @@ impl NetService {
     ) -> Result<NetService, NetError> {
         let topics = Topics::new(&config.genesis);
         let behaviour = Behaviour::new(&key, &config, &topics)?;
+        let handshake_timeout = config.inbound_handshake_timeout;
         let mut swarm = SwarmBuilder::with_existing_identity(key)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
+            // TCP, noise and yamux as `with_tcp` builds them, except that an inbound connection
+            // must finish its handshake within the deadline (the builder's 10 s timeout still
+            // bounds our dials): an idle socket holds a pending slot that long at most.
+            .with_other_transport(
+                |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                    let transport =
+                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                            .upgrade(upgrade::Version::V1Lazy)
+                            .authenticate(noise::Config::new(key)?)
+                            .multiplex(yamux::Config::default());
+                    Ok(TransportTimeout::with_ingoing_timeout(
+                        transport,
+                        handshake_timeout,
+                    ))
+                },
             )
             .map_err(|e| NetError::Transport(e.to_string()))?
             .with_behaviour(|_| behaviour)
@@ -260,13 +276,18 @@ impl NetService {
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
-            BehaviourEvent::Blocked(never) | BehaviourEvent::Limits(never) => match never {},
+            BehaviourEvent::Blocked(never)
+            | BehaviourEvent::Limits(never)
+            | BehaviourEvent::Gate(never) => match never {},
             BehaviourEvent::Identify(event) => self.on_identify_event(event),
-            BehaviourEvent::Ping(event) => {
-                if let Err(e) = event.result {
-                    tracing::trace!("ping of {} failed: {e}", event.peer);
-                }
-            }
+            BehaviourEvent::Ping(event) => match event.result {
+                Ok(rtt) => self
+                    .swarm
+                    .behaviour_mut()
+                    .gate
+                    .record_ping(event.connection, rtt),
+                Err(e) => tracing::trace!("ping of {} failed: {e}", event.peer),
+            },
             BehaviourEvent::Kademlia(event) => self.on_kademlia_event(event),
             BehaviourEvent::Mdns(event) => self.on_mdns_event(event),
             BehaviourEvent::Gossipsub(event) => self.on_gossip_event(event),
@@ -367,13 +388,21 @@ impl NetService {
     /// Decodes a gossiped message and hands it to the node, or rejects it if it does not
     /// decode.
     fn on_gossip_message(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
+        // Gossipsub delivers a message once, from the first peer that relays it: a sign the
+        // peer is useful, which protects it from eviction (an invalid one gets it banned).
         match self.topics.kind_of(&message.topic) {
             Some(GossipTopic::Blocks) => match codec::decode::<Block>(&message.data) {
-                Ok(block) => self.emit(NetEvent::GossipBlock { source, block }),
+                Ok(block) => {
+                    self.record_relay(source, GossipTopic::Blocks);
+                    self.emit(NetEvent::GossipBlock { source, block });
+                }
                 Err(e) => self.reject_undecodable(source, &id, format!("gossip block: {e}")),
             },
             Some(GossipTopic::Transfers) => match codec::decode::<Transfer>(&message.data) {
-                Ok(transfer) => self.emit(NetEvent::GossipTransfer { source, transfer }),
+                Ok(transfer) => {
+                    self.record_relay(source, GossipTopic::Transfers);
+                    self.emit(NetEvent::GossipTransfer { source, transfer });
+                }
                 Err(e) => self.reject_undecodable(source, &id, format!("gossip transfer: {e}")),
             },
             None => {
@@ -381,6 +410,10 @@ impl NetService {
                 self.report(&id, &source, MessageAcceptance::Ignore);
             }
         }
+    }
+
+    fn record_relay(&mut self, source: PeerId, topic: GossipTopic) {
+        self.swarm.behaviour_mut().gate.record_relay(source, topic);
     }
 
     fn reject_undecodable(&mut self, peer: PeerId, id: &MessageId, detail: String) {

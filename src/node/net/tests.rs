@@ -655,3 +655,98 @@ async fn dropping_every_handle_stops_the_service() {
         .expect("the service stops")
         .expect("without panicking");
 }
+
+/// Eviction that protects only the longest-connected half of the inbound peers.
+const UPTIME_ONLY: crate::core::protocol::eviction::EvictionConfig =
+    crate::core::protocol::eviction::EvictionConfig {
+        protect_net_groups: 0,
+        protect_ping: 0,
+        protect_transfers: 0,
+        protect_blocks: 0,
+    };
+
+/// Two inbound slots: four connections, two kept for outbound.
+fn two_inbound_slots(config: &mut NetConfig) {
+    config.max_connections = 4;
+    config.admission.outbound_slots = 2;
+}
+
+/// Starts a node with `bootnode` and waits until `target` sees it connect inbound.
+async fn join(genesis: BlockHash, target: &mut TestNode) -> TestNode {
+    let bootnode = target.address.clone();
+    let node = TestNode::start(genesis, |c| c.bootnodes = vec![bootnode]).await;
+    assert!(!target.expect_connected(node.peer).await, "it dialed");
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_inbound_connection_is_closed_at_the_handshake_deadline() {
+    init_tracing();
+    let deadline = Duration::from_secs(1);
+    let node = TestNode::start(BlockHash([10; 32]), |c| {
+        c.inbound_handshake_timeout = deadline;
+    })
+    .await;
+    let port = node.handle.listen_addresses()[0]
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a TCP port");
+    let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the node accepts TCP");
+    let opened = Instant::now();
+    let mut buffer = [0u8; 256];
+    timeout(EVENT_TIMEOUT, async {
+        use tokio::io::AsyncReadExt;
+        while matches!(idle.read(&mut buffer).await, Ok(n) if n > 0) {}
+    })
+    .await
+    .expect("the node closes the idle connection");
+    let held = opened.elapsed();
+    assert!(
+        held >= deadline - Duration::from_millis(100) && held < deadline * 4,
+        "held {held:?} for a {deadline:?} deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_to_full_inbound_slots_evicts_the_youngest_inbound_peer() {
+    init_tracing();
+    let genesis = BlockHash([11; 32]);
+    let mut a = TestNode::start(genesis, |c| {
+        two_inbound_slots(c);
+        c.admission.eviction = UPTIME_ONLY;
+    })
+    .await;
+    let b1 = join(genesis, &mut a).await;
+    let b2 = join(genesis, &mut a).await;
+    let _b3 = join(genesis, &mut a).await;
+    a.expect_disconnected(b2.peer).await;
+    a.expect_none(
+        "the oldest inbound peer disconnected",
+        |e| matches!(e, NetEvent::PeerDisconnected { peer } if *peer == b1.peer),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_is_refused_when_every_inbound_peer_is_protected() {
+    init_tracing();
+    let genesis = BlockHash([12; 32]);
+    // As in the test above, but with Bitcoin Core's protections, which cover far more than
+    // two peers: B3 dials as B3 did there, and is refused instead.
+    let mut a = TestNode::start(genesis, two_inbound_slots).await;
+    let b1 = join(genesis, &mut a).await;
+    let b2 = join(genesis, &mut a).await;
+    let bootnode = a.address.clone();
+    let b3 = TestNode::start(genesis, |c| c.bootnodes = vec![bootnode]).await;
+    a.expect_none("a connection beyond the inbound slots", |e| match e {
+        NetEvent::PeerConnected { peer, .. } => *peer == b3.peer,
+        NetEvent::PeerDisconnected { peer } => *peer == b1.peer || *peer == b2.peer,
+        _ => false,
+    })
+    .await;
+}

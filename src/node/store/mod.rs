@@ -33,6 +33,7 @@
 //! - The state trees of every block in `h` are in `g` (pages are never deleted).
 use crate::core::chain::manager::ChainStore;
 use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
+use crate::core::consensus::asert::AsertParams;
 use crate::core::primitives::codec::{self, CodecError};
 use crate::core::primitives::{Address, Block, BlockHash, Hash256, Txid};
 use crate::core::state::{
@@ -54,8 +55,9 @@ const META: u8 = b'm';
 const BAN: u8 = b'p';
 
 /// The store's layout version; a store of another version is refused. Version 2 stores the
-/// state tree in pages and has no account or undo table.
-const SCHEMA_VERSION: u32 = 2;
+/// state tree in pages and has no account or undo table; version 3 keeps each block's ASERT
+/// schedule clock in its index entry (the genesis-anchored difficulty rule).
+const SCHEMA_VERSION: u32 = 3;
 
 /// Where a transfer sits on the best chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +236,7 @@ impl Store {
         &self,
         genesis: &Block,
         change: &BlockStateChange,
+        asert: &AsertParams,
     ) -> Result<BlockIndexEntry, StoreError> {
         let genesis_hash = genesis.hash();
         if let Some(found) = self.get::<BlockHash>(&key(META, &[b"genesis"]))? {
@@ -254,7 +257,7 @@ impl Store {
             self.set_tip_root(tip.header.state_root.0);
             return Ok(tip);
         }
-        let entry = BlockIndexEntry::genesis(genesis.header)
+        let entry = BlockIndexEntry::genesis(genesis.header, asert)
             .map_err(|e| StoreError::Inconsistent(format!("genesis bits are invalid: {e}")))?;
         let mut batch = sled::Batch::default();
         batch.insert(key(BLOCK, &[genesis_hash.as_bytes()]), encode(genesis));

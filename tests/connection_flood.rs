@@ -1,0 +1,248 @@
+//! End-to-end test of an idle-connection flood against a real `cairn` node on 127.0.0.1
+//! (issue 11, item 6: "inbound lockout").
+//!
+//! Node A listens on a free loopback port. A flood of [`FLOOD_SOCKETS`] TCP connections from
+//! another source address ([`FLOOD_SOURCE`], still loopback) connects to A's P2P port and
+//! never sends a byte; each connection is held until A closes it and then opened again. While
+//! the flood runs, honest node B starts with A as its bootnode and must be connected to A
+//! (each lists the other in `GET /api/v1/peers`) within [`JOIN_DEADLINE`] of its start, and
+//! A's API must still answer.
+//!
+//! The flood lives on its own thread and tokio runtime; it stops when the test drops it, and
+//! by itself after [`FLOOD_LIMIT`] whatever happens. Both nodes are killed on drop.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::{bootnode_args, poll, Node, TestDir};
+use serde_json::Value;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+/// Idle connections the flood keeps open (or reopening) at once.
+const FLOOD_SOCKETS: usize = 1_000;
+/// Where the flood connects from: another host as far as A can tell (all of 127.0.0.0/8 is
+/// loopback on Linux), so that A cannot tell the flood and B apart by port alone.
+const FLOOD_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
+/// How long the flood runs before B starts, so that it already holds every slot it can.
+const FLOOD_WARMUP: Duration = Duration::from_secs(3);
+/// A flood connection that A closed is opened again after this pause. It bounds the
+/// flood's own CPU use on a small test machine (at most 1,000 / 0.2 s = 5,000 connections a
+/// second); the attack's strength is the number of sockets held, not how fast they churn.
+const REOPEN_PAUSE: Duration = Duration::from_millis(200);
+/// The flood stops by itself after this long, even if the test hangs.
+const FLOOD_LIMIT: Duration = Duration::from_secs(120);
+/// B must be connected to A within this time of its start.
+const JOIN_DEADLINE: Duration = Duration::from_secs(10);
+/// File descriptors this test process needs: the flood's sockets and some room.
+const FDS_NEEDED: u64 = FLOOD_SOCKETS as u64 + 200;
+
+/// What the flood has done so far.
+#[derive(Default)]
+struct FloodCounts {
+    /// TCP connections established.
+    opened: AtomicU64,
+    /// Connections A closed (end of stream or a reset).
+    closed_by_target: AtomicU64,
+    /// Connection attempts that failed.
+    failed: AtomicU64,
+}
+
+impl FloodCounts {
+    fn summary(&self) -> String {
+        format!(
+            "{} connections opened, {} closed by the node, {} attempts failed",
+            self.opened.load(Ordering::Relaxed),
+            self.closed_by_target.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed)
+        )
+    }
+}
+
+/// An idle-connection flood on its own thread. Dropping it stops it and waits for its sockets
+/// to close.
+struct Flood {
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    counts: Arc<FloodCounts>,
+}
+
+impl Flood {
+    /// Starts `sockets` idle connections from `source` to `target`.
+    fn start(source: Ipv4Addr, target: SocketAddr, sockets: usize) -> Flood {
+        let (stop, mut stopped) = watch::channel(false);
+        let counts = Arc::new(FloodCounts::default());
+        let thread_counts = Arc::clone(&counts);
+        let thread = std::thread::Builder::new()
+            .name("flood".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the flood");
+                runtime.block_on(async move {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for _ in 0..sockets {
+                        tasks.spawn(hold_open(source, target, Arc::clone(&thread_counts)));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(FLOOD_LIMIT) => {}
+                        _ = stopped.wait_for(|stop| *stop) => {}
+                    }
+                    // Aborting the tasks drops (closes) their sockets.
+                    tasks.shutdown().await;
+                });
+            })
+            .expect("cannot start the flood thread");
+        Flood {
+            stop,
+            thread: Some(thread),
+            counts,
+        }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One flood connection, forever: connect from `source`, never write, read until the target
+/// closes it, pause, again.
+async fn hold_open(source: Ipv4Addr, target: SocketAddr, counts: Arc<FloodCounts>) {
+    let mut buffer = [0u8; 1024];
+    loop {
+        match connect_from(source, target).await {
+            Ok(mut stream) => {
+                counts.opened.fetch_add(1, Ordering::Relaxed);
+                // Whatever the node sends is read and ignored; the flood answers nothing.
+                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+                counts.closed_by_target.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        tokio::time::sleep(REOPEN_PAUSE).await;
+    }
+}
+
+/// A TCP connection to `target` from an ephemeral port of `source`.
+async fn connect_from(
+    source: Ipv4Addr,
+    target: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    tokio::time::timeout(Duration::from_secs(5), socket.connect(target))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+/// Raises this process's soft limit on open files to [`FDS_NEEDED`] (within the hard limit).
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        assert!(
+            limit.rlim_max >= FDS_NEEDED,
+            "the flood needs {FDS_NEEDED} open files; the hard limit is {}",
+            limit.rlim_max
+        );
+        if limit.rlim_cur < FDS_NEEDED {
+            limit.rlim_cur = FDS_NEEDED;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
+/// The `127.0.0.1:<port>` of a node's `/ip4/127.0.0.1/tcp/<port>/p2p/<id>` address.
+fn p2p_socket(node: &Node) -> SocketAddr {
+    let address = node.p2p_addr();
+    let port = address
+        .split('/')
+        .skip_while(|part| *part != "tcp")
+        .nth(1)
+        .and_then(|port| port.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no TCP port in {address}"));
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// Whether a `GET /api/v1/peers` answer lists `peer` as connected.
+fn lists(view: &Value, peer: &str) -> bool {
+    view["peers"]
+        .as_array()
+        .is_some_and(|peers| peers.iter().any(|entry| entry["peer_id"] == peer))
+}
+
+#[test]
+fn an_idle_connection_flood_does_not_lock_out_an_honest_peer() {
+    raise_fd_limit();
+    let dir = TestDir::new("connection-flood");
+    let spec = dir.write_spec();
+    let a = dir.start_node("a", &dir.path().join("a"), &spec, false);
+    let a_id = a.peer_id();
+
+    let flood = Flood::start(FLOOD_SOURCE, p2p_socket(&a), FLOOD_SOCKETS);
+    std::thread::sleep(FLOOD_WARMUP);
+    let opened = flood.counts.opened.load(Ordering::Relaxed);
+    assert!(
+        opened >= FLOOD_SOCKETS as u64,
+        "the flood should have connected every socket at least once: {}",
+        flood.counts.summary()
+    );
+    eprintln!("flood after {FLOOD_WARMUP:?}: {}", flood.counts.summary());
+
+    let started = Instant::now();
+    let b = dir.start_node_with(
+        "b",
+        &dir.path().join("b"),
+        &spec,
+        false,
+        &bootnode_args(&[&a]),
+    );
+    let b_id = b.peer_id();
+    let what = format!(
+        "B ({b_id}) and A ({a_id}) connected while {FLOOD_SOCKETS} idle connections flood A"
+    );
+    poll(
+        what,
+        JOIN_DEADLINE.saturating_sub(started.elapsed()),
+        || {
+            let a_sees_b = lists(&a.try_get("/api/v1/peers")?.1, &b_id);
+            let b_sees_a = lists(&b.try_get("/api/v1/peers")?.1, &a_id);
+            if a_sees_b && b_sees_a {
+                Ok(())
+            } else {
+                Err(format!(
+                    "A lists B: {a_sees_b}, B lists A: {b_sees_a}; flood: {}",
+                    flood.counts.summary()
+                ))
+            }
+        },
+    );
+    let joined = started.elapsed();
+    eprintln!("B connected to A {joined:.2?} after its start");
+
+    let asked = Instant::now();
+    let tip = a.tip();
+    assert_eq!(tip["height"], 0, "A answers its tip under the flood: {tip}");
+    eprintln!(
+        "A's API answered in {:.2?} under the flood",
+        asked.elapsed()
+    );
+    eprintln!("flood at the end: {}", flood.counts.summary());
+    drop(flood);
+}
