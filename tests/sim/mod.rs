@@ -12,23 +12,34 @@
 //!   phase 2  quiet       mining stops, every partition heals, every node is up
 //!   phase 3  closing     one miner finds a last block (a tie between equal-work tips is
 //!                        only broken by the next block), repeated while ties remain
-//!   check    within a bound: same tip, same state root, same accounts everywhere, and the
-//!            tip is the block with the most work any node stored
+//!   check    within a bound: same tip, same state root, same accounts on every honest
+//!            node, and the tip is the block with the most work any honest node stored;
+//!            no honest node banned or penalised another; no spam block stored
 //! ```
 //! Gossip is modelled as gossipsub does it: a node hands a message to the logic once (a
 //! seen-cache drops duplicates) and forwards it to its other neighbours only on `Accept`.
+//!
+//! Hostile nodes (issue 11) join the honest ones, each linked to a few honest nodes, each
+//! with one behaviour ([`Hostile`]): a low-work side-branch spammer, a selfish miner with a
+//! minority of the hash power, a status liar that stalls every block request, an orphan
+//! flooder, a sender of invalid blocks (which honest relays must stop, not forward), and an
+//! offender that reconnects after every four violations. They run the honest logic for
+//! everything their behaviour does not replace. The chain is the test chain with genesis 256
+//! times harder than the pow limit, so ASERT moves and cheap blocks are cheaper than real ones.
 #![allow(dead_code)]
 
-use cairn::core::chain::manager::ChainManager;
+use cairn::core::chain::manager::{ChainManager, ChainStore};
 use cairn::core::chain::memory::MemoryChainStore;
 use cairn::core::chain::BlockStatus;
-use cairn::core::consensus::ChainSpec;
+use cairn::core::consensus::target::Work;
+use cairn::core::consensus::{ChainSpec, CompactTarget};
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{Amount, Block, BlockHash};
 use cairn::core::protocol::machine::{Action, Event, Protocol, ProtocolConfig, Verdict};
 use cairn::core::protocol::messages::{SyncRequest, SyncResponse};
+use cairn::core::protocol::peers::Misbehavior;
 use cairn::core::state::StateView;
-use cairn::core::testkit::{solve, test_address, test_keypair, test_spec};
+use cairn::core::testkit::{solve, test_address, test_keypair, test_spec_with_genesis_bits};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
@@ -36,6 +47,38 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// Node number in the simulation.
 pub type NodeId = usize;
+
+/// What a hostile node does instead of (or on top of) the honest logic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hostile {
+    /// Gossips, every attack tick, a block on a short side branch off an ancestor 2 to 6
+    /// blocks below its tip: valid, but with less work than the tip.
+    SideBranchSpammer,
+    /// Mines a private branch with a minority share of the hash power and publishes it
+    /// selfishly (when the honest chain comes within one block of it).
+    SelfishMiner,
+    /// Claims the most chain work there is in every status, and never answers a block
+    /// request.
+    StatusLiarStaller,
+    /// Gossips blocks with pow-limit bits and made-up parents (about 2 hashes each).
+    OrphanFlooder,
+    /// Gossips blocks on its tip with a wrong reward (valid proof of work and merkle root).
+    InvalidBlockSender,
+    /// Commits a protocol violation every attack tick and reconnects after every four.
+    ReconnectingOffender,
+}
+
+impl Hostile {
+    /// Every behaviour once.
+    pub const ALL: [Hostile; 6] = [
+        Hostile::SideBranchSpammer,
+        Hostile::SelfishMiner,
+        Hostile::StatusLiarStaller,
+        Hostile::OrphanFlooder,
+        Hostile::InvalidBlockSender,
+        Hostile::ReconnectingOffender,
+    ];
+}
 
 /// The simulation's knobs.
 #[derive(Clone, Debug)]
@@ -62,6 +105,14 @@ pub struct SimConfig {
     pub settle_ms: u64,
     /// Bound on convergence after the closing block, in ms.
     pub converge_bound_ms: u64,
+    /// Hostile nodes, numbered after the honest ones.
+    pub hostile: Vec<Hostile>,
+    /// Honest nodes each hostile node links to.
+    pub hostile_links: usize,
+    /// Time between a hostile node's attacks, in ms.
+    pub attack_interval_ms: u64,
+    /// The selfish miner's share of all hash power, in percent (below 50).
+    pub selfish_share_percent: u64,
 }
 
 impl Default for SimConfig {
@@ -78,6 +129,10 @@ impl Default for SimConfig {
             partition: true,
             settle_ms: 60_000,
             converge_bound_ms: 120_000,
+            hostile: Vec::new(),
+            hostile_links: 3,
+            attack_interval_ms: 1_500,
+            selfish_share_percent: 30,
         }
     }
 }
@@ -99,8 +154,16 @@ pub struct SimReport {
     pub converged_after_ms: u64,
     /// Closing blocks needed to break ties.
     pub closing_blocks: usize,
-    /// Bans issued (honest nodes should issue none).
+    /// Bans of honest nodes by honest nodes (must be none).
     pub bans: usize,
+    /// Bans of hostile nodes by honest nodes.
+    pub hostile_bans: usize,
+    /// Attack blocks sent (spam, junk orphans, invalid blocks).
+    pub attack_blocks: usize,
+    /// Blocks the selfish miner published.
+    pub selfish_published: usize,
+    /// The most bytes of attack blocks (spam, junk, invalid) one honest node stored.
+    pub attack_bytes_stored: usize,
     /// Events processed.
     pub events: u64,
 }
@@ -120,6 +183,10 @@ enum Payload {
     Restart,
     Partition { groups: Vec<u8>, heal_after_ms: u64 },
     Heal,
+    Attack,
+    MinePrivate,
+    Offence,
+    Redial,
 }
 
 #[derive(Debug)]
@@ -138,6 +205,10 @@ struct SimNode {
     incarnation: u64,
     seen: BTreeSet<BlockHash>,
     group: u8,
+    role: Option<Hostile>,
+    /// The selfish miner's private branch, its chain, and the public height it forked at.
+    private: Option<(ChainManager<MemoryChainStore>, Vec<Block>, u32)>,
+    offences: u32,
 }
 
 /// The simulated network.
@@ -160,6 +231,13 @@ pub struct Sim {
     mining: bool,
     report: SimReport,
     protocol_config: ProtocolConfig,
+    /// Hashes of the attack blocks, which no honest node may keep.
+    attack_blocks: BTreeSet<BlockHash>,
+    /// Hashes of the invalid blocks sent: an honest node stores one only if it was the tip's
+    /// child, which cost a full block of work.
+    invalid_blocks: BTreeSet<BlockHash>,
+    /// Broken invariants seen along the way.
+    violations: Vec<String>,
 }
 
 fn link(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
@@ -169,15 +247,18 @@ fn link(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
 impl Sim {
     /// A network of `config.nodes` fresh nodes on the test chain, seeded by `seed`.
     pub fn new(config: SimConfig, seed: u64) -> Sim {
-        let spec = test_spec();
+        let spec = test_spec_with_genesis_bits("0x1f7fffff");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let protocol_config = ProtocolConfig {
             request_timeout_ms: 10_000,
             status_interval_ms: 15_000,
             ..ProtocolConfig::default()
         };
-        let nodes = (0..config.nodes)
-            .map(|_| SimNode {
+        let roles = (0..config.nodes)
+            .map(|_| None)
+            .chain(config.hostile.iter().copied().map(Some));
+        let nodes = roles
+            .map(|role| SimNode {
                 chain: ChainManager::new(MemoryChainStore::new(&spec), spec.clone())
                     .expect("memory store"),
                 protocol: Protocol::new(protocol_config, []),
@@ -185,6 +266,9 @@ impl Sim {
                 incarnation: 0,
                 seen: BTreeSet::new(),
                 group: 0,
+                role,
+                private: None,
+                offences: 0,
             })
             .collect();
         let mut links = BTreeSet::new();
@@ -195,6 +279,12 @@ impl Sim {
                 if j != i {
                     links.insert(link(i, j));
                 }
+            }
+        }
+        for h in 0..config.hostile.len() {
+            for _ in 0..config.hostile_links {
+                let j = rng.random_range(0..config.nodes);
+                links.insert(link(config.nodes + h, j));
             }
         }
         let start_ms = (u64::from(spec.file.genesis.time) + 3_600) * 1000;
@@ -215,7 +305,18 @@ impl Sim {
             mining: true,
             report: SimReport::default(),
             protocol_config,
+            attack_blocks: BTreeSet::new(),
+            invalid_blocks: BTreeSet::new(),
+            violations: Vec::new(),
         }
+    }
+
+    fn is_honest(&self, i: NodeId) -> bool {
+        i < self.config.nodes
+    }
+
+    fn honest(&self) -> impl Iterator<Item = &SimNode> {
+        self.nodes[..self.config.nodes].iter()
     }
 
     fn schedule(&mut self, at_ms: u64, to: NodeId, from: NodeId, epoch: u64, payload: Payload) {
@@ -281,9 +382,18 @@ impl Sim {
     /// Runs the whole scenario; `Err` describes a broken invariant.
     pub fn run(mut self) -> Result<SimReport, String> {
         let n = self.config.nodes;
-        for i in 0..n {
+        let all = self.nodes.len();
+        for i in 0..all {
             let offset = self.rng.random_range(0..1000);
             self.schedule(self.now_ms + offset, i, i, 0, Payload::Tick);
+        }
+        for i in n..all {
+            let offset = self.rng.random_range(0..self.config.attack_interval_ms);
+            self.schedule(self.now_ms + offset, i, i, 0, Payload::Attack);
+            if self.nodes[i].role == Some(Hostile::SelfishMiner) {
+                let delay = self.exp_delay(self.selfish_interval_ms());
+                self.schedule(self.now_ms + delay, i, i, 0, Payload::MinePrivate);
+            }
         }
         for miner in 0..self.config.miners {
             let delay = self.exp_delay(self.config.block_interval_ms * self.config.miners as u64);
@@ -297,7 +407,7 @@ impl Sim {
             self.schedule(at, node, node, 0, Payload::Crash { down_ms });
         }
         if self.config.partition {
-            let groups: Vec<u8> = (0..n).map(|_| self.rng.random_range(0..2)).collect();
+            let groups: Vec<u8> = (0..all).map(|_| self.rng.random_range(0..2)).collect();
             // Often still split when mining stops: then the heal is the end of phase 1.
             let at = self.start_ms
                 + self
@@ -319,12 +429,15 @@ impl Sim {
 
         // Phase 1: mining with disruptions.
         self.run_until(mining_end);
-        // Phase 2: quiet. Everything heals and restarts.
+        // Phase 2: quiet. Everything heals and restarts; the selfish miner shows its hand.
         self.mining = false;
+        for i in n..all {
+            self.publish_private(i);
+        }
         for node in &mut self.nodes {
             node.group = 0;
         }
-        let down: Vec<NodeId> = (0..n).filter(|i| !self.nodes[*i].up).collect();
+        let down: Vec<NodeId> = (0..all).filter(|i| !self.nodes[*i].up).collect();
         for i in down {
             self.restart(i);
         }
@@ -383,8 +496,80 @@ impl Sim {
             }
         }
         self.agreement()?;
+        self.check_no_honest_penalties()?;
+        self.check_attack_storage()?;
         self.report.final_height = self.nodes[0].chain.tip().height();
         Ok(self.report)
+    }
+
+    /// Mean time between the selfish miner's blocks: its share of all hash power.
+    fn selfish_interval_ms(&self) -> u64 {
+        let share = self.config.selfish_share_percent.clamp(1, 99);
+        self.config.block_interval_ms * (100 - share) / share
+    }
+
+    /// No honest node holds a score against another honest node.
+    fn check_no_honest_penalties(&self) -> Result<(), String> {
+        for (i, node) in self.honest().enumerate() {
+            for j in 0..self.config.nodes {
+                let score = node.protocol.score(&j);
+                if score > 0 {
+                    return Err(format!(
+                        "honest node {i} holds score {score} against honest node {j}"
+                    ));
+                }
+            }
+        }
+        if self.report.bans > 0 {
+            return Err(format!("{} bans of honest nodes", self.report.bans));
+        }
+        Ok(())
+    }
+
+    /// No honest node stored an attack block whose branch had less work than its tip when
+    /// it arrived (checked on arrival), nor has an invalid block on its best chain. What it
+    /// does store of the attack cost the attacker a block of the tip's work each; the most
+    /// bytes one honest node stored is reported.
+    fn check_attack_storage(&mut self) -> Result<(), String> {
+        if let Some(first) = self.violations.first() {
+            return Err(format!("{first} ({} violations)", self.violations.len()));
+        }
+        for (i, node) in self.nodes[..self.config.nodes].iter().enumerate() {
+            let mut bytes = 0;
+            for entry in node.chain.store().entries() {
+                let hash = entry.hash();
+                if self.attack_blocks.contains(&hash) {
+                    bytes += node
+                        .chain
+                        .block(&hash)
+                        .ok()
+                        .flatten()
+                        .map_or(0, |b| b.encoded_size());
+                }
+                if self.invalid_blocks.contains(&hash) {
+                    let on_best = node
+                        .chain
+                        .store()
+                        .best_hash_at(entry.height())
+                        .ok()
+                        .flatten()
+                        == Some(hash);
+                    if on_best {
+                        return Err(format!(
+                            "honest node {i} has invalid block {hash} on its best chain"
+                        ));
+                    }
+                    bytes += node
+                        .chain
+                        .block(&hash)
+                        .ok()
+                        .flatten()
+                        .map_or(0, |b| b.encoded_size());
+                }
+            }
+            self.report.attack_bytes_stored = self.report.attack_bytes_stored.max(bytes);
+        }
+        Ok(())
     }
 
     fn run_until(&mut self, until_ms: u64) {
@@ -461,6 +646,34 @@ impl Sim {
                 }
                 self.refresh_links();
             }
+            Payload::Redial => self.refresh_links(),
+            Payload::Attack => {
+                if self.nodes[to].up {
+                    self.attack(to);
+                }
+                let next = self.now_ms + self.config.attack_interval_ms;
+                self.schedule(next, to, to, 0, Payload::Attack);
+            }
+            Payload::MinePrivate => {
+                if self.mining {
+                    if self.nodes[to].up {
+                        self.mine_private(to);
+                    }
+                    let delay = self.exp_delay(self.selfish_interval_ms());
+                    self.schedule(self.now_ms + delay, to, to, 0, Payload::MinePrivate);
+                }
+            }
+            Payload::Offence => {
+                if self.epoch(to, from) == Some(epoch) {
+                    self.handle(
+                        to,
+                        Event::Misbehaved {
+                            peer: from,
+                            fault: Misbehavior::ProtocolViolation,
+                        },
+                    );
+                }
+            }
             Payload::Connected => {
                 if self.epoch(to, from) == Some(epoch) {
                     self.handle(to, Event::PeerConnected(from));
@@ -509,6 +722,8 @@ impl Sim {
                 {
                     return;
                 }
+                let hash = block.hash();
+                let tip_work = self.nodes[to].chain.tip().chain_work;
                 let actions = self.handle_collect(
                     to,
                     Event::GossipBlock {
@@ -516,6 +731,18 @@ impl Sim {
                         block: block.clone(),
                     },
                 );
+                let unsolicited_attack = self.is_honest(to)
+                    && (self.attack_blocks.contains(&hash) || self.invalid_blocks.contains(&hash));
+                if unsolicited_attack {
+                    if let Ok(Some(entry)) = self.nodes[to].chain.entry(&hash) {
+                        if entry.chain_work < tip_work {
+                            self.violations.push(format!(
+                                "honest node {to} stored attack block {hash}, whose branch has \
+                                 less work than its tip"
+                            ));
+                        }
+                    }
+                }
                 let accepted = actions.iter().any(|a| {
                     matches!(a, Action::Verdict { hash, verdict: Verdict::Accept, .. } if *hash == block.hash())
                 });
@@ -579,6 +806,214 @@ impl Sim {
     fn handle(&mut self, i: NodeId, event: Event<NodeId>) {
         let actions = self.handle_collect(i, event);
         self.carry_out(i, actions);
+        if self.nodes[i].role == Some(Hostile::SelfishMiner) {
+            self.selfish_react(i);
+        }
+    }
+
+    // ----- hostile behaviours -----
+
+    /// The honest neighbours `i` is connected to now.
+    fn connected_neighbours(&self, i: NodeId) -> Vec<(NodeId, u64)> {
+        self.links
+            .iter()
+            .filter_map(|&(a, b)| match (a == i, b == i) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            })
+            .filter_map(|n| self.epoch(i, n).map(|epoch| (n, epoch)))
+            .collect()
+    }
+
+    /// Sends `block` by gossip straight to every connected neighbour of `i`.
+    fn gossip_attack(&mut self, i: NodeId, block: Block) {
+        self.report.attack_blocks += 1;
+        for (to, epoch) in self.connected_neighbours(i) {
+            let at = self.now_ms + self.latency();
+            self.schedule(at, to, i, epoch, Payload::Gossip(block.clone()));
+        }
+    }
+
+    fn attack(&mut self, i: NodeId) {
+        let now_secs = self.now_ms / 1000;
+        match self.nodes[i].role {
+            Some(Hostile::SideBranchSpammer) => {
+                // A valid child of an ancestor 2..=6 blocks below the tip: less work.
+                let depth = self.rng.random_range(2..=6u32);
+                let node = &self.nodes[i];
+                if node.chain.tip().height() <= depth {
+                    return;
+                }
+                let mut store = node.chain.store().clone();
+                for _ in 0..depth {
+                    let tip = cairn::core::chain::manager::ChainStore::stored_tip(&store)
+                        .expect("memory");
+                    let block =
+                        cairn::core::chain::manager::ChainStore::load_block(&store, &tip.hash())
+                            .expect("memory")
+                            .expect("stored");
+                    cairn::core::chain::manager::ChainStore::disconnect_block(&mut store, &block)
+                        .expect("disconnect in memory");
+                }
+                let fork = ChainManager::new(store, self.spec.clone()).expect("memory");
+                let extra = self.rng.random();
+                let Ok(template) = fork.template(test_address(9), now_secs, extra, Vec::new())
+                else {
+                    return;
+                };
+                let mut block = template.block;
+                solve(&mut block.header);
+                self.attack_blocks.insert(block.hash());
+                self.gossip_attack(i, block);
+            }
+            Some(Hostile::OrphanFlooder) => {
+                let mut block = self.nodes[i]
+                    .chain
+                    .template(test_address(9), now_secs, self.rng.random(), Vec::new())
+                    .map(|t| t.block)
+                    .expect("a template on the tip");
+                block.header.prev_hash = BlockHash(self.rng.random());
+                block.header.bits = CompactTarget::from_consensus(0x207fffff);
+                solve(&mut block.header);
+                self.attack_blocks.insert(block.hash());
+                self.gossip_attack(i, block);
+            }
+            Some(Hostile::InvalidBlockSender) => {
+                let Ok(template) = self.nodes[i].chain.template(
+                    test_address(9),
+                    now_secs,
+                    self.rng.random(),
+                    Vec::new(),
+                ) else {
+                    return;
+                };
+                let mut block = template.block;
+                block.reward = Amount::from_units(block.reward.as_units() + 1);
+                block.header.tx_root = block.compute_tx_root();
+                solve(&mut block.header);
+                self.invalid_blocks.insert(block.hash());
+                self.gossip_attack(i, block);
+            }
+            Some(Hostile::ReconnectingOffender) => {
+                let neighbours = self.connected_neighbours(i);
+                for &(to, epoch) in &neighbours {
+                    let at = self.now_ms + self.latency();
+                    self.schedule(at, to, i, epoch, Payload::Offence);
+                }
+                self.nodes[i].offences += 1;
+                if self.nodes[i].offences % 4 == 0 {
+                    // Reconnect: close every link, then let them reopen.
+                    for (to, _) in neighbours {
+                        self.close_link(i, to);
+                    }
+                    let at = self.now_ms + 2;
+                    self.schedule(at, i, i, 0, Payload::Redial);
+                }
+            }
+            Some(Hostile::SelfishMiner | Hostile::StatusLiarStaller) | None => {}
+        }
+    }
+
+    /// The selfish miner finds a block on its private branch.
+    fn mine_private(&mut self, i: NodeId) {
+        let now_secs = self.now_ms / 1000;
+        let node = &mut self.nodes[i];
+        if node.private.is_none() {
+            let fork =
+                ChainManager::new(node.chain.store().clone(), self.spec.clone()).expect("memory");
+            let height = node.chain.tip().height();
+            node.private = Some((fork, Vec::new(), height));
+        }
+        let (fork, blocks, _) = node.private.as_mut().expect("just set");
+        let Ok(template) = fork.template(test_address(3), now_secs, self.rng.random(), Vec::new())
+        else {
+            return;
+        };
+        let mut block = template.block;
+        solve(&mut block.header);
+        fork.submit_block(block.clone(), now_secs)
+            .expect("its own valid block");
+        blocks.push(block);
+        self.report.blocks_mined += 1;
+    }
+
+    /// Selfish mining (Eyal and Sirer, simplified): publish the private branch when the
+    /// public chain comes within one block of it; drop it when the public chain is ahead.
+    fn selfish_react(&mut self, i: NodeId) {
+        let Some((_, blocks, forked_at)) = &self.nodes[i].private else {
+            return;
+        };
+        let public_lead = i64::from(self.nodes[i].chain.tip().height()) - i64::from(*forked_at);
+        let lead = blocks.len() as i64 - public_lead;
+        if blocks.is_empty() || lead > 1 {
+            return;
+        }
+        if lead < 0 {
+            self.nodes[i].private = None;
+            return;
+        }
+        self.publish_private(i);
+    }
+
+    /// Hands the private branch to the selfish miner's own public logic, which publishes
+    /// the block that makes it the best chain.
+    fn publish_private(&mut self, i: NodeId) {
+        let Some((_, blocks, _)) = self.nodes[i].private.take() else {
+            return;
+        };
+        self.report.selfish_published += blocks.len();
+        for block in blocks {
+            self.nodes[i].seen.insert(block.hash());
+            let actions = self.handle_collect(i, Event::Mined(block));
+            self.carry_out(i, actions);
+        }
+    }
+
+    /// Closes the link between `a` and `b` now; `refresh_links` reopens it.
+    fn close_link(&mut self, a: NodeId, b: NodeId) {
+        let l = link(a, b);
+        if let Some((true, epoch)) = self.connected.get(&l).copied() {
+            self.connected.insert(l, (false, epoch + 1));
+            for (to, from) in [(a, b), (b, a)] {
+                self.schedule(self.now_ms + 1, to, from, epoch + 1, Payload::Disconnected);
+            }
+        }
+    }
+
+    /// What the status liar and staller changes in what it sends.
+    fn lie(&self, i: NodeId, action: Action<NodeId>) -> Option<Action<NodeId>> {
+        if self.nodes[i].role != Some(Hostile::StatusLiarStaller) {
+            return Some(action);
+        }
+        let boast = |mut status: cairn::core::protocol::messages::Status| {
+            status.chain_work = Work::from_u256(ruint::aliases::U256::MAX >> 1);
+            status.height += 1_000;
+            status
+        };
+        match action {
+            Action::Respond {
+                response: SyncResponse::Blocks(_),
+                ..
+            } => None,
+            Action::Respond {
+                id,
+                response: SyncResponse::Status(status),
+            } => Some(Action::Respond {
+                id,
+                response: SyncResponse::Status(boast(status)),
+            }),
+            Action::Request {
+                peer,
+                id,
+                request: SyncRequest::Status(status),
+            } => Some(Action::Request {
+                peer,
+                id,
+                request: SyncRequest::Status(boast(status)),
+            }),
+            other => Some(other),
+        }
     }
 
     fn handle_collect(&mut self, i: NodeId, event: Event<NodeId>) -> Vec<Action<NodeId>> {
@@ -616,6 +1051,9 @@ impl Sim {
 
     fn carry_out(&mut self, i: NodeId, actions: Vec<Action<NodeId>>) {
         for action in actions {
+            let Some(action) = self.lie(i, action) else {
+                continue;
+            };
             match action {
                 Action::Request { peer, id, request } => {
                     if let Some(epoch) = self.epoch(i, peer) {
@@ -659,21 +1097,17 @@ impl Sim {
                 Action::Disconnect(peer) => {
                     // Closing a connection in the simulation: both ends see it; the link
                     // reopens at the next refresh (as peer upkeep would redial).
-                    let l = link(i, peer);
-                    if let Some((true, epoch)) = self.connected.get(&l).copied() {
-                        self.connected.insert(l, (false, epoch + 1));
-                        for (to, from) in [(i, peer), (peer, i)] {
-                            self.schedule(
-                                self.now_ms + 1,
-                                to,
-                                from,
-                                epoch + 1,
-                                Payload::Disconnected,
-                            );
-                        }
+                    self.close_link(i, peer);
+                }
+                Action::Ban { peer, .. } => {
+                    // The shell closes a banned peer's connection and refuses it after.
+                    self.close_link(i, peer);
+                    match (self.is_honest(i), self.is_honest(peer)) {
+                        (true, true) => self.report.bans += 1,
+                        (true, false) => self.report.hostile_bans += 1,
+                        _ => {}
                     }
                 }
-                Action::Ban { .. } => self.report.bans += 1,
                 Action::Unbanned(_) => {}
                 Action::TipChanged { reorg, .. } => {
                     if let Some(reorg) = reorg {
@@ -692,8 +1126,7 @@ impl Sim {
     /// The heaviest valid blocks any node stored, on any branch (more than one: a tie).
     fn heaviest_tips(&self) -> BTreeSet<BlockHash> {
         let valid: Vec<_> = self
-            .nodes
-            .iter()
+            .honest()
             .flat_map(|n| n.chain.store().entries())
             .filter(|e| e.status == BlockStatus::Valid)
             .collect();
@@ -711,8 +1144,7 @@ impl Sim {
     /// tips may differ until the next block).
     fn all_on_a_heaviest_tip(&self) -> bool {
         let heaviest = self.heaviest_tips();
-        self.nodes
-            .iter()
+        self.honest()
             .all(|n| heaviest.contains(&n.chain.tip().hash()))
     }
 
@@ -721,7 +1153,7 @@ impl Sim {
     fn agreement(&self) -> Result<(), String> {
         let first = &self.nodes[0].chain;
         let tip = first.tip();
-        for (i, node) in self.nodes.iter().enumerate() {
+        for (i, node) in self.honest().enumerate() {
             let other = node.chain.tip();
             if other.hash() != tip.hash() {
                 return Err(format!(
@@ -755,7 +1187,8 @@ impl Sim {
         for (i, node) in self.nodes.iter().enumerate() {
             let tip = node.chain.tip();
             out.push_str(&format!(
-                "  node {i:2}: up {} height {:4} tip {} work {} blocks stored {} peers {}\n",
+                "  node {i:2} ({}): up {} height {:4} tip {} work {} blocks stored {} peers {}\n",
+                node.role.map_or("honest".to_string(), |r| format!("{r:?}")),
                 node.up,
                 tip.height(),
                 tip.hash(),

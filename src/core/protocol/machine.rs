@@ -349,6 +349,9 @@ enum Pending {
     /// work never falls, so the headers it answers with must show at least as much).
     Headers {
         claimed: Option<Work>,
+        /// The work of the first locator hash: an honest peer with nothing after it has no
+        /// more work than this.
+        asked_from: Work,
     },
     Blocks(Vec<BlockHash>),
 }
@@ -474,6 +477,10 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         now_ms: u64,
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
+        if let Some(refusal) = self.refuse_banned(&event, now_ms) {
+            out.extend(refusal);
+            return Ok(());
+        }
         match event {
             Event::PeerConnected(peer) => {
                 if self.policy.is_banned(&peer, now_ms) {
@@ -559,6 +566,34 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
         }
         Ok(())
+    }
+
+    /// What to do with an event from a banned peer that the shell let through (a message
+    /// already in flight when the ban fell): nothing but the answer gossipsub or the
+    /// request needs. `None` for events that are not from a banned peer.
+    fn refuse_banned(&self, event: &Event<P>, now_ms: u64) -> Option<Vec<Action<P>>> {
+        let banned = |peer: &P| self.policy.is_banned(peer, now_ms);
+        match event {
+            Event::GossipBlock { peer, block } if banned(peer) => Some(vec![Action::Verdict {
+                hash: block.hash(),
+                source: peer.clone(),
+                verdict: Verdict::Ignore,
+            }]),
+            Event::GossipTransfer { peer, txid, .. } if banned(peer) => {
+                Some(vec![Action::TransferVerdict {
+                    txid: *txid,
+                    source: peer.clone(),
+                    verdict: Verdict::Ignore,
+                }])
+            }
+            Event::Request { peer, id, .. } if banned(peer) => {
+                Some(vec![Action::Refuse { id: *id }])
+            }
+            Event::Response { peer, .. } | Event::Misbehaved { peer, .. } if banned(peer) => {
+                Some(Vec::new())
+            }
+            _ => None,
+        }
     }
 
     // ----- requests we serve -----
@@ -653,9 +688,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             (Pending::Status, SyncResponse::Status(status)) => {
                 self.on_status(peer, status, chain, now_ms, out);
             }
-            (Pending::Headers { claimed }, SyncResponse::Headers(headers)) => {
+            (
+                Pending::Headers {
+                    claimed,
+                    asked_from,
+                },
+                SyncResponse::Headers(headers),
+            ) => {
                 self.headers_request = None;
-                self.on_headers(peer, headers, claimed, chain, now_ms, out)?;
+                self.on_headers(peer, headers, (claimed, asked_from), chain, now_ms, out)?;
             }
             (Pending::Blocks(requested), SyncResponse::Blocks(blocks)) => {
                 if let Err(e) = check_blocks_response(&blocks, &requested) {
@@ -719,7 +760,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         &mut self,
         peer: P,
         headers: Vec<crate::core::primitives::Header>,
-        claimed: Option<Work>,
+        (claimed, asked_from): (Option<Work>, Work),
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
@@ -763,15 +804,18 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             if let Some(info) = self.peers.get_mut(&peer) {
                 info.exhausted = true;
             }
-            if let Some(last) = headers.last() {
-                let shown = match self.download.entry(&last.hash()) {
-                    Some(entry) => Some(entry.chain_work),
-                    None => chain.entry(&last.hash())?.map(|e| e.chain_work),
+            if !full {
+                // The peer's chain ends at a block we know: its last header, or (nothing
+                // sent) the first hash of our locator, by the protocol.
+                let shown = match headers.last() {
+                    None => Some(asked_from),
+                    Some(last) => match self.download.entry(&last.hash()) {
+                        Some(entry) => Some(entry.chain_work),
+                        None => chain.entry(&last.hash())?.map(|e| e.chain_work),
+                    },
                 };
-                if !full {
-                    if let Some(shown) = shown {
-                        self.check_claimed_work(&peer, claimed, shown, now_ms, out);
-                    }
+                if let Some(shown) = shown {
+                    self.check_claimed_work(&peer, claimed, shown, now_ms, out);
                 }
             }
             return Ok(());
@@ -1277,6 +1321,10 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             return Ok(());
         }
         let mut locator = chain.locator()?;
+        let asked_from = self
+            .download
+            .last()
+            .map_or(chain.tip().chain_work, |last| last.entry.chain_work);
         if let Some(last) = self.download.last() {
             // Continue after the queue: its end first, then our chain (minus the tip, to
             // stay within the limit).
@@ -1294,7 +1342,10 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 locator,
                 max: MAX_HEADERS as u32,
             },
-            Pending::Headers { claimed },
+            Pending::Headers {
+                claimed,
+                asked_from,
+            },
             now_ms,
             out,
         );

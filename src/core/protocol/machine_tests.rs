@@ -468,7 +468,7 @@ fn serving_a_stored_block_gets_no_honest_node_banned_the_announcer_answers() {
     let genesis = chain.genesis_hash;
     let good = chain.extend(&genesis, 1, test_address(0));
     let bad = wrong_reward_child(&chain, &good[0].hash());
-    let branch = vec![good[0].clone(), bad.clone()];
+    let branch = [good[0].clone(), bad.clone()];
     let mut node = node(&chain);
     let mut claimed = status_of(&chain, &good[0]);
     claimed.chain_work =
