@@ -778,11 +778,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         // Skip what we already have (the answer starts at the fork with our locator).
         let mut start = 0;
         while let Some(header) = headers.get(start) {
+            // (Headers already queued are not skipped: an answer that starts inside the
+            // queue is another branch from our tip, and replaces the queue.)
             let hash = header.hash();
-            if self.download.wants(&hash) {
-                start += 1;
-                continue;
-            }
             match chain.entry(&hash)? {
                 Some(entry) if entry.status == BlockStatus::Valid => start += 1,
                 Some(_) => {
