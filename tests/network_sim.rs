@@ -129,6 +129,25 @@ fn honest_nodes_converge_and_never_punish_each_other_among_hostile_peers() {
     );
 }
 
+/// Seeds of the hostile run that once broke an invariant, kept as tests.
+/// - 936: an honest node penalised another for answering "no headers" to a locator whose
+///   first entry was a stale download queue (the check assumed the peer's tip was at most as
+///   heavy as the first entry; it is at most as heavy as the heaviest entry).
+const KEPT_HOSTILE_SEEDS: [u64; 1] = [936];
+
+#[test]
+fn kept_hostile_seeds_hold() {
+    let config = SimConfig {
+        hostile: Hostile::ALL.to_vec(),
+        ..SimConfig::default()
+    };
+    for seed in KEPT_HOSTILE_SEEDS {
+        if let Err(failure) = Sim::new(config.clone(), seed).run() {
+            panic!("kept hostile seed {seed} broke the invariant again: {failure}");
+        }
+    }
+}
+
 #[test]
 fn the_same_seed_replays_the_same_run() {
     let config = SimConfig {

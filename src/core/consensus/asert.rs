@@ -160,7 +160,9 @@ mod tests {
     use proptest::prelude::*;
     use std::path::PathBuf;
 
-    const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/asert");
+    /// The official vectors, copied into the repository from the project's shared test data (their
+    /// sources are named in its README).
+    const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/asert");
 
     fn bch_params() -> AsertParams {
         AsertParams {

@@ -349,8 +349,8 @@ enum Pending {
     /// work never falls, so the headers it answers with must show at least as much).
     Headers {
         claimed: Option<Work>,
-        /// The work of the first locator hash: an honest peer with nothing after it has no
-        /// more work than this.
+        /// The most work of any block in our locator: an honest peer that answers with no
+        /// headers has its tip on the locator, so no more work than this.
         asked_from: Work,
     },
     Blocks(Vec<BlockHash>),
@@ -1223,6 +1223,16 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             self.block_stall_ms = self.config.block_stall_ms;
             return Ok(());
         }
+        let source_done = self
+            .download
+            .source()
+            .is_none_or(|s| self.peers.get(s).is_none_or(|info| info.exhausted));
+        if !heavier && self.headers_request.is_none() && source_done {
+            // The queue fell behind our tip (we moved on by other means) and its source has
+            // nothing more: it will never be worth fetching.
+            self.download.reset();
+            return Ok(());
+        }
         if !heavier {
             // Headers first: no block of a branch that does not beat our tip.
             return Ok(());
@@ -1319,10 +1329,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             return Ok(());
         }
         let mut locator = chain.locator()?;
-        let asked_from = self
-            .download
-            .last()
-            .map_or(chain.tip().chain_work, |last| last.entry.chain_work);
+        // An honest peer with nothing after our locator has its tip on it: no more work
+        // than the heaviest of its entries (the queue's end, or our best chain).
+        let asked_from = self.download.last().map_or(chain.tip().chain_work, |last| {
+            last.entry.chain_work.max(chain.tip().chain_work)
+        });
         if let Some(last) = self.download.last() {
             // Continue after the queue: its end first, then our chain (minus the tip, to
             // stay within the limit).
