@@ -20,11 +20,12 @@
 //!    f. a gossiped transfer whose amount was raised after signing.
 //! 3. All along H1 keeps mining and H2 keeps up: afterwards both are higher and on one tip.
 //! 4. H2's bans survive a clean restart, and the restarted H2 catches up with H1.
-//! 5-8. Issue 11: a side branch with less work is neither stored nor relayed; an invalid
-//!    block stops at the first honest node; junk orphans cost their sender its connection;
-//!    a peer that reconnects after every four violations is banned at the fifth.
-//!    (A side-branch block with a forged signature is no longer checked at all: a block
-//!    that will not be stored is not worth its signatures' cost.)
+//! 5. (Issue 11) A side branch with less work is neither stored nor relayed. A side-branch
+//!    block with a forged signature is not even checked: a block that will not be stored
+//!    is not worth its signatures' cost.
+//! 6. An invalid block stops at the first honest node.
+//! 7. Junk orphans cost their sender its connection.
+//! 8. A peer that reconnects after every four violations is banned at the fifth.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
