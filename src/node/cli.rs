@@ -131,6 +131,11 @@ pub struct NodeArgs {
     /// Address of the HTTP API (port 0 picks a free port, written to <data-dir>/api.addr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7371")]
     pub http: SocketAddr,
+    /// Also answer HTTP requests whose Host header names HOST (repeatable; any port). The
+    /// API answers to localhost, 127.0.0.1, [::1] and the --http address by default, and
+    /// refuses other names (a defence against DNS rebinding).
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
     /// Do not serve the block explorer (by default at / of the --http address).
     #[arg(long, conflicts_with = "explorer_addr")]
     pub no_explorer: bool,
@@ -367,6 +372,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             max_bytes: args.mempool_max_bytes,
             ..MempoolConfig::default()
         },
+        allow_hosts: args.allow_host,
     })
 }
 

@@ -81,6 +81,9 @@ pub struct NodeConfig {
     pub network: NetworkConfig,
     /// Mempool limits and fee policy.
     pub mempool: MempoolConfig,
+    /// `Host` names the HTTP API answers to besides loopback and its own address
+    /// (`--allow-host`).
+    pub allow_hosts: Vec<String>,
 }
 
 /// Where the block explorer is served.
@@ -126,18 +129,29 @@ pub struct MiningConfig {
 
 /// Runs a node until Ctrl-C or SIGTERM.
 pub fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let http_limits = match api::server::raise_open_file_limit() {
+        Ok(files) => {
+            tracing::info!(
+                "open-file limit {} (was {}, hard limit {})",
+                files.now,
+                files.before,
+                files.hard
+            );
+            api::server::HttpLimits::for_open_files(files.now)
+        }
+        Err(e) => {
+            tracing::warn!("cannot read or raise the open-file limit: {e}");
+            api::server::HttpLimits::for_open_files(1024)
+        }
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     // Address files of an earlier run would point at old ports.
     let _ = std::fs::remove_file(config.data_dir.join(driver::P2P_ADDR_FILE));
     let _ = std::fs::remove_file(config.data_dir.join(EXPLORER_ADDR_FILE));
     let chain_dir = config.data_dir.join("chain");
-    let chain = open_chain(&chain_dir, config.spec.clone()).with_context(|| {
-        format!(
-            "cannot open the chain store in {} (is another node using this data directory?)",
-            chain_dir.display()
-        )
-    })?;
+    let chain =
+        open_chain(&chain_dir, config.spec.clone()).map_err(|e| store_open_error(&chain_dir, e))?;
     let genesis_hash = chain.genesis_hash();
     let tip = chain.tip().clone();
     tracing::info!(
@@ -244,12 +258,14 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::write(config.data_dir.join(API_ADDR_FILE), bound.to_string())
         .context("cannot write the API address file")?;
     tracing::info!("HTTP API listening on http://{bound}/api/v1/tip");
+    warn_if_beyond_loopback("the HTTP API", bound);
     let explorer_router = || {
         let view = Arc::new(explorer::NodeExplorer::new(api_state.clone()));
         cairn_explorer::router(view, cairn_explorer::ExplorerConfig::default())
     };
     let mut app = api::router(api_state.clone());
     let mut listeners = Vec::new();
+    let mut bound_ips = vec![bound.ip()];
     match config.explorer {
         ExplorerPlacement::Off => {}
         ExplorerPlacement::WithApi => {
@@ -269,28 +285,31 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
             )
             .context("cannot write the explorer address file")?;
             tracing::info!("block explorer at http://{explorer_bound}/");
+            warn_if_beyond_loopback("the block explorer", explorer_bound);
+            bound_ips.push(explorer_bound.ip());
             let explorer_app =
                 explorer_router().merge(api::explorer_feed_router(api_state.clone()));
             listeners.push((explorer_listener, explorer_app));
         }
     }
     listeners.push((listener, app));
+    let hosts = api::server::HostAllowlist::new(bound_ips, &config.allow_hosts)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let http = api::server::HttpServer::new(http_limits, hosts);
+    tracing::info!(
+        "HTTP: at most {} connections, {} s for a request head (and between requests), {} s \
+         for a body; answering to Host {}",
+        http_limits.max_connections,
+        http_limits.header_timeout.as_secs(),
+        http_limits.body_timeout.as_secs(),
+        http.hosts().names().collect::<Vec<_>>().join(", ")
+    );
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let servers: Vec<_> = listeners
         .into_iter()
         .map(|(listener, app)| {
-            let mut stopped = http_stopped.clone();
-            runtime.spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.changed().await;
-                };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!("HTTP server failed: {e}");
-                }
-            })
+            let serving = Arc::clone(&http).serve(listener, app, http_stopped.clone());
+            runtime.spawn(serving)
         })
         .collect();
 
@@ -347,6 +366,44 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     AdminToken::remove(&config.data_dir);
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Warns that `what`, bound to `address`, can be reached from other machines.
+fn warn_if_beyond_loopback(what: &str, address: SocketAddr) {
+    if !address.ip().is_loopback() {
+        tracing::warn!(
+            "{what} is bound to {address}, beyond this machine's loopback: anyone who can \
+             reach it can read the chain and the mempool and submit transfers (admin calls \
+             still need the cookie). Put it behind a firewall or a reverse proxy, or bind it \
+             to 127.0.0.1; requests must name an allowed host (--allow-host)"
+        );
+    }
+}
+
+/// The startup error for a chain store in `dir` that did not open, saying what to do.
+fn store_open_error(dir: &std::path::Path, e: store::StoreError) -> anyhow::Error {
+    let shown = dir.display();
+    let text = e.to_string();
+    // sled reports a held lock as an I/O error "could not acquire lock", and damage it
+    // detects as "Read corrupted data"; `Corrupt` and `Inconsistent` are the store's own.
+    let corrupt = matches!(
+        e,
+        store::StoreError::Corrupt { .. } | store::StoreError::Inconsistent(_)
+    ) || text.contains("corrupt");
+    if corrupt {
+        anyhow::anyhow!(
+            "the chain store in {shown} is corrupt ({text}). Move the directory aside (e.g. \
+             `mv {shown} {shown}.corrupt`) and start the node again to download the chain from \
+             peers; `cairn verify --data-dir <data-dir>` checks a store without changing it"
+        )
+    } else if text.contains("could not acquire lock") {
+        anyhow::anyhow!(
+            "cannot open the chain store in {shown}: another node is using this data \
+             directory ({text})"
+        )
+    } else {
+        anyhow::anyhow!("cannot open the chain store in {shown}: {text}")
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -851,3 +851,169 @@ impl Node {
             .expect("a balance")
     }
 }
+
+impl TestDir {
+    /// Like [`TestDir::start_node_with`], with the node's open-file limit (soft and hard)
+    /// set to `open_files`, as under `ulimit -n`.
+    pub fn start_node_with_open_files(
+        &self,
+        name: &str,
+        data_dir: &Path,
+        spec: &TestSpec,
+        extra: &[String],
+        open_files: u64,
+    ) -> Node {
+        use std::os::unix::process::CommandExt;
+        let log = self.new_log(name);
+        let mut args = node_args(data_dir, spec);
+        args.extend(extra.iter().map(String::as_str));
+        let output = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("cannot open log {}: {e}", log.display()));
+        let mut command = cairn_command(args);
+        command
+            .stdout(output.try_clone().expect("cannot clone a file handle"))
+            .stderr(output);
+        let limit = libc::rlimit {
+            rlim_cur: open_files,
+            rlim_max: open_files,
+        };
+        // SAFETY: the closure runs in the child between fork and exec and calls only
+        // setrlimit(2), which is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let addr_file = data_dir.join(cairn::node::API_ADDR_FILE);
+        let _ = std::fs::remove_file(&addr_file);
+        let mut process = ProcessGuard::spawn(command);
+        let api = poll(
+            format!("the API address in {}", addr_file.display()),
+            STARTUP_TIMEOUT,
+            || {
+                if let Some(status) = process.try_status() {
+                    panic!("the node exited with {status} (log {})", log.display());
+                }
+                let text = std::fs::read_to_string(&addr_file).map_err(|e| e.to_string())?;
+                text.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|e| format!("{text:?}: {e}"))
+            },
+        );
+        let node = Node {
+            process,
+            log,
+            api,
+            data_dir: data_dir.to_path_buf(),
+        };
+        poll(
+            format!("the API at {api} to answer"),
+            STARTUP_TIMEOUT,
+            || node.try_get("/api/v1/tip"),
+        );
+        node
+    }
+}
+
+/// Raises this test process's soft limit on open files to at least `needed` (within the hard
+/// limit), for tests that hold many sockets.
+pub fn raise_own_open_files(needed: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        assert!(
+            limit.rlim_max >= needed,
+            "this test needs {needed} open files; the hard limit is {}",
+            limit.rlim_max
+        );
+        if limit.rlim_cur < needed {
+            limit.rlim_cur = needed;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
+/// `method path` on `api` with the `Host` header `host` (the tests' client sends the
+/// address otherwise): the status, the `Content-Type` and the body as text.
+pub fn http_raw(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, String, String), String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(api).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if let Some(host) = host {
+        head.push_str(&format!("Host: {host}\r\n"));
+    }
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(body))
+        .map_err(|e| format!("write: {e}"))?;
+    let mut answer = Vec::new();
+    // The node may close the connection before it read a body it refuses.
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{method} {path}: no complete answer: {text:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {path}: bad status line: {head:?}"))?;
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    let chunked = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked")
+        })
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, content_type, body))
+}
+
+/// The data of a chunked HTTP/1.1 body.
+fn dechunk(mut rest: &str) -> String {
+    let mut data = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        data.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    data
+}

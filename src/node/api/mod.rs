@@ -11,19 +11,23 @@
 //!   mining.rs        GET  mining, POST admin/mining
 //!   live.rs          GET  events (server-sent events), /metrics
 //!   peers.rs         GET  peers, POST admin/peers/*
+//!   server.rs        the HTTP server: connection budget, timeouts, body deadline, Host check
 //! ```
 //! The block explorer's pages (`cairn-explorer`, over `node::explorer`) are merged into
 //! this router in `node::run`, or served on their own address with
 //! [`explorer_feed_router`].
 //!
-//! Errors are JSON, `{"error": {"code": "...", "message": "..."}}`, with a matching status.
-//! Request bodies are limited to [`MAX_BODY_BYTES`].
+//! Errors are JSON, `{"error": {"code": "...", "message": "..."}}`, with a matching status,
+//! [`ApiError`] being their one owner: handlers return it, and [`json_errors`] turns what axum
+//! answers by itself under `/api/` (`405`, extractor rejections) into one. Request bodies are
+//! limited to [`MAX_BODY_BYTES`].
 pub mod accounts;
 pub mod chain;
 pub mod live;
 pub mod mempool;
 pub mod mining;
 pub mod peers;
+pub mod server;
 pub mod transactions;
 pub use crate::core::views;
 
@@ -46,10 +50,6 @@ use std::sync::Arc;
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// A body declared over [`MAX_BODY_BYTES`] but at most this long is read and dropped before
-/// the `413` answer, so the client, still writing, gets the answer rather than a reset
-/// connection; a longer one is refused at once.
-const DRAIN_BODY_BYTES: u64 = 1024 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -141,6 +141,65 @@ impl ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "payload_too_large",
             message: format!("the request body is over the limit of {MAX_BODY_BYTES} bytes"),
+        }
+    }
+
+    /// A request body not received within `deadline` (`408 request_timeout`).
+    pub fn request_timeout(deadline: std::time::Duration) -> ApiError {
+        ApiError::Refused {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs()
+            ),
+        }
+    }
+
+    /// A request whose `Host` header names no host this node serves (`403 host_not_allowed`).
+    pub fn host_not_allowed(host: &str) -> ApiError {
+        ApiError::Refused {
+            status: StatusCode::FORBIDDEN,
+            code: "host_not_allowed",
+            message: format!(
+                "this node does not answer to Host {host:?}; use localhost or its address, or \
+                 start the node with `--allow-host NAME` (see docs/API.md)"
+            ),
+        }
+    }
+
+    /// The error for an answer axum made by itself: its `status`, the text it gave (if
+    /// any) and, for `405`, the methods allowed.
+    fn from_plain_answer(
+        status: StatusCode,
+        text: &str,
+        request: &str,
+        allow: Option<&str>,
+    ) -> ApiError {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", format!("no such API route: {request}")),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                format!(
+                    "{request}: method not allowed (allowed: {})",
+                    allow.unwrap_or("none")
+                ),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => return ApiError::payload_too_large(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY => ("malformed", text.to_string()),
+            s if s.is_server_error() => ("internal", text.to_string()),
+            _ => ("bad_request", text.to_string()),
+        };
+        let message = if message.is_empty() {
+            format!("{request}: {status}")
+        } else {
+            message
+        };
+        ApiError::Refused {
+            status,
+            code,
+            message,
         }
     }
 
@@ -242,6 +301,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/admin/peers/unban", post(peers::unban))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
@@ -249,24 +309,41 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Counts every request, and answers a body declared too long with a `413` (see
-/// [`DRAIN_BODY_BYTES`]).
+/// Counts every request.
 async fn count_request(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     state.shared.metrics.http_requests.inc();
-    let declared = request
+    next.run(request).await
+}
+
+/// Makes an error answer that is not JSON (one axum made by itself: `405`, a path, query or
+/// body extractor's rejection) an [`ApiError`], so that every error under `/api/` is JSON
+/// with a code.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let described = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
         .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > MAX_BODY_BYTES as u64 => {
-            if length <= DRAIN_BODY_BYTES {
-                let _ = axum::body::to_bytes(request.into_body(), DRAIN_BODY_BYTES as usize).await;
-            }
-            ApiError::payload_too_large().into_response()
-        }
-        _ => next.run(request).await,
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
     }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    // axum's own answers are one short sentence.
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let allowed = allow.as_ref().and_then(|v| v.to_str().ok());
+    let mut answer =
+        ApiError::from_plain_answer(status, &text, &described, allowed).into_response();
+    if let Some(allow) = allow {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow);
+    }
+    answer
 }
 
 /// The read-only routes the block explorer's pages call for live updates (events, recent
@@ -277,6 +354,7 @@ pub fn explorer_feed_router(state: ApiState) -> Router {
         .route("/api/v1/blocks", get(chain::recent_blocks))
         .route("/api/v1/mempool", get(mempool::mempool))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
 }
 

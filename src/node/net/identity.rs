@@ -13,10 +13,19 @@ pub const NODE_KEY_FILE: &str = "node_key";
 pub fn load_or_create(data_dir: &Path) -> Result<Keypair, NetError> {
     let path = data_dir.join(NODE_KEY_FILE);
     match std::fs::read(&path) {
+        // libp2p's own complaint can mislead ("cargo feature rsa is not enabled" for an empty
+        // file): say what the file holds.
+        Ok(bytes) if bytes.is_empty() => Err(NetError::CorruptIdentity {
+            path: path.clone(),
+            detail: "it is empty".into(),
+        }),
         Ok(bytes) => {
             Keypair::from_protobuf_encoding(&bytes).map_err(|e| NetError::CorruptIdentity {
                 path: path.clone(),
-                detail: e.to_string(),
+                detail: format!(
+                    "it holds {} bytes that are not a key in libp2p's encoding: {e}",
+                    bytes.len()
+                ),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
