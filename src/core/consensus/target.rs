@@ -263,16 +263,27 @@ impl FromStr for Work {
     }
 }
 
+/// In JSON (human-readable formats) work is its `0x` hex string; in the codec it is its 32
+/// big-endian bytes, so that one value has exactly one encoding (the hex parser accepts either
+/// case and leading zeros).
 impl Serialize for Work {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.to_be_bytes().serialize(serializer)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Work {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        if deserializer.is_human_readable() {
+            let s = String::deserialize(deserializer)?;
+            s.parse().map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(deserializer).map(Work::from_be_bytes)
+        }
     }
 }
 
@@ -283,6 +294,18 @@ mod tests {
 
     fn compact(bits: u32) -> CompactTarget {
         CompactTarget::from_consensus(bits)
+    }
+
+    /// In the codec work is its 32 big-endian bytes: one value, one encoding (as a hex
+    /// string, `0xa`, `0xA` and `0x0a` all decoded to the same work).
+    #[test]
+    fn work_has_one_codec_encoding_and_a_hex_string_in_json() {
+        use crate::core::primitives::codec;
+        let work = Work::from_u256(U256::from(10u8));
+        let bytes = codec::encode(&work).expect("encodes");
+        assert_eq!(bytes, work.to_be_bytes().to_vec());
+        assert_eq!(codec::decode::<Work>(&bytes).expect("decodes"), work);
+        assert_eq!(serde_json::to_string(&work).unwrap(), "\"0xa\"");
     }
 
     fn decode(bits: u32) -> Result<Target, TargetError> {

@@ -56,7 +56,8 @@ const BAN: u8 = b'p';
 
 /// The store's layout version; a store of another version is refused. Version 2 stores the
 /// state tree in pages and has no account or undo table; version 3 keeps each block's ASERT
-/// schedule clock in its index entry (the genesis-anchored difficulty rule).
+/// schedule clock in its index entry (the genesis-anchored difficulty rule) and its chain work
+/// as 32 bytes rather than a hex string.
 const SCHEMA_VERSION: u32 = 3;
 
 /// Where a transfer sits on the best chain.
