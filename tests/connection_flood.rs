@@ -147,27 +147,6 @@ async fn connect_from(
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
-/// Raises this process's soft limit on open files to [`FDS_NEEDED`] (within the hard limit).
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        assert!(
-            limit.rlim_max >= FDS_NEEDED,
-            "the flood needs {FDS_NEEDED} open files; the hard limit is {}",
-            limit.rlim_max
-        );
-        if limit.rlim_cur < FDS_NEEDED {
-            limit.rlim_cur = FDS_NEEDED;
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
-}
-
 /// The `127.0.0.1:<port>` of a node's `/ip4/127.0.0.1/tcp/<port>/p2p/<id>` address.
 fn p2p_socket(node: &Node) -> SocketAddr {
     let address = node.p2p_addr();
@@ -189,7 +168,7 @@ fn lists(view: &Value, peer: &str) -> bool {
 
 #[test]
 fn an_idle_connection_flood_does_not_lock_out_an_honest_peer() {
-    raise_fd_limit();
+    common::raise_own_open_files(FDS_NEEDED);
     let dir = TestDir::new("connection-flood");
     let spec = dir.write_spec();
     let a = dir.start_node("a", &dir.path().join("a"), &spec, false);

@@ -359,6 +359,18 @@ struct Parent {
     child_bits: cairn::core::consensus::CompactTarget,
 }
 
+impl Parent {
+    /// Makes `block` (built on genesis) a child of this parent: its link, height, a time
+    /// now (after the parent's) and the bits it needs. The caller re-solves it.
+    fn adopt(&self, block: &mut Block) {
+        let now = u32::try_from(unix_now()).expect("time fits in u32");
+        block.header.prev_hash = self.hash;
+        block.header.height = self.height + 1;
+        block.header.time = now.max(self.time + 1);
+        block.header.bits = self.child_bits;
+    }
+}
+
 /// The tip of `node`, as the parent of a block that would extend its best chain.
 fn tip_as_parent(node: &Node, spec: &TestSpec) -> Parent {
     let height = node.tip()["height"].as_u64().expect("a height");
@@ -424,11 +436,7 @@ fn block_with_forged_signature(
     assert!(!block.transfers[0].has_valid_signature(&chain.genesis_hash));
     block.extra_nonce = u64::from(attempt);
     if let Some(parent) = parent {
-        let now = u32::try_from(unix_now()).expect("time fits in u32");
-        block.header.prev_hash = parent.hash;
-        block.header.height = parent.height + 1;
-        block.header.time = now.max(parent.time + 1);
-        block.header.bits = parent.child_bits;
+        parent.adopt(&mut block);
     }
     block.header.tx_root = block.compute_tx_root();
     solve(&mut block.header);
@@ -445,11 +453,7 @@ fn block_breaking_a_state_rule(
 ) -> Block {
     let mut block = chain.template(&chain.genesis_hash, Vec::new(), reward_to);
     block.extra_nonce = u64::from(attempt);
-    let now = u32::try_from(unix_now()).expect("time fits in u32");
-    block.header.prev_hash = parent.hash;
-    block.header.height = parent.height + 1;
-    block.header.time = now.max(parent.time + 1);
-    block.header.bits = parent.child_bits;
+    parent.adopt(&mut block);
     block.header.tx_root = block.compute_tx_root();
     solve(&mut block.header);
     block

@@ -16,6 +16,19 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// The seeds to run: `CAIRN_SIM_SEED` alone, or `CAIRN_SIM_SEEDS` (100) from
+/// `CAIRN_SIM_FIRST_SEED` (0).
+fn seeds() -> Vec<u64> {
+    match env_u64("CAIRN_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => {
+            let first = env_u64("CAIRN_SIM_FIRST_SEED").unwrap_or(0);
+            let count = env_u64("CAIRN_SIM_SEEDS").unwrap_or(100);
+            (first..first + count).collect()
+        }
+    }
+}
+
 fn run_seed(seed: u64, config: &SimConfig) -> sim::SimReport {
     match Sim::new(config.clone(), seed).run() {
         Ok(report) => report,
@@ -29,14 +42,7 @@ fn run_seed(seed: u64, config: &SimConfig) -> sim::SimReport {
 #[test]
 fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
     let config = SimConfig::default();
-    let seeds: Vec<u64> = match env_u64("CAIRN_SIM_SEED") {
-        Some(seed) => vec![seed],
-        None => {
-            let first = env_u64("CAIRN_SIM_FIRST_SEED").unwrap_or(0);
-            let count = env_u64("CAIRN_SIM_SEEDS").unwrap_or(100);
-            (first..first + count).collect()
-        }
-    };
+    let seeds = seeds();
     let mut reorgs = 0;
     let mut deepest = 0;
     let mut slowest = 0;
@@ -82,14 +88,7 @@ fn honest_nodes_converge_and_never_punish_each_other_among_hostile_peers() {
         hostile: Hostile::ALL.to_vec(),
         ..SimConfig::default()
     };
-    let seeds: Vec<u64> = match env_u64("CAIRN_SIM_SEED") {
-        Some(seed) => vec![seed],
-        None => {
-            let first = env_u64("CAIRN_SIM_FIRST_SEED").unwrap_or(0);
-            let count = env_u64("CAIRN_SIM_SEEDS").unwrap_or(100);
-            (first..first + count).collect()
-        }
-    };
+    let seeds = seeds();
     let mut hostile_bans = 0;
     let mut attack_blocks = 0;
     let mut selfish = 0;

@@ -77,14 +77,19 @@ pub fn test_address(i: u8) -> Address {
 
 /// The test spec, with test keys 0..4 funded with 1,000,000 coins each.
 pub fn test_spec() -> ChainSpec {
-    let mut text = TEST_SPEC_TOML.to_string();
+    ChainSpec::from_toml(&with_test_addresses(TEST_SPEC_TOML)).expect("the test spec is valid")
+}
+
+/// `text` with `ADDR0` … `ADDR3` replaced by the addresses of test keys 0 … 3.
+fn with_test_addresses(text: &str) -> String {
+    let mut text = text.to_string();
     for i in 0..4u8 {
         let address = test_address(i)
             .to_bech32("cairntest")
             .expect("valid prefix");
         text = text.replace(&format!("ADDR{i}"), &address);
     }
-    ChainSpec::from_toml(&text).expect("the test spec is valid")
+    text
 }
 
 /// The test spec with genesis bits `bits` (the pow limit stays `0x207fffff`): for tests
@@ -96,14 +101,8 @@ pub fn test_spec_with_genesis_bits(bits: &str) -> ChainSpec {
         &format!("bits = \"{bits}\"\nmessage"),
         1,
     );
-    let mut text = text;
-    for i in 0..4u8 {
-        let address = test_address(i)
-            .to_bech32("cairntest")
-            .expect("valid prefix");
-        text = text.replace(&format!("ADDR{i}"), &address);
-    }
-    ChainSpec::from_toml(&text).expect("the test spec with other bits is valid")
+    ChainSpec::from_toml(&with_test_addresses(&text))
+        .expect("the test spec with other bits is valid")
 }
 
 /// The test spec with `addresses` funded (1,000,000 coins each) instead of test keys 0..4:

@@ -428,7 +428,7 @@ impl TestDir {
     /// Starts a node on `data_dir` (mining with one thread if `mine`), logging to
     /// `<name>.log`, and waits for its API to answer.
     pub fn start_node(&self, name: &str, data_dir: &Path, spec: &TestSpec, mine: bool) -> Node {
-        Node::start(self.new_log(name), data_dir, spec, mine, &[])
+        Node::start(self.new_log(name), data_dir, spec, mine, &[], None)
     }
 
     /// Like [`TestDir::start_node`], with more command-line arguments (e.g. `--bootnode`).
@@ -440,7 +440,7 @@ impl TestDir {
         mine: bool,
         extra: &[String],
     ) -> Node {
-        Node::start(self.new_log(name), data_dir, spec, mine, extra)
+        Node::start(self.new_log(name), data_dir, spec, mine, extra, None)
     }
 
     /// Mines on `data_dir` until the tip is at least at `height`, then stops the node
@@ -482,9 +482,17 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts `cairn node --http 127.0.0.1:0` on `data_dir`, and waits until the address in
-    /// `<data-dir>/api.addr` answers `GET /api/v1/tip`.
-    fn start(log: PathBuf, data_dir: &Path, spec: &TestSpec, mine: bool, extra: &[String]) -> Node {
+    /// Starts `cairn node --http 127.0.0.1:0` on `data_dir` (with its open-file limit, soft
+    /// and hard, set to `open_files` if given, as under `ulimit -n`), and waits until the
+    /// address in `<data-dir>/api.addr` answers `GET /api/v1/tip`.
+    fn start(
+        log: PathBuf,
+        data_dir: &Path,
+        spec: &TestSpec,
+        mine: bool,
+        extra: &[String],
+        open_files: Option<u64>,
+    ) -> Node {
         let addr_file = data_dir.join(cairn::node::API_ADDR_FILE);
         match std::fs::remove_file(&addr_file) {
             Ok(()) => {}
@@ -505,6 +513,24 @@ impl Node {
         command
             .stdout(output.try_clone().expect("cannot clone a file handle"))
             .stderr(output);
+        if let Some(open_files) = open_files {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            // SAFETY: the closure runs in the child between fork and exec and calls only
+            // setrlimit(2), which is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let mut process = ProcessGuard::spawn(command);
         let what = format!("the API address in {}", addr_file.display());
         let api = poll(&what, STARTUP_TIMEOUT, || {
@@ -863,62 +889,14 @@ impl TestDir {
         extra: &[String],
         open_files: u64,
     ) -> Node {
-        use std::os::unix::process::CommandExt;
-        let log = self.new_log(name);
-        let mut args = node_args(data_dir, spec);
-        args.extend(extra.iter().map(String::as_str));
-        let output = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap_or_else(|e| panic!("cannot open log {}: {e}", log.display()));
-        let mut command = cairn_command(args);
-        command
-            .stdout(output.try_clone().expect("cannot clone a file handle"))
-            .stderr(output);
-        let limit = libc::rlimit {
-            rlim_cur: open_files,
-            rlim_max: open_files,
-        };
-        // SAFETY: the closure runs in the child between fork and exec and calls only
-        // setrlimit(2), which is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        let addr_file = data_dir.join(cairn::node::API_ADDR_FILE);
-        let _ = std::fs::remove_file(&addr_file);
-        let mut process = ProcessGuard::spawn(command);
-        let api = poll(
-            format!("the API address in {}", addr_file.display()),
-            STARTUP_TIMEOUT,
-            || {
-                if let Some(status) = process.try_status() {
-                    panic!("the node exited with {status} (log {})", log.display());
-                }
-                let text = std::fs::read_to_string(&addr_file).map_err(|e| e.to_string())?;
-                text.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|e| format!("{text:?}: {e}"))
-            },
-        );
-        let node = Node {
-            process,
-            log,
-            api,
-            data_dir: data_dir.to_path_buf(),
-        };
-        poll(
-            format!("the API at {api} to answer"),
-            STARTUP_TIMEOUT,
-            || node.try_get("/api/v1/tip"),
-        );
-        node
+        Node::start(
+            self.new_log(name),
+            data_dir,
+            spec,
+            false,
+            extra,
+            Some(open_files),
+        )
     }
 }
 

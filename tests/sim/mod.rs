@@ -813,8 +813,8 @@ impl Sim {
 
     // ----- hostile behaviours -----
 
-    /// The honest neighbours `i` is connected to now.
-    fn connected_neighbours(&self, i: NodeId) -> Vec<(NodeId, u64)> {
+    /// The nodes linked to `i` (connected or not).
+    fn neighbours(&self, i: NodeId) -> Vec<NodeId> {
         self.links
             .iter()
             .filter_map(|&(a, b)| match (a == i, b == i) {
@@ -822,6 +822,13 @@ impl Sim {
                 (_, true) => Some(a),
                 _ => None,
             })
+            .collect()
+    }
+
+    /// The neighbours `i` is connected to now, with the connection's epoch.
+    fn connected_neighbours(&self, i: NodeId) -> Vec<(NodeId, u64)> {
+        self.neighbours(i)
+            .into_iter()
             .filter_map(|n| self.epoch(i, n).map(|epoch| (n, epoch)))
             .collect()
     }
@@ -847,13 +854,13 @@ impl Sim {
                 }
                 let mut store = node.chain.store().clone();
                 for _ in 0..depth {
-                    let tip = cairn::core::chain::manager::ChainStore::stored_tip(&store)
-                        .expect("memory");
-                    let block =
-                        cairn::core::chain::manager::ChainStore::load_block(&store, &tip.hash())
-                            .expect("memory")
-                            .expect("stored");
-                    cairn::core::chain::manager::ChainStore::disconnect_block(&mut store, &block)
+                    let tip = store.stored_tip().expect("memory");
+                    let block = store
+                        .load_block(&tip.hash())
+                        .expect("memory")
+                        .expect("stored");
+                    store
+                        .disconnect_block(&block)
                         .expect("disconnect in memory");
                 }
                 let fork = ChainManager::new(store, self.spec.clone()).expect("memory");
@@ -1023,24 +1030,10 @@ impl Sim {
     }
 
     fn gossip(&mut self, from: NodeId, except: Option<NodeId>, block: &Block) {
-        let neighbours: Vec<NodeId> = self
-            .links
-            .iter()
-            .filter_map(|&(a, b)| {
-                if a == from {
-                    Some(b)
-                } else if b == from {
-                    Some(a)
-                } else {
-                    None
-                }
-            })
-            .filter(|n| Some(*n) != except)
-            .collect();
-        for to in neighbours {
-            let Some(epoch) = self.epoch(from, to) else {
+        for (to, epoch) in self.connected_neighbours(from) {
+            if Some(to) == except {
                 continue;
-            };
+            }
             if self.rng.random_range(0..100) < self.config.gossip_loss_percent {
                 continue;
             }

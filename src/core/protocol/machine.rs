@@ -46,7 +46,7 @@ use super::messages::{
     MAX_HEADERS,
 };
 use super::orphans::{OrphanInsert, OrphanPool, OrphanPoolConfig};
-use super::peers::{Misbehavior, PeerAction, PeerPolicy, PeerPolicyConfig};
+use super::peers::{Misbehavior, PeerAction, PeerPolicy, PeerPolicyConfig, TokenBucket};
 use crate::core::chain::manager::{BlockOutcome, ChainManager, ChainStore, SubmitError};
 use crate::core::chain::{child_context, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::consensus::target::Work;
@@ -334,12 +334,10 @@ pub struct PeerInfo {
     exhausted: bool,
     /// When we last asked its status.
     status_asked_ms: u64,
-    /// Outbound request budget, in thousandths of a request.
-    budget_milli: u64,
-    budget_ms: u64,
-    /// Useless unsolicited blocks still forgiven, in thousandths.
-    junk_milli: u64,
-    junk_ms: u64,
+    /// Outbound request budget.
+    budget: TokenBucket,
+    /// Useless unsolicited blocks still forgiven.
+    junk: TokenBucket,
 }
 
 #[derive(Clone, Debug)]
@@ -489,10 +487,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                     self.peers.insert(
                         peer.clone(),
                         PeerInfo {
-                            budget_milli: u64::from(self.config.outbound_requests_per_sec) * 1000,
-                            budget_ms: now_ms,
-                            junk_milli: u64::from(self.config.junk_burst) * 1000,
-                            junk_ms: now_ms,
+                            budget: TokenBucket::full(
+                                self.config.outbound_requests_per_sec,
+                                now_ms,
+                            ),
+                            junk: TokenBucket::full(self.config.junk_burst, now_ms),
                             ..PeerInfo::default()
                         },
                     );
@@ -1011,20 +1010,13 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     /// Counts a useless unsolicited block from `peer`; past its allowance the peer is
     /// disconnected. No score: an honest node on a weaker branch sends such blocks too.
     fn note_junk(&mut self, peer: &P, now_ms: u64, out: &mut Vec<Action<P>>) {
-        let burst = u64::from(self.config.junk_burst) * 1000;
-        let refill_ms = self.config.junk_refill_ms.max(1);
+        let burst = self.config.junk_burst;
+        // One token every `junk_refill_ms`: 10^6 / refill_ms thousandths a second.
+        let per_sec_milli = 1_000_000 / self.config.junk_refill_ms.max(1);
         let Some(info) = self.peers.get_mut(peer) else {
             return;
         };
-        let elapsed = now_ms.saturating_sub(info.junk_ms);
-        info.junk_milli = info
-            .junk_milli
-            .saturating_add(elapsed.saturating_mul(1000) / refill_ms)
-            .min(burst);
-        info.junk_ms = info.junk_ms.max(now_ms);
-        if info.junk_milli >= 1000 {
-            info.junk_milli -= 1000;
-        } else {
+        if !info.junk.take(now_ms, per_sec_milli, burst) {
             out.push(Action::Disconnect(peer.clone()));
             self.drop_peer(peer);
         }
@@ -1383,7 +1375,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
 
     /// Whether `peer` has a free request slot and budget (charging the budget if so).
     fn may_request(&mut self, peer: &P, now_ms: u64) -> bool {
-        let per_sec = u64::from(self.config.outbound_requests_per_sec);
+        let per_sec = self.config.outbound_requests_per_sec;
         let max_in_flight = self.config.max_requests_per_peer;
         let Some(info) = self.peers.get_mut(peer) else {
             return false;
@@ -1391,18 +1383,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if info.requests_in_flight >= max_in_flight {
             return false;
         }
-        let elapsed = now_ms.saturating_sub(info.budget_ms);
-        info.budget_milli = info
-            .budget_milli
-            .saturating_add(elapsed.saturating_mul(per_sec))
-            .min(per_sec * 1000);
-        info.budget_ms = info.budget_ms.max(now_ms);
-        if info.budget_milli >= 1000 {
-            info.budget_milli -= 1000;
-            true
-        } else {
-            false
-        }
+        info.budget.take(now_ms, u64::from(per_sec) * 1000, per_sec)
     }
 
     fn send(

@@ -102,11 +102,40 @@ impl Default for PeerPolicyConfig {
     }
 }
 
-/// A token bucket in thousandths of a token, refilled by elapsed time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TokenBucket {
+/// A token bucket in thousandths of a token, refilled by elapsed time: the one rate limiter
+/// of the logic (requests a peer makes, requests we make, junk a peer sends).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenBucket {
     milli_tokens: u64,
     last_ms: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket of `burst` tokens at `now_ms`.
+    pub fn full(burst: u32, now_ms: u64) -> TokenBucket {
+        TokenBucket {
+            milli_tokens: u64::from(burst) * 1000,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Refills `per_sec_milli` thousandths of a token a second since the last call (up to
+    /// `burst` tokens; time going backwards mints nothing), then takes one token if there is
+    /// one. Whether it took one.
+    pub fn take(&mut self, now_ms: u64, per_sec_milli: u64, burst: u32) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.milli_tokens = self
+            .milli_tokens
+            .saturating_add(elapsed.saturating_mul(per_sec_milli) / 1000)
+            .min(u64::from(burst) * 1000);
+        self.last_ms = self.last_ms.max(now_ms);
+        if self.milli_tokens >= 1000 {
+            self.milli_tokens -= 1000;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,17 +235,11 @@ impl<P: Ord + Clone> PeerPolicy<P> {
         let config = self.config;
         let record = self.record(peer, now_ms);
         record.touched_ms = record.touched_ms.max(now_ms);
-        let bucket = &mut record.bucket;
-        let elapsed = now_ms.saturating_sub(bucket.last_ms);
-        let capacity = u64::from(config.request_burst) * 1000;
-        // requests_per_sec tokens per 1000 ms = requests_per_sec milli-tokens per ms.
-        bucket.milli_tokens = bucket
-            .milli_tokens
-            .saturating_add(elapsed.saturating_mul(u64::from(config.requests_per_sec)))
-            .min(capacity);
-        bucket.last_ms = bucket.last_ms.max(now_ms);
-        if bucket.milli_tokens >= 1000 {
-            bucket.milli_tokens -= 1000;
+        let per_sec_milli = u64::from(config.requests_per_sec) * 1000;
+        if record
+            .bucket
+            .take(now_ms, per_sec_milli, config.request_burst)
+        {
             Ok(())
         } else {
             Err(self.on_misbehavior(peer, Misbehavior::RequestFlood, now_ms))
@@ -224,7 +247,7 @@ impl<P: Ord + Clone> PeerPolicy<P> {
     }
 
     fn record(&mut self, peer: &P, now_ms: u64) -> &mut PeerRecord {
-        let burst = u64::from(self.config.request_burst) * 1000;
+        let burst = self.config.request_burst;
         if !self.records.contains_key(peer) && self.records.len() >= self.config.max_records {
             let stalest = self
                 .records
@@ -237,10 +260,7 @@ impl<P: Ord + Clone> PeerPolicy<P> {
         }
         self.records.entry(peer.clone()).or_insert(PeerRecord {
             score: 0,
-            bucket: TokenBucket {
-                milli_tokens: burst,
-                last_ms: now_ms,
-            },
+            bucket: TokenBucket::full(burst, now_ms),
             touched_ms: now_ms,
         })
     }
