@@ -13,14 +13,13 @@
 
 mod common;
 
-use common::{bootnode_args, poll, raise_own_open_files, Node, TestDir};
+use common::{bootnode_args, poll, raise_own_open_files, Node, SocketTasks, TestDir};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::watch;
 
 /// Connections that send a partial request head and stop.
 const SLOW_CLIENTS: usize = 1_000;
@@ -79,8 +78,7 @@ impl SlowCounts {
 
 /// The slow clients, on their own thread. Dropping them closes their sockets.
 struct SlowClients {
-    stop: watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _tasks: SocketTasks,
     counts: Arc<SlowCounts>,
     started: Instant,
 }
@@ -88,44 +86,18 @@ struct SlowClients {
 impl SlowClients {
     /// Opens `clients` partial requests and one unsent body to `target`.
     fn start(target: SocketAddr, clients: usize) -> SlowClients {
-        let (stop, mut stopped) = watch::channel(false);
         let counts = Arc::new(SlowCounts::default());
-        let thread_counts = Arc::clone(&counts);
-        let thread = std::thread::Builder::new()
-            .name("slow-clients".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the slow clients");
-                runtime.block_on(async move {
-                    let mut tasks = tokio::task::JoinSet::new();
-                    tasks.spawn(hold(target, UNSENT_BODY_HEAD, Arc::clone(&thread_counts)));
-                    for _ in 0..clients {
-                        tasks.spawn(hold(target, PARTIAL_HEAD, Arc::clone(&thread_counts)));
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(CLIENTS_LIMIT) => {}
-                        _ = stopped.wait_for(|stop| *stop) => {}
-                    }
-                    tasks.shutdown().await;
-                });
-            })
-            .expect("cannot start the slow clients' thread");
+        let task_counts = Arc::clone(&counts);
+        let tasks = SocketTasks::start("slow-clients", CLIENTS_LIMIT, move |tasks| {
+            tasks.spawn(hold(target, UNSENT_BODY_HEAD, Arc::clone(&task_counts)));
+            for _ in 0..clients {
+                tasks.spawn(hold(target, PARTIAL_HEAD, Arc::clone(&task_counts)));
+            }
+        });
         SlowClients {
-            stop,
-            thread: Some(thread),
+            _tasks: tasks,
             counts,
             started: Instant::now(),
-        }
-    }
-}
-
-impl Drop for SlowClients {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

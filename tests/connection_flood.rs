@@ -14,14 +14,13 @@
 
 mod common;
 
-use common::{bootnode_args, poll, Node, TestDir};
+use common::{bootnode_args, poll, Node, SocketTasks, TestDir};
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
-use tokio::sync::watch;
 
 /// Idle connections the flood keeps open (or reopening) at once.
 const FLOOD_SOCKETS: usize = 1_000;
@@ -66,51 +65,23 @@ impl FloodCounts {
 /// An idle-connection flood on its own thread. Dropping it stops it and waits for its sockets
 /// to close.
 struct Flood {
-    stop: watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _tasks: SocketTasks,
     counts: Arc<FloodCounts>,
 }
 
 impl Flood {
     /// Starts `sockets` idle connections from `source` to `target`.
     fn start(source: Ipv4Addr, target: SocketAddr, sockets: usize) -> Flood {
-        let (stop, mut stopped) = watch::channel(false);
         let counts = Arc::new(FloodCounts::default());
-        let thread_counts = Arc::clone(&counts);
-        let thread = std::thread::Builder::new()
-            .name("flood".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the flood");
-                runtime.block_on(async move {
-                    let mut tasks = tokio::task::JoinSet::new();
-                    for _ in 0..sockets {
-                        tasks.spawn(hold_open(source, target, Arc::clone(&thread_counts)));
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(FLOOD_LIMIT) => {}
-                        _ = stopped.wait_for(|stop| *stop) => {}
-                    }
-                    // Aborting the tasks drops (closes) their sockets.
-                    tasks.shutdown().await;
-                });
-            })
-            .expect("cannot start the flood thread");
+        let task_counts = Arc::clone(&counts);
+        let tasks = SocketTasks::start("flood", FLOOD_LIMIT, move |tasks| {
+            for _ in 0..sockets {
+                tasks.spawn(hold_open(source, target, Arc::clone(&task_counts)));
+            }
+        });
         Flood {
-            stop,
-            thread: Some(thread),
+            _tasks: tasks,
             counts,
-        }
-    }
-}
-
-impl Drop for Flood {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

@@ -995,3 +995,55 @@ fn dechunk(mut rest: &str) -> String {
     }
     data
 }
+
+/// Socket-holding tasks (a connection flood, slow clients) on a thread of their own with a
+/// tokio runtime, so the test's own thread stays free to poll the node. They stop by
+/// themselves after `limit`; dropping the handle stops them at once and waits until their
+/// sockets are closed.
+pub struct SocketTasks {
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SocketTasks {
+    /// Starts a thread named `name` on which `spawn` puts its tasks into a `JoinSet`.
+    pub fn start(
+        name: &str,
+        limit: Duration,
+        spawn: impl FnOnce(&mut tokio::task::JoinSet<()>) + Send + 'static,
+    ) -> SocketTasks {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the socket tasks");
+                runtime.block_on(async move {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    spawn(&mut tasks);
+                    tokio::select! {
+                        _ = tokio::time::sleep(limit) => {}
+                        _ = stopped.wait_for(|stop| *stop) => {}
+                    }
+                    // Aborting the tasks drops (closes) their sockets.
+                    tasks.shutdown().await;
+                });
+            })
+            .expect("cannot start the socket tasks' thread");
+        SocketTasks {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SocketTasks {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -665,6 +665,9 @@ const UPTIME_ONLY: crate::core::protocol::eviction::EvictionConfig =
         protect_blocks: 0,
     };
 
+/// Time for a new connection's first ping to be measured, even on a loaded machine.
+const PING_SETTLE: Duration = Duration::from_secs(3);
+
 /// Two inbound slots: four connections, two kept for outbound.
 fn two_inbound_slots(config: &mut NetConfig) {
     config.max_connections = 4;
@@ -741,6 +744,10 @@ async fn a_newcomer_is_refused_when_every_inbound_peer_is_protected() {
     let mut a = TestNode::start(genesis, two_inbound_slots).await;
     let b1 = join(genesis, &mut a).await;
     let b2 = join(genesis, &mut a).await;
+    // B1 and B2 are protected once A has measured their pings (libp2p's ping probes right
+    // after connecting): give a loaded machine time for that before B3 dials, or B2 is
+    // still unprotected and evicted (as a slow CI run once showed).
+    tokio::time::sleep(PING_SETTLE).await;
     let bootnode = a.address.clone();
     let b3 = TestNode::start(genesis, |c| c.bootnodes = vec![bootnode]).await;
     a.expect_none("a connection beyond the inbound slots", |e| match e {
