@@ -256,6 +256,7 @@ fn tip_and_block_show_a_running_node() {
     let text = cairn(["tip", "--node", &url]);
     assert_eq!(text_field(text.expect_ok(), "height"), height.to_string());
     assert_eq!(text_field(&text.stdout, "hash"), tip_hash);
+    assert_eq!(text_field(&text.stdout, "health"), "ok");
     let tip_json = cairn(["tip", "--node", &url, "--json"]);
     assert_eq!(
         json(tip_json.expect_ok()),

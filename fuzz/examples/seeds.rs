@@ -74,6 +74,14 @@ fn main() {
     }
     write("mempool_file", "empty", &encoded(&Vec::<Transfer>::new()));
     write("mempool_file", "two", &encoded(&transfers));
+    let mut records = Vec::new();
+    for transfer in &transfers {
+        cairn::core::mempool::journal_records::encode_record(transfer, &mut records)
+            .expect("a transfer encodes as a record");
+    }
+    write("mempool_journal", "empty", &[]);
+    write("mempool_journal", "two", &records);
+    write("mempool_journal", "torn", &records[..records.len() - 3]);
 
     let status = Status {
         genesis,

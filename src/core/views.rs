@@ -447,6 +447,40 @@ pub struct MiningView {
     pub reward_address: Option<String>,
 }
 
+/// `GET /api/v1/health`: whether the node can write, and so take blocks, mine and accept
+/// transfers. Answered with `200` when `status` is `ok` and `503` when it is `degraded`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthView {
+    /// `ok` or `degraded`.
+    pub status: String,
+    /// Whether the store writes: blocks are taken in and mined, transfers accepted.
+    pub writable: bool,
+    /// What is wrong, for people (`None` when ok).
+    pub problem: Option<String>,
+    /// Since when (Unix seconds) it has been wrong.
+    pub since: Option<u64>,
+    /// The durable tip's height: everything up to it survives a crash.
+    pub height: u32,
+    /// Bytes free on the data directory's file system.
+    pub disk_available_bytes: u64,
+    /// Below this much free space the node stops writing blocks (`--min-free-disk`).
+    pub disk_reserve_bytes: u64,
+}
+
+impl Default for HealthView {
+    fn default() -> Self {
+        HealthView {
+            status: "ok".into(),
+            writable: true,
+            problem: None,
+            since: None,
+            height: 0,
+            disk_available_bytes: 0,
+            disk_reserve_bytes: 0,
+        }
+    }
+}
+
 /// How the best chain switched branches, in a `block` event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReorgView {

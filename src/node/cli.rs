@@ -136,6 +136,11 @@ pub struct NodeArgs {
     /// refuses other names (a defence against DNS rebinding).
     #[arg(long, value_name = "HOST")]
     pub allow_host: Vec<String>,
+    /// Free space (MiB) to keep on the data directory's disk: below it the node stops taking
+    /// in and mining blocks and accepting transfers (GET /api/v1/health says so), and goes
+    /// on by itself once space is freed. 0 writes until a write fails.
+    #[arg(long, value_name = "MIB", default_value_t = crate::node::disk::DEFAULT_RESERVE_BYTES / (1024 * 1024))]
+    pub min_free_disk: u64,
     /// Do not serve the block explorer (by default at / of the --http address).
     #[arg(long, conflicts_with = "explorer_addr")]
     pub no_explorer: bool,
@@ -280,7 +285,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ChainSpec(command) => run_chain_spec(command),
         Command::Tip(query) => {
             let tip: TipView = get_json(&query.node, "/api/v1/tip")?;
+            // A node too old to have a health endpoint still shows its tip.
+            let health = get_health(&query.node).ok().filter(|_| !query.json);
             if query.json {
+                // Exactly `GET /api/v1/tip`; the health is `GET /api/v1/health`.
                 println!("{}", serde_json::to_string_pretty(&tip)?);
             } else {
                 println!("chain       {}", tip.chain);
@@ -290,6 +298,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("bits        {}", tip.bits);
                 println!("state root  {}", tip.state_root);
                 println!("chain work  {}", tip.chain_work);
+                match &health {
+                    Some(h) if h.writable => println!("health      ok"),
+                    Some(h) => println!(
+                        "health      DEGRADED: {}",
+                        h.problem.as_deref().unwrap_or("the store cannot write")
+                    ),
+                    None => {}
+                }
             }
             Ok(())
         }
@@ -373,6 +389,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             ..MempoolConfig::default()
         },
         allow_hosts: args.allow_host,
+        min_free_disk_bytes: args.min_free_disk.saturating_mul(1024 * 1024),
     })
 }
 
@@ -569,6 +586,20 @@ fn get_json<T: serde::de::DeserializeOwned>(node: &str, path: &str) -> anyhow::R
         .call()
         .with_context(|| format!("cannot reach the node at {node} (is it running? see --node)"))?;
     read_json_response(node, &url, response)
+}
+
+/// `GET /api/v1/health`, whose body is the same whether the node is healthy (`200`) or not
+/// (`503`).
+fn get_health(node: &str) -> anyhow::Result<crate::core::views::HealthView> {
+    let url = format!("{}/api/v1/health", node.trim_end_matches('/'));
+    let mut response = http_agent()
+        .get(&url)
+        .call()
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    response
+        .body_mut()
+        .read_json()
+        .with_context(|| format!("the node at {node} has no health endpoint"))
 }
 
 fn read_json_response<T: serde::de::DeserializeOwned>(

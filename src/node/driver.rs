@@ -24,12 +24,14 @@ use crate::node::api::views::{
 };
 use crate::node::chain::ChainManager;
 use crate::node::clock::{unix_now, unix_now_ms};
+use crate::node::disk::{human_bytes, DiskGuard, DiskSpace, EmergencyBallast};
 use crate::node::events::NodeEvent;
+use crate::node::journal_writer::{Committed, JournalWriter};
 use crate::node::miner::MinerHandle;
 use crate::node::net::{GossipVerdict, Malformed, NetCommand, NetEvent, NetHandle, PeerId};
-use crate::node::pool_file;
 use crate::node::precheck::SignaturePrecheck;
 use crate::node::store::BanRecord;
+use crate::node::store_health::StoreHealth;
 use crate::node::NodeShared;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -52,8 +54,16 @@ const TEMPLATE_COALESCE: Duration = Duration::from_millis(100);
 /// While transfers stream in, the miner's template takes them up at most this often
 /// (selecting and applying a full block's transfers costs milliseconds).
 const TEMPLATE_TRANSFERS_COALESCE: Duration = Duration::from_secs(1);
-/// How often a changed mempool is saved, and expired transfers dropped.
+/// How often expired transfers are dropped, and the mempool journal compacted if it grew.
 const MEMPOOL_UPKEEP: Duration = Duration::from_secs(60);
+/// Most events taken in before the records they queued go to the journal's thread.
+const JOURNAL_BATCH_EVENTS: usize = 256;
+/// The journal is compacted once it holds this many bytes (and twice the pool's).
+const JOURNAL_COMPACT_BYTES: u64 = 4 * 1024 * 1024;
+/// How often a failed store is tried again (reopened, then a test write).
+const STORE_RETRY: Duration = Duration::from_secs(2);
+/// Free space below which a failed store is not even tried (a write would fail again).
+const STORE_RETRY_MIN_FREE: u64 = 1024 * 1024;
 
 /// File in the data directory holding the node's P2P address (with `/p2p/<peer id>`).
 pub const P2P_ADDR_FILE: &str = "p2p.addr";
@@ -69,12 +79,13 @@ pub enum DriverEvent {
     Ban(PeerId),
     /// The operator lifts a ban.
     Unban(PeerId),
-    /// A client submits a transfer; the mempool's verdict goes back on `reply`.
+    /// A client submits a transfer; the verdict goes back on `reply`, once an accepted
+    /// transfer is durable.
     SubmitTransfer {
         /// The transfer.
         transfer: Transfer,
         /// Where the verdict goes.
-        reply: oneshot::Sender<Result<Admitted, MempoolError>>,
+        reply: oneshot::Sender<Result<Admitted, SubmitRefusal>>,
     },
     /// The operator turns mining on or off; `reply` gets an error if the node has no miner.
     SetMining {
@@ -84,6 +95,64 @@ pub enum DriverEvent {
         reply: oneshot::Sender<Result<(), String>>,
     },
 }
+
+/// Why a submitted transfer was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitRefusal {
+    /// The mempool refused it.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    /// It could not be made durable (the store or the journal cannot write).
+    #[error("{0}")]
+    NotDurable(String),
+}
+
+/// An accepted submission waiting for the journal's next sync before it is answered and
+/// relayed.
+pub struct AwaitingDurable {
+    transfer: Transfer,
+    admitted: Admitted,
+    reply: oneshot::Sender<Result<Admitted, SubmitRefusal>>,
+}
+
+/// What the journal's writer thread does with the submissions of a group once its sync
+/// returns: relays and answers them; or, if the sync failed, takes them out of the pool and
+/// refuses them (not accepted, so not mined or relayed either: the driver passes a
+/// [`JournalWriter::barrier`] before it selects transfers for a block).
+pub fn on_journal_commit(
+    net: NetHandle,
+    mempool: Arc<std::sync::RwLock<crate::core::mempool::Mempool>>,
+) -> impl FnMut(Committed<AwaitingDurable>) + Send + 'static {
+    move |(outcome, waiting)| match outcome {
+        Ok(()) => {
+            for submission in waiting {
+                net.send(NetCommand::PublishTransfer(submission.transfer));
+                let _ = submission.reply.send(Ok(submission.admitted));
+            }
+        }
+        Err(reason) => {
+            let mut pool = mempool
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for submission in &waiting {
+                pool.remove(&submission.admitted.txid);
+            }
+            drop(pool);
+            let message =
+                format!("the node cannot write its mempool journal ({reason}); try again later");
+            for submission in waiting {
+                let _ = submission
+                    .reply
+                    .send(Err(SubmitRefusal::NotDurable(message.clone())));
+            }
+        }
+    }
+}
+
+/// The store could not be made durable when the node stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("could not make the store durable at shutdown ({0}): blocks after the last durable tip may be lost; the node reopens at that tip")]
+pub struct ShutdownError(pub String);
 
 /// Mining setup for the driver.
 pub struct MiningSetup {
@@ -135,10 +204,25 @@ pub struct Driver {
     precheck: Option<SignaturePrecheck>,
     /// The logic has downloaded blocks waiting ([`Action::Continue`]).
     continue_sync: bool,
+    /// Free space on the data directory's file system.
+    disk: DiskGuard,
+    /// Space to free so that a store that failed on a full disk can reopen.
+    ballast: EmergencyBallast,
+    /// Whether the store writes.
+    health: StoreHealth,
+    /// When a failed store was last tried.
+    last_store_retry: Instant,
+    /// The mempool's write-ahead journal, on its own thread.
+    journal: JournalWriter<AwaitingDurable>,
+    /// Bytes appended to the journal since it was last compacted (about).
+    journal_bytes: u64,
+    /// Records were appended since the last [`JournalWriter::barrier`].
+    journal_unsynced: bool,
 }
 
 impl Driver {
     /// A driver over `chain` and the network `net`, mining if `mining` is given.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: ChainManager,
         protocol: Protocol<PeerId>,
@@ -147,7 +231,17 @@ impl Driver {
         data_dir: PathBuf,
         ban_reasons: BTreeMap<PeerId, String>,
         shared: NodeShared,
+        disk: DiskGuard,
+        journal: JournalWriter<AwaitingDurable>,
     ) -> Driver {
+        let ballast = EmergencyBallast::new(&data_dir);
+        if let Err(e) = ballast.ensure() {
+            tracing::warn!(
+                "cannot write the emergency ballast {}: {e}; if the disk fills up, the store \
+                 may not reopen until space is freed",
+                data_dir.join(crate::node::disk::BALLAST_FILE).display()
+            );
+        }
         let mempool_tip = chain.tip().clone();
         let precheck = SignaturePrecheck::new(chain.signature_cache().clone())
             .inspect_err(|e| {
@@ -173,16 +267,24 @@ impl Driver {
             shared,
             mempool_tip,
             mempool_dirty: false,
+            disk,
+            ballast,
+            health: StoreHealth::Writable,
+            last_store_retry: Instant::now(),
+            journal,
+            journal_bytes: 0,
+            journal_unsynced: false,
         }
     }
 
-    /// Re-admits transfers saved by an earlier run (each checked in full against the tip's
-    /// state); returns how many were taken back.
+    /// Re-admits transfers saved by an earlier run (the journal's, each checked in full
+    /// against the tip's state), then compacts the journal to what was taken back; returns
+    /// how many were.
     pub fn restore_mempool(&mut self, transfers: Vec<Transfer>) -> usize {
         let total = transfers.len();
         let mut restored = 0;
         for transfer in transfers {
-            match self.admit(transfer) {
+            match self.admit_unjournaled(transfer) {
                 Ok(_) => restored += 1,
                 Err(e) => {
                     tracing::debug!(target: "cairn::mempool", "saved transfer not restored: {e}")
@@ -195,15 +297,22 @@ impl Driver {
                 "restored {restored} of {total} saved pending transfers"
             );
         }
-        self.mempool_dirty = false;
+        self.mempool_dirty = true;
+        self.compact_journal();
         restored
     }
 
-    /// Runs until `shutdown` is set or every sender is gone; then stops the miner and
-    /// flushes the store.
-    pub fn run(mut self, events: Receiver<DriverEvent>, shutdown: Arc<AtomicBool>) {
+    /// Runs until `shutdown` is set or every sender is gone; then stops the miner, compacts
+    /// the mempool journal and flushes the store. Fails if the store could not be made
+    /// durable at the end.
+    pub fn run(
+        mut self,
+        events: Receiver<DriverEvent>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<(), ShutdownError> {
         self.publish_template();
         self.refresh_view();
+        self.refresh_health_view();
         self.refresh_mining_view(0.0);
         self.refresh_chain_metrics();
         self.refresh_mempool_metrics();
@@ -212,28 +321,43 @@ impl Driver {
         let mut last_upkeep = Instant::now();
         let mut last_attempts = 0u64;
         while !shutdown.load(Ordering::Acquire) {
-            if self.continue_sync {
+            let event = if self.continue_sync {
                 // Blocks are waiting: take in what has arrived meanwhile (responses, whose
                 // signatures then get pre-checked), then connect the next few.
                 match events.try_recv() {
-                    Ok(event) => self.on_event(event),
+                    Ok(event) => Some(event),
                     Err(TryRecvError::Empty) => {
                         self.continue_sync = false;
-                        self.feed(Event::Continue);
+                        self.take_blocks(Event::Continue);
+                        None
                     }
                     Err(TryRecvError::Disconnected) => break,
                 }
             } else {
                 match events.recv_timeout(Duration::from_millis(100)) {
-                    Ok(event) => self.on_event(event),
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
+            };
+            if let Some(event) = event {
+                self.on_event(event);
+                // What else is waiting is taken in before the records of the transfers
+                // admitted meanwhile go to the journal's thread together.
+                for _ in 1..JOURNAL_BATCH_EVENTS {
+                    match events.try_recv() {
+                        Ok(event) => self.on_event(event),
+                        Err(_) => break,
+                    }
+                }
+                self.journal.send();
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
+                self.check_store_health();
                 self.feed(Event::Tick);
                 self.refresh_view();
+                self.refresh_health_view();
             }
             let due = self.template_built.elapsed();
             if (self.template_stale && due >= TEMPLATE_COALESCE)
@@ -274,13 +398,19 @@ impl Driver {
         if let Some(mining) = self.mining.take() {
             mining.miner.stop();
         }
-        self.save_mempool();
-        if let Err(e) = self.chain.store().flush() {
-            tracing::error!(error = %e, "could not flush the store at shutdown");
+        self.mempool_dirty = true;
+        self.compact_journal();
+        self.journal.stop();
+        if let StoreHealth::Failed { error, .. } = &self.health {
+            return Err(ShutdownError(error.clone()));
         }
+        self.chain
+            .store()
+            .flush()
+            .map_err(|e| ShutdownError(e.to_string()))
     }
 
-    /// Drops expired transfers and saves the mempool if it changed.
+    /// Drops expired transfers; compacts the journal once it has grown.
     fn mempool_upkeep(&mut self) {
         let expired = self.mempool_write().expire(unix_now());
         if !expired.is_empty() {
@@ -288,17 +418,29 @@ impl Driver {
             self.mempool_dirty = true;
             self.refresh_mempool_metrics();
         }
-        if self.mempool_dirty {
-            self.save_mempool();
+        self.compact_journal_if_grown();
+    }
+
+    /// Compacts the journal once it holds more than twice the pool (and at least
+    /// [`JOURNAL_COMPACT_BYTES`]): a restart replays little beyond the pool, and compaction
+    /// writes at most about half again what the journal did.
+    fn compact_journal_if_grown(&mut self) {
+        let pool_bytes = self.mempool_read().bytes() as u64;
+        if self.journal_bytes >= JOURNAL_COMPACT_BYTES.max(2 * pool_bytes) {
+            self.compact_journal();
         }
     }
 
-    fn save_mempool(&mut self) {
-        let transfers = self.mempool_read().transfers();
-        match pool_file::save(&self.data_dir, &transfers) {
-            Ok(()) => self.mempool_dirty = false,
-            Err(e) => tracing::error!(target: "cairn::mempool", "cannot save the mempool: {e}"),
+    /// Has the journal's thread rewrite the mempool's snapshot with the pool as it is and
+    /// empty the journal (after the records queued before).
+    fn compact_journal(&mut self) {
+        if !self.mempool_dirty {
+            return;
         }
+        let transfers = self.mempool_read().transfers();
+        self.journal.compact(transfers);
+        self.journal_bytes = 0;
+        self.mempool_dirty = false;
     }
 
     fn mempool_read(&self) -> std::sync::RwLockReadGuard<'_, crate::core::mempool::Mempool> {
@@ -315,10 +457,25 @@ impl Driver {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Offers `transfer` to the mempool like [`Driver::admit_unjournaled`], and queues an
+    /// admitted one in the journal with `ticket` (what to do once it is durable).
+    fn admit(
+        &mut self,
+        transfer: Transfer,
+        ticket: impl FnOnce(Admitted) -> Option<AwaitingDurable>,
+    ) -> Result<Admitted, MempoolError> {
+        let admitted = self.admit_unjournaled(transfer.clone())?;
+        self.journal_bytes += transfer.encoded_size() as u64 + 8;
+        self.journal.append(transfer, ticket(admitted.clone()));
+        self.journal_unsynced = true;
+        self.compact_journal_if_grown();
+        Ok(admitted)
+    }
+
     /// Offers `transfer` to the mempool (full validation against the tip's state); on
     /// success tells live listeners and marks the template for an update. Relaying is the
     /// caller's business (an API submission is published, a gossiped one accepted).
-    fn admit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
+    fn admit_unjournaled(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
         let now = unix_now();
         let result = self
             .mempool_write()
@@ -419,13 +576,29 @@ impl Driver {
         }
     }
 
-    fn on_submit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
-        let copy = transfer.clone();
-        let result = self.admit(transfer);
-        if result.is_ok() {
-            self.net.send(NetCommand::PublishTransfer(copy));
+    /// A client's transfer: refused at once, or answered (and relayed) once durable.
+    fn on_submit(
+        &mut self,
+        transfer: Transfer,
+        reply: oneshot::Sender<Result<Admitted, SubmitRefusal>>,
+    ) {
+        if let Some(problem) = self.health.problem(self.disk.reserve()) {
+            let _ = reply.send(Err(SubmitRefusal::NotDurable(problem)));
+            return;
         }
-        result
+        // The reply moves into the ticket only if the transfer is admitted.
+        let mut reply = Some(reply);
+        let copy = transfer.clone();
+        let result = self.admit(transfer, |admitted| {
+            reply.take().map(|reply| AwaitingDurable {
+                transfer: copy,
+                admitted,
+                reply,
+            })
+        });
+        if let (Err(e), Some(reply)) = (result, reply) {
+            let _ = reply.send(Err(e.into()));
+        }
     }
 
     fn set_mining(&mut self, enabled: bool) -> Result<(), String> {
@@ -460,7 +633,7 @@ impl Driver {
 
     fn on_event(&mut self, event: DriverEvent) {
         match event {
-            DriverEvent::Mined(block) => self.feed(Event::Mined(block)),
+            DriverEvent::Mined(block) => self.take_blocks(Event::Mined(block)),
             DriverEvent::Ban(peer) => {
                 self.feed(Event::Ban(peer));
                 self.refresh_view();
@@ -470,9 +643,7 @@ impl Driver {
                 self.refresh_view();
             }
             DriverEvent::Net(event) => self.on_net_event(event),
-            DriverEvent::SubmitTransfer { transfer, reply } => {
-                let _ = reply.send(self.on_submit(transfer));
-            }
+            DriverEvent::SubmitTransfer { transfer, reply } => self.on_submit(transfer, reply),
             DriverEvent::SetMining { enabled, reply } => {
                 let _ = reply.send(self.set_mining(enabled));
             }
@@ -531,19 +702,28 @@ impl Driver {
                         precheck.queue(blocks);
                     }
                 }
-                self.feed(Event::Response { peer, id, response })
+                self.take_blocks(Event::Response { peer, id, response })
             }
             NetEvent::RequestFailed { peer, id, reason } => {
                 tracing::debug!(target: "cairn::net", "request {id} to {peer} failed: {reason}");
                 self.feed(Event::RequestFailed { peer, id });
             }
-            NetEvent::GossipBlock { source, block } => self.feed(Event::GossipBlock {
+            NetEvent::GossipBlock { source, block } => self.take_blocks(Event::GossipBlock {
                 peer: source,
                 block,
             }),
             NetEvent::GossipTransfer { source, transfer } => {
                 let txid = transfer.txid();
-                let admission = self.admit(transfer).map(|_| ());
+                if !self.health.is_writable() {
+                    // Nothing is taken in that could not be made durable.
+                    self.net.send(NetCommand::ReportTransfer {
+                        txid,
+                        source,
+                        verdict: GossipVerdict::Ignore,
+                    });
+                    return;
+                }
+                let admission = self.admit(transfer, |_| None).map(|_| ());
                 if let Err(e) = &admission {
                     if e.is_peer_fault() {
                         tracing::warn!(target: "cairn::net", "peer {source} relayed an invalid transfer {txid}: {e}");
@@ -692,7 +872,7 @@ impl Driver {
                     "syncing: height {height} of {target_height}, {blocks_per_sec:.1} blocks/s, about {left} left"
                 );
             }
-            Action::StoreFailed(e) => tracing::error!(target: "cairn::chain", "store failure: {e}"),
+            Action::StoreFailed(e) => self.store_failed(e),
             Action::Continue => self.continue_sync = true,
         }
     }
@@ -706,11 +886,16 @@ impl Driver {
         let Some(mining) = &self.mining else {
             return;
         };
-        if !self.mining_enabled {
+        if !self.mining_enabled || !self.health.is_writable() {
             mining.miner.pause();
             return;
         }
         self.extra_nonce = self.extra_nonce.wrapping_add(1);
+        if std::mem::take(&mut self.journal_unsynced) {
+            // No transfer goes into a block before it is durable (one whose sync failed has
+            // left the pool by now).
+            self.journal.barrier();
+        }
         let spec = self.chain.spec();
         let budget = spec
             .max_block_bytes()
@@ -740,6 +925,172 @@ impl Driver {
         match result {
             Ok(template) => mining.miner.set_job(template),
             Err(e) => tracing::error!(target: "cairn::miner", "cannot build a block template: {e}"),
+        }
+    }
+
+    /// Feeds the logic an event that may write a block, once the disk has room for it.
+    fn take_blocks(&mut self, event: Event<PeerId>) {
+        if self.health.is_writable() {
+            if let DiskSpace::Low { available } = self.disk.check() {
+                self.pause_writes(StoreHealth::LowDisk {
+                    available,
+                    since: unix_now(),
+                });
+            }
+        }
+        self.feed(event);
+    }
+
+    /// Stops writing blocks (the logic gives back or ignores them, the miner pauses) and
+    /// says why.
+    fn pause_writes(&mut self, health: StoreHealth) {
+        if let Some(problem) = health.problem(self.disk.reserve()) {
+            tracing::error!(target: "cairn::chain", "{problem}");
+        }
+        self.health = health;
+        self.protocol.pause_blocks(true);
+        self.publish_template();
+        self.refresh_health_view();
+    }
+
+    /// A write or flush failed: what sled holds in memory may be ahead of the disk and will
+    /// not be written. The store is reopened from disk at once, so that reads show what is
+    /// durable, and the chain goes back to the tip on disk.
+    fn store_failed(&mut self, error: String) {
+        if matches!(self.health, StoreHealth::Failed { .. }) && self.chain.store().is_closed() {
+            // Still closed after the failure being handled; `check_store_health` retries.
+            tracing::debug!(target: "cairn::chain", "store still closed: {error}");
+            return;
+        }
+        tracing::error!(target: "cairn::chain", "store failure: {error}");
+        self.chain.store().close_after_failure();
+        self.pause_writes(StoreHealth::Failed {
+            error,
+            since: unix_now(),
+        });
+        self.reopen_store();
+    }
+
+    /// Reopens a closed store from disk and takes its tip; the mempool follows. On a full
+    /// disk the emergency ballast is deleted to make the room sled needs to open.
+    fn reopen_store(&mut self) {
+        self.last_store_retry = Instant::now();
+        let mut reopened = self.chain.store().reopen();
+        if reopened.is_err() && self.ballast.release() {
+            tracing::warn!(
+                target: "cairn::chain",
+                "deleted the emergency ballast ({}) to reopen the store",
+                human_bytes(self.ballast.bytes())
+            );
+            reopened = self.chain.store().reopen();
+        }
+        match reopened {
+            Ok(_) => match self.chain.reload() {
+                Ok(tip) => {
+                    tracing::warn!(
+                        target: "cairn::chain",
+                        "store reopened from disk at height {} ({})",
+                        tip.height(),
+                        tip.hash()
+                    );
+                    self.follow_tip(None);
+                }
+                Err(e) => {
+                    tracing::error!(target: "cairn::chain", "cannot read the reopened store's tip: {e}")
+                }
+            },
+            Err(e) => tracing::error!(target: "cairn::chain", "cannot reopen the store yet: {e}"),
+        }
+    }
+
+    /// Every tick: pauses writes when the disk runs low, and resumes them once there is room
+    /// again and (after a failure) the store is reopened and a test write went through.
+    fn check_store_health(&mut self) {
+        let space = self.disk.check();
+        match (&self.health, space) {
+            (StoreHealth::Writable, DiskSpace::Low { available }) => {
+                self.pause_writes(StoreHealth::LowDisk {
+                    available,
+                    since: unix_now(),
+                });
+            }
+            (StoreHealth::Writable, DiskSpace::Enough { .. }) => {}
+            (StoreHealth::LowDisk { since, .. }, DiskSpace::Low { available }) => {
+                self.health = StoreHealth::LowDisk {
+                    available,
+                    since: *since,
+                };
+            }
+            (StoreHealth::LowDisk { .. }, DiskSpace::Enough { available }) => {
+                self.resume_writes(available);
+            }
+            (StoreHealth::Failed { .. }, space) => {
+                let available = match space {
+                    DiskSpace::Enough { available } | DiskSpace::Low { available } => available,
+                };
+                if self.last_store_retry.elapsed() < STORE_RETRY {
+                    return;
+                }
+                if self.chain.store().is_closed() {
+                    self.reopen_store();
+                    return;
+                }
+                // Room for the reserve, and for the ballast again if it was spent.
+                let ballast = if self.ballast.is_present() {
+                    0
+                } else {
+                    self.ballast.bytes()
+                };
+                let needed = self.disk.reserve().max(STORE_RETRY_MIN_FREE) + ballast;
+                if available < needed {
+                    return;
+                }
+                self.last_store_retry = Instant::now();
+                if let Err(e) = self.ballast.ensure() {
+                    tracing::warn!(target: "cairn::chain", "cannot write the emergency ballast yet: {e}");
+                    return;
+                }
+                match self.chain.store().check_writes() {
+                    Ok(()) => self.resume_writes(available),
+                    Err(e) => {
+                        tracing::warn!(target: "cairn::chain", "the store still cannot write: {e}");
+                        self.chain.store().close_after_failure();
+                        self.reopen_store();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes blocks and transfers again.
+    fn resume_writes(&mut self, available: u64) {
+        tracing::info!(
+            target: "cairn::chain",
+            "the store writes again ({} free): taking blocks and transfers, mining if on",
+            human_bytes(available)
+        );
+        self.health = StoreHealth::Writable;
+        self.protocol.pause_blocks(false);
+        self.template_stale = true;
+        self.publish_template();
+        self.refresh_health_view();
+        // Blocks downloaded before the pause are connected now.
+        self.feed(Event::Continue);
+    }
+
+    /// Rewrites the health view the HTTP API serves.
+    fn refresh_health_view(&self) {
+        let available = match self.disk.check() {
+            DiskSpace::Enough { available } | DiskSpace::Low { available } => available,
+        };
+        let height = self
+            .chain
+            .store()
+            .tip()
+            .map_or(self.chain.tip().height(), |tip| tip.height());
+        let view = self.health.view(height, available, self.disk.reserve());
+        if let Ok(mut shared) = self.shared.health.write() {
+            *shared = view;
         }
     }
 

@@ -17,15 +17,19 @@ pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod cookie;
+pub mod disk;
 pub mod driver;
 pub mod events;
 pub mod explorer;
+pub mod journal_writer;
 pub mod metrics;
 pub mod miner;
 pub mod net;
 pub mod pool_file;
+pub mod pool_journal;
 pub mod precheck;
 pub mod store;
+pub mod store_health;
 
 use crate::core::consensus::ChainSpec;
 use crate::core::mempool::{Mempool, MempoolConfig};
@@ -62,6 +66,8 @@ pub struct NodeShared {
     pub mining: Arc<RwLock<api::views::MiningView>>,
     /// Whether sync is downloading blocks.
     pub syncing: Arc<AtomicBool>,
+    /// Whether the store writes (`GET /api/v1/health`).
+    pub health: Arc<RwLock<api::views::HealthView>>,
 }
 
 /// Everything `cairn node` needs.
@@ -84,6 +90,8 @@ pub struct NodeConfig {
     /// `Host` names the HTTP API answers to besides loopback and its own address
     /// (`--allow-host`).
     pub allow_hosts: Vec<String>,
+    /// Free space to keep on the data directory's disk (`--min-free-disk`).
+    pub min_free_disk_bytes: u64,
 }
 
 /// Where the block explorer is served.
@@ -237,6 +245,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         peers: Arc::new(RwLock::new(api::views::PeersView::default())),
         mining: Arc::new(RwLock::new(api::views::MiningView::default())),
         syncing: Arc::new(AtomicBool::new(false)),
+        health: Arc::new(RwLock::new(api::views::HealthView::default())),
     };
     let api_state = api::ApiState {
         store: chain.store().clone(),
@@ -304,14 +313,6 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         http_limits.body_timeout.as_secs(),
         http.hosts().names().collect::<Vec<_>>().join(", ")
     );
-    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let servers: Vec<_> = listeners
-        .into_iter()
-        .map(|(listener, app)| {
-            let serving = Arc::clone(&http).serve(listener, app, http_stopped.clone());
-            runtime.spawn(serving)
-        })
-        .collect();
 
     let mining = config.mining.as_ref().map(|m| {
         tracing::info!(
@@ -330,12 +331,16 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
             threads: m.threads,
         }
     });
-    drop(events_tx);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let saved = pool_file::load(&config.data_dir).unwrap_or_else(|e| {
-        tracing::warn!(target: "cairn::mempool", "{e}");
-        Vec::new()
-    });
+    let (journal, saved) = pool_journal::PoolJournal::open(&config.data_dir)
+        .context("cannot open the mempool journal")?;
+    let journal = journal_writer::JournalWriter::spawn(
+        journal,
+        driver::on_journal_commit(net.clone(), Arc::clone(&shared.mempool)),
+    )
+    .context("cannot start the mempool journal's thread")?;
+    drop(events_tx);
+    let disk = disk::DiskGuard::new(&config.data_dir, config.min_free_disk_bytes);
     let mut driver = Driver::new(
         chain,
         protocol,
@@ -344,8 +349,20 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         config.data_dir.clone(),
         ban_reasons,
         shared,
+        disk,
+        journal,
     );
     driver.restore_mempool(saved);
+    // The API serves once the pending transfers are back: it never says "unknown" of a
+    // transfer it accepted before a restart.
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, app)| {
+            let serving = Arc::clone(&http).serve(listener, app, http_stopped.clone());
+            runtime.spawn(serving)
+        })
+        .collect();
     let driver_shutdown = Arc::clone(&shutdown);
     let driver_thread = std::thread::Builder::new()
         .name("driver".into())
@@ -356,16 +373,23 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     shutdown.store(true, Ordering::Release);
     let _ = stop_http.send(true);
-    if driver_thread.join().is_err() {
-        anyhow::bail!("the driver thread panicked");
-    }
+    let stopped = driver_thread.join();
     for server in servers {
         let _ = runtime.block_on(server);
     }
     net_task.abort();
     AdminToken::remove(&config.data_dir);
-    tracing::info!("stopped cleanly");
-    Ok(())
+    match stopped {
+        Err(_) => anyhow::bail!("the driver thread panicked"),
+        Ok(Err(e)) => {
+            tracing::error!("{e}");
+            Err(e.into())
+        }
+        Ok(Ok(())) => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
 }
 
 /// Warns that `what`, bound to `address`, can be reached from other machines.

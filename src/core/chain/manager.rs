@@ -134,6 +134,14 @@ impl<S: ChainStore> ChainManager<S> {
         })
     }
 
+    /// Takes the store's tip again, after the store was reopened from disk following a write
+    /// failure: blocks connected in memory but never made durable are gone, and so is the
+    /// tip this manager moved to with them. Returns the tip.
+    pub fn reload(&mut self) -> Result<&BlockIndexEntry, ChainError> {
+        self.tip = self.store.stored_tip()?;
+        Ok(&self.tip)
+    }
+
     /// The signatures this manager knows to be valid; whoever verifies a transfer's
     /// signature for this chain (the mempool, a sync pipeline) may add it.
     pub fn signature_cache(&self) -> &Arc<SignatureCache> {

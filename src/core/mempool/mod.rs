@@ -19,6 +19,7 @@
 //! - `admit`: admission: the checks, replace-by-fee and eviction.
 //! - `select`: the transfers for the next block.
 //! - `tip`: following the best chain (blocks connected and disconnected).
+//! - `journal_records`: the record format of the node's mempool journal (pure bytes).
 //!
 //! # Fee rate and ordering
 //! A transfer's fee rate is its fee divided by its encoded size (164 bytes plus the memo).
@@ -69,6 +70,7 @@ mod admit;
 mod config;
 mod error;
 mod fees;
+pub mod journal_records;
 mod pool;
 mod select;
 mod tip;

@@ -382,6 +382,8 @@ pub struct Protocol<P> {
     rotation: u64,
     /// The current block-stall allowance (see [`ProtocolConfig::block_stall_ms`]).
     block_stall_ms: u64,
+    /// Blocks are not taken in (the store cannot write): see [`Protocol::pause_blocks`].
+    blocks_paused: bool,
 }
 
 /// Who answers for a block that turns out invalid.
@@ -413,7 +415,44 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             progress: ProgressMark::default(),
             rotation: 0,
             block_stall_ms: config.block_stall_ms,
+            blocks_paused: false,
         }
+    }
+
+    /// Stops (`true`) or resumes taking in blocks, for a shell whose store cannot write (a
+    /// full disk): while paused no block is requested, those of responses already on their
+    /// way wait in the download buffer (bounded as ever), a gossiped one is ignored (neither
+    /// relayed nor blamed) and a mined one is reported stale. Headers, statuses and requests
+    /// from peers go on. After resuming, feed [`Event::Continue`] so that blocks already
+    /// downloaded are connected.
+    pub fn pause_blocks(&mut self, paused: bool) {
+        self.blocks_paused = paused;
+    }
+
+    /// Whether blocks are paused.
+    pub fn blocks_paused(&self) -> bool {
+        self.blocks_paused
+    }
+
+    /// While blocks are paused, the events that would write one: handled here (returns
+    /// `None`), others returned to go their usual way.
+    fn hold_back_blocks(&mut self, event: Event<P>, out: &mut Vec<Action<P>>) -> Option<Event<P>> {
+        if !self.blocks_paused {
+            return Some(event);
+        }
+        match event {
+            Event::GossipBlock { peer, block } => out.push(Action::Verdict {
+                hash: block.hash(),
+                source: peer,
+                verdict: Verdict::Ignore,
+            }),
+            Event::Mined(block) => out.push(Action::MinedStale {
+                hash: block.hash(),
+                reason: "blocks are paused: the store cannot write".into(),
+            }),
+            other => return Some(other),
+        }
+        None
     }
 
     /// Connected peers and what we know of them.
@@ -460,6 +499,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         now_ms: u64,
     ) -> Vec<Action<P>> {
         let mut out = Vec::new();
+        let Some(event) = self.hold_back_blocks(event, &mut out) else {
+            return out;
+        };
         let result = self.dispatch(event, chain, now_ms, &mut out);
         let result = result.and_then(|()| self.schedule(chain, now_ms, &mut out));
         if let Err(e) = result {
@@ -1146,6 +1188,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         now_ms: u64,
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
+        if self.blocks_paused {
+            return Ok(());
+        }
         let mut connected = 0;
         while let Some(front) = self.download.front() {
             if chain.entry(&front)?.is_some() {
@@ -1225,8 +1270,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             self.download.reset();
             return Ok(());
         }
-        if !heavier {
-            // Headers first: no block of a branch that does not beat our tip.
+        if !heavier || self.blocks_paused {
+            // Headers first: no block of a branch that does not beat our tip (nor while
+            // blocks are paused).
             return Ok(());
         }
         // Blocks: round-robin over the peers that may have them.

@@ -814,3 +814,65 @@ fn transfer_gossip_verdicts_and_penalties_come_from_the_logic() {
     assert_eq!(transfer_verdict(&out), Some(Verdict::Reject));
     assert!(banned(&out, "peer"));
 }
+
+/// While the shell's store cannot write, no block is taken in by any road (gossip, mining,
+/// a sync response), nobody is blamed, no block is requested; after resuming, the blocks
+/// downloaded meanwhile connect.
+#[test]
+fn paused_blocks_are_neither_stored_nor_blamed_and_sync_resumes_after() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let blocks = chain.extend(&genesis, 3, test_address(0));
+    let mut node = node(&chain);
+    let out = connect(&mut node, "peer", status_of(&chain, &blocks[2]));
+    let (_, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("asks for headers");
+    let (id, hashes) = answer_headers(&mut node, "peer", id, &blocks);
+    assert_eq!(hashes.len(), 3);
+
+    node.0.pause_blocks(true);
+    // The response to the request already out waits in the download buffer.
+    let out = feed(
+        &mut node,
+        Event::Response {
+            peer: "peer",
+            id,
+            response: SyncResponse::Blocks(blocks.clone()),
+        },
+    );
+    assert_eq!(node.1.tip().height(), 0, "{out:?}");
+    assert_eq!(score_of(&node, "peer"), 0);
+    // Gossip is ignored; a mined block is stale.
+    let out = feed(
+        &mut node,
+        Event::GossipBlock {
+            peer: "peer",
+            block: blocks[0].clone(),
+        },
+    );
+    assert_eq!(verdict(&out), Some(Verdict::Ignore));
+    let out = feed(&mut node, Event::Mined(blocks[0].clone()));
+    assert!(
+        out.iter().any(|a| matches!(a, Action::MinedStale { .. })),
+        "{out:?}"
+    );
+    // Ticks request no blocks while paused, and nothing was stored.
+    let out = feed(&mut node, Event::Tick);
+    assert!(
+        !requests(&out)
+            .iter()
+            .any(|(_, _, r)| matches!(r, SyncRequest::GetBlocks { .. })),
+        "{out:?}"
+    );
+    assert_eq!(node.1.tip().height(), 0);
+    assert!(node.1.entry(&blocks[0].hash()).unwrap().is_none());
+    assert_eq!(score_of(&node, "peer"), 0);
+
+    // Resumed: the downloaded blocks connect, and the peer answers for nothing.
+    node.0.pause_blocks(false);
+    let out = feed(&mut node, Event::Continue);
+    assert_eq!(node.1.tip().hash(), blocks[2].hash(), "{out:?}");
+    assert_eq!(score_of(&node, "peer"), 0);
+}

@@ -9,6 +9,7 @@
 //!   accounts.rs      GET  accounts/{address}, accounts/{address}/history
 //!   mempool.rs       GET  mempool, fees
 //!   mining.rs        GET  mining, POST admin/mining
+//!   health.rs        GET  health (can the store write?)
 //!   live.rs          GET  events (server-sent events), /metrics
 //!   peers.rs         GET  peers, POST admin/peers/*
 //!   server.rs        the HTTP server: connection budget, timeouts, body deadline, Host check
@@ -23,6 +24,7 @@
 //! limited to [`MAX_BODY_BYTES`].
 pub mod accounts;
 pub mod chain;
+pub mod health;
 pub mod live;
 pub mod mempool;
 pub mod mining;
@@ -109,6 +111,9 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Closed = e {
+            return ApiError::Unavailable(format!("{e} (see GET /api/v1/health)"));
+        }
         tracing::error!(error = %e, "store error while serving the API");
         ApiError::Internal(e.to_string())
     }
@@ -291,6 +296,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/mempool", get(mempool::mempool))
         .route("/api/v1/fees", get(mempool::fees))
         .route("/api/v1/mining", get(mining::mining))
+        .route("/api/v1/health", get(health::health))
         .route("/api/v1/admin/mining", post(mining::set_mining))
         .route("/api/v1/events", get(live::events))
         .route("/metrics", get(live::metrics))

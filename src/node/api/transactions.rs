@@ -12,7 +12,7 @@ use super::{body, driver_reply, parse_address, to_driver, ApiError, ApiState};
 use crate::core::consensus::ChainSpec;
 use crate::core::mempool::MempoolError;
 use crate::core::primitives::{Amount, Signature, Transfer, Txid};
-use crate::node::driver::DriverEvent;
+use crate::node::driver::{DriverEvent, SubmitRefusal};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -76,11 +76,21 @@ pub(super) async fn submit(
         status: "pending".to_string(),
         replaced: replaced.map(|r| r.to_hex()),
     };
-    match driver_reply(answer).await? {
-        Ok(admitted) => Ok(Json(pending(admitted.replaced))),
+    let refusal = match driver_reply(answer).await? {
+        Ok(admitted) => return Ok(Json(pending(admitted.replaced))),
+        Err(SubmitRefusal::NotDurable(message)) => {
+            return Err(ApiError::Refused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "not_durable",
+                message: format!("transfer not accepted: {message}"),
+            })
+        }
+        Err(SubmitRefusal::Mempool(refusal)) => refusal,
+    };
+    match refusal {
         // Submitting again what the pool holds is not an error: clients may retry.
-        Err(MempoolError::AlreadyKnown { .. }) => Ok(Json(pending(None))),
-        Err(error @ MempoolError::NonceTooLow { .. }) => match state.store.tx_location(&txid)? {
+        MempoolError::AlreadyKnown { .. } => Ok(Json(pending(None))),
+        error @ MempoolError::NonceTooLow { .. } => match state.store.tx_location(&txid)? {
             Some(location) => Err(ApiError::Refused {
                 status: StatusCode::CONFLICT,
                 code: "already_confirmed",
@@ -91,7 +101,7 @@ pub(super) async fn submit(
             }),
             None => Err(refused(error)),
         },
-        Err(error) => Err(refused(error)),
+        error => Err(refused(error)),
     }
 }
 

@@ -42,7 +42,7 @@ use crate::core::state::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 const BLOCK: u8 = b'b';
@@ -122,6 +122,12 @@ pub enum StoreError {
         /// Genesis of the spec.
         expected: BlockHash,
     },
+    /// The store failed earlier and is closed until [`Store::reopen`] succeeds: what sled
+    /// held in memory beyond the last flush is not served.
+    #[error(
+        "the store is closed after a write failure; it reopens when the disk can be written again"
+    )]
+    Closed,
     /// The store was written by an incompatible version.
     #[error("store schema version {found} is not supported (expected {expected})")]
     Schema {
@@ -167,33 +173,48 @@ impl quick_cache::Weighter<Hash256, Arc<SmtPage>> for PageWeight {
 
 type PageCache = quick_cache::sync::Cache<Hash256, Arc<SmtPage>, PageWeight>;
 
-/// The node's database.
+/// The open sled database and its one tree.
 #[derive(Clone)]
-pub struct Store {
+struct Handles {
     db: sled::Db,
     tree: sled::Tree,
+}
+
+/// The node's database.
+///
+/// Readers (the HTTP API, the explorer) see the chain only up to the last tip made durable
+/// by [`Store::flush`]: [`Store::tip`], [`Store::hash_at_height`], [`Store::tx_location`],
+/// [`Store::account`] and the history answer for that tip, so nothing is reported that a
+/// crash could take back. The chain manager writes and reads through [`ChainStore`], which
+/// sees everything written.
+///
+/// sled's first write or flush failure is final for the open database (it remembers the
+/// error), and what it holds in memory may be ahead of the disk. [`Store::reopen`] drops the
+/// database and opens it again from what is on disk.
+#[derive(Clone)]
+pub struct Store {
+    dir: Arc<PathBuf>,
+    handles: Arc<RwLock<Option<Handles>>>,
+    /// The tip as of the last successful flush: what readers see.
+    durable_tip: Arc<RwLock<Option<BlockIndexEntry>>>,
     /// Tree pages recently read or written, by top hash. Every state update walks the top of
     /// the tree and every account read walks a path of pages; sled answers each read in
     /// microseconds plus decoding and hashing the page, the cache in nanoseconds. Pages are
     /// content-addressed and never rewritten, so a cached page is never stale, whatever
     /// reorgs happen.
     page_cache: Arc<PageCache>,
-    /// The state root of the tip, where [`Store::account`] reads. Changed with `m/tip`.
+    /// The state root of the tip as written (durable or not), where the chain manager and
+    /// the mempool read accounts ([`StateView`]). Changed with `m/tip`.
     tip_root: Arc<RwLock<Hash256>>,
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
-            .flush_every_ms(Some(200))
-            .open()?;
-        let tree = db.open_tree("chain")?;
         let store = Store {
-            db,
-            tree,
+            dir: Arc::new(dir.to_path_buf()),
+            handles: Arc::new(RwLock::new(Some(open_handles(dir)?))),
+            durable_tip: Arc::new(RwLock::new(None)),
             page_cache: Arc::new(PageCache::with_weighter(
                 16 * 1024,
                 PAGE_CACHE_NODES,
@@ -201,11 +222,77 @@ impl Store {
             )),
             tip_root: Arc::new(RwLock::new(EMPTY_ROOT)),
         };
-        // A store of another schema or chain has no usable tip; `init` says why.
-        if let Ok(tip) = store.tip() {
-            store.set_tip_root(tip.header.state_root.0);
-        }
+        store.adopt_stored_tip();
         Ok(store)
+    }
+
+    /// Takes the stored tip as both the written and the durable one (just opened: what is
+    /// stored is on disk). A store of another schema or chain has no usable tip; `init` says
+    /// why.
+    fn adopt_stored_tip(&self) {
+        let tip = self.stored_tip_entry().ok();
+        if let Some(tip) = &tip {
+            self.set_tip_root(tip.header.state_root.0);
+        }
+        *self
+            .durable_tip
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = tip;
+    }
+
+    /// Closes the database after a failed write, so that nothing it held only in memory is
+    /// served; reads answer [`StoreError::Closed`] until [`Store::reopen`].
+    pub fn close_after_failure(&self) {
+        let handles = self
+            .handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(handles);
+    }
+
+    /// Whether the store is closed after a failure.
+    pub fn is_closed(&self) -> bool {
+        self.handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Drops the open database (if any) and opens it again from what is on disk: after a
+    /// write failure, the way back to a store that writes. Returns the tip on disk.
+    pub fn reopen(&self) -> Result<BlockIndexEntry, StoreError> {
+        self.close_after_failure();
+        // A reader may still hold the old database for a moment; sled's file lock is free
+        // once every handle is dropped.
+        let mut attempts = 0;
+        let handles = loop {
+            match open_handles(&self.dir) {
+                Ok(handles) => break handles,
+                Err(StoreError::Sled(sled::Error::Io(e)))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && attempts < 100 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        *self.handles.write().unwrap_or_else(PoisonError::into_inner) = Some(handles);
+        // Pages written but lost must not be found in the cache.
+        self.page_cache.clear();
+        self.adopt_stored_tip();
+        self.stored_tip_entry()
+    }
+
+    /// The open tree, or [`StoreError::Closed`].
+    fn tree(&self) -> Result<sled::Tree, StoreError> {
+        self.handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|h| h.tree.clone())
+            .ok_or(StoreError::Closed)
     }
 
     fn set_tip_root(&self, root: Hash256) {
@@ -220,7 +307,7 @@ impl Store {
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.tree.get(key)? {
+        match self.tree()?.get(key)? {
             None => Ok(None),
             Some(bytes) => codec::decode(&bytes)
                 .map(Some)
@@ -266,14 +353,34 @@ impl Store {
         self.connect_records(&mut batch, genesis, &entry, change);
         batch.insert(key(META, &[b"genesis"]), encode(&genesis_hash));
         batch.insert(key(META, &[b"schema"]), encode(&SCHEMA_VERSION));
-        self.tree.apply_batch(batch)?;
-        self.flush()?;
+        self.tree()?.apply_batch(batch)?;
         self.set_tip_root(change.state_root.0);
+        self.flush()?;
         Ok(entry)
     }
 
-    /// The best chain's tip.
+    /// The best chain's tip as of the last flush (what a crash cannot take back).
     pub fn tip(&self) -> Result<BlockIndexEntry, StoreError> {
+        if self.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        match &*self
+            .durable_tip
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Some(tip) => Ok(tip.clone()),
+            None => Err(StoreError::Inconsistent("no tip recorded".into())),
+        }
+    }
+
+    /// The height readers see: the durable tip's.
+    fn durable_height(&self) -> Result<u32, StoreError> {
+        Ok(self.tip()?.height())
+    }
+
+    /// The best chain's tip as written, durable or not.
+    fn stored_tip_entry(&self) -> Result<BlockIndexEntry, StoreError> {
         let hash: BlockHash = self
             .get(&key(META, &[b"tip"]))?
             .ok_or_else(|| StoreError::Inconsistent("no tip recorded".into()))?;
@@ -297,8 +404,16 @@ impl Store {
         self.get(&key(INDEX, &[hash.as_bytes()]))
     }
 
-    /// The hash of the best chain's block at `height`.
+    /// The hash of the best chain's block at `height`, up to the durable tip.
     pub fn hash_at_height(&self, height: u32) -> Result<Option<BlockHash>, StoreError> {
+        if height > self.durable_height()? {
+            return Ok(None);
+        }
+        self.written_hash_at_height(height)
+    }
+
+    /// The hash of the best chain's block at `height` as written, durable or not.
+    fn written_hash_at_height(&self, height: u32) -> Result<Option<BlockHash>, StoreError> {
         self.get(&key(HEIGHT, &[&height.to_be_bytes()]))
     }
 
@@ -307,14 +422,18 @@ impl Store {
         Ok(self.hash_at_height(entry.height())? == Some(entry.hash()))
     }
 
-    /// The account at `address` on the best chain.
+    /// The account at `address` at the durable tip.
     pub fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
-        account_at(self, self.tip_root(), address).map_err(tree_error)
+        let root = self.tip()?.header.state_root.0;
+        account_at(self, root, address).map_err(tree_error)
     }
 
-    /// Where transfer `txid` sits on the best chain.
+    /// Where transfer `txid` sits on the best chain, up to the durable tip.
     pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
-        self.get(&key(TX, &[txid.as_bytes()]))
+        let durable = self.durable_height()?;
+        Ok(self
+            .get::<TxLocation>(&key(TX, &[txid.as_bytes()]))?
+            .filter(|location| location.height <= durable))
     }
 
     /// Up to `limit` history items of `address`, newest first, below height `before` (all if
@@ -342,7 +461,13 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(u32, u32, HistoryItem)>, StoreError> {
         let start = key(HISTORY, &[address.as_bytes()]);
-        // The record of `below`'s height is read too: part of it may be below the cursor.
+        // Nothing above the durable tip; the record of `below`'s height is read too: part of
+        // it may be below the cursor.
+        let durable = self.durable_height()?;
+        let below = match below {
+            Some((height, position)) if height <= durable => Some((height, position)),
+            _ => durable.checked_add(1).map(|after| (after, 0)),
+        };
         let end = match below.and_then(|(height, _)| height.checked_add(1)) {
             Some(after) => history_key(address, after),
             None => {
@@ -352,7 +477,7 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for row in self.tree.range(start..end).rev() {
+        for row in self.tree()?.range(start..end).rev() {
             let (k, v) = row?;
             let height = k
                 .get(33..37)
@@ -384,7 +509,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(key(BLOCK, &[hash.as_bytes()]), encode(block));
         batch.insert(key(INDEX, &[hash.as_bytes()]), encode(entry));
-        self.tree.apply_batch(batch)?;
+        self.tree()?.apply_batch(batch)?;
         Ok(())
     }
 
@@ -394,7 +519,7 @@ impl Store {
             entry.status = BlockStatus::Invalid {
                 reason: reason.to_string(),
             };
-            self.tree
+            self.tree()?
                 .insert(key(INDEX, &[hash.as_bytes()]), encode(&entry))?;
         }
         Ok(())
@@ -439,7 +564,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         self.connect_records(&mut batch, block, entry, change);
-        self.tree.apply_batch(batch)?;
+        self.tree()?.apply_batch(batch)?;
         self.set_tip_root(change.state_root.0);
         for (top, page) in &change.new_pages {
             self.page_cache.insert(*top, page.clone());
@@ -451,7 +576,7 @@ impl Store {
     pub fn disconnect(&self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
         let height = block.header.height;
-        if self.hash_at_height(height)? != Some(hash) {
+        if self.written_hash_at_height(height)? != Some(hash) {
             return Err(StoreError::Inconsistent(format!(
                 "block {hash} is not on the best chain: it cannot be disconnected"
             )));
@@ -471,33 +596,51 @@ impl Store {
             batch.remove(history_key(&address, height));
         }
         batch.insert(key(META, &[b"tip"]), encode(&block.header.prev_hash));
-        self.tree.apply_batch(batch)?;
+        self.tree()?.apply_batch(batch)?;
         self.set_tip_root(parent.header.state_root.0);
         Ok(())
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable; readers then see the tip written.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        let db = self
+            .handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|h| h.db.clone())
+            .ok_or(StoreError::Closed)?;
+        db.flush()?;
+        let tip = self.stored_tip_entry()?;
+        *self
+            .durable_tip
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(tip);
         Ok(())
+    }
+
+    /// Writes and flushes a small record: whether the store writes again after a failure.
+    pub fn check_writes(&self) -> Result<(), StoreError> {
+        self.tree()?.insert(key(META, &[b"probe"]), encode(&0u8))?;
+        self.flush()
     }
 
     /// Records a ban of the peer whose id is `peer` (bytes); durable at once.
     pub fn put_ban(&self, peer: &[u8], record: &BanRecord) -> Result<(), StoreError> {
-        self.tree.insert(key(BAN, &[peer]), encode(record))?;
+        self.tree()?.insert(key(BAN, &[peer]), encode(record))?;
         self.flush()
     }
 
     /// Forgets the ban of `peer`.
     pub fn remove_ban(&self, peer: &[u8]) -> Result<(), StoreError> {
-        self.tree.remove(key(BAN, &[peer]))?;
+        self.tree()?.remove(key(BAN, &[peer]))?;
         self.flush()
     }
 
     /// Every stored ban: (peer id bytes, record).
     pub fn bans(&self) -> Result<Vec<(Vec<u8>, BanRecord)>, StoreError> {
         let mut out = Vec::new();
-        for row in self.tree.scan_prefix([BAN]) {
+        for row in self.tree()?.scan_prefix([BAN]) {
             let (k, v) = row?;
             let record = codec::decode(&v).map_err(|problem| StoreError::Corrupt {
                 key: hex::encode(&k),
@@ -533,6 +676,51 @@ impl Store {
         self.page_cache.insert(*top, page.clone());
         Ok(Some(page))
     }
+}
+
+/// Opens sled in `dir` with the node's settings.
+fn open_handles(dir: &Path) -> Result<Handles, StoreError> {
+    remove_unfinished_snapshots(dir);
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(256 * 1024 * 1024)
+        .flush_every_ms(Some(200))
+        .open()?;
+    let tree = db.open_tree("chain")?;
+    Ok(Handles { db, tree })
+}
+
+/// Deletes the snapshot files sled left half written (`snap.<lsn>.generating`, as a write
+/// that ran out of disk space leaves them): sled 0.34 takes such a file for the newest
+/// snapshot and refuses to open, reporting corruption (spacejam/sled#1527), though a
+/// finished snapshot is only ever renamed from it, and the log holds everything after the
+/// previous one. Done only while no process holds the store's lock.
+fn remove_unfinished_snapshots(dir: &Path) {
+    use std::os::unix::io::AsRawFd;
+    let Ok(db_file) = std::fs::File::open(dir.join("db")) else {
+        return;
+    };
+    // SAFETY: flock on a file descriptor this function owns; no memory is involved.
+    if unsafe { libc::flock(db_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::warn!(
+                    "removed the unfinished store snapshot {} (left by a failed write)",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+    // Closing `db_file` releases the lock before sled takes it.
 }
 
 /// A failed tree read as a store error (the tree reads through [`StateView`]).
@@ -582,8 +770,9 @@ fn block_history(
 }
 
 impl StateView for Store {
+    /// The account at the tip as written (the chain manager's and the mempool's view).
     fn account(&self, address: &Address) -> Result<Option<Account>, StateStoreError> {
-        Store::account(self, address).map_err(|e| StateStoreError(e.to_string()))
+        account_at(self, self.tip_root(), address)
     }
 
     fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
@@ -606,7 +795,7 @@ impl From<StoreError> for ChainError {
 
 impl ChainStore for Store {
     fn stored_tip(&self) -> Result<BlockIndexEntry, ChainError> {
-        Ok(self.tip()?)
+        Ok(self.stored_tip_entry()?)
     }
 
     fn stored_genesis(&self) -> Result<BlockHash, ChainError> {
@@ -618,7 +807,7 @@ impl ChainStore for Store {
     }
 
     fn best_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
-        Ok(self.hash_at_height(height)?)
+        Ok(self.written_hash_at_height(height)?)
     }
 
     fn store_block(&mut self, block: &Block, entry: &BlockIndexEntry) -> Result<(), ChainError> {
