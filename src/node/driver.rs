@@ -19,7 +19,7 @@ use crate::core::primitives::{Address, Block, Transfer};
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
 use crate::core::protocol::messages::{SyncRequest, SyncResponse};
 use crate::core::protocol::peers::Misbehavior;
-use crate::node::api::views::{
+use crate::core::views::{
     BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
 };
 use crate::node::chain::ChainManager;

@@ -4,7 +4,7 @@
 //! The driver sends; every subscriber gets its own receiver. A subscriber that falls more
 //! than [`EVENT_BUFFER`] events behind skips the oldest ones (it is told how many), so a slow
 //! client never slows the node.
-use crate::node::api::views::{MempoolTransferView, NewBlockView};
+use crate::core::views::{MempoolTransferView, NewBlockView};
 use tokio::sync::broadcast;
 
 /// Events held for a slow subscriber before it starts to miss some.

@@ -11,7 +11,7 @@ use cairn::core::consensus::{genesis::genesis_hash, ChainSpec};
 use cairn::core::primitives::{Address, AddressError, Amount, AmountError, BlockHash};
 use serde::{Deserialize, Serialize};
 
-use crate::client::InfoView;
+use cairn::core::views::InfoView;
 
 /// The chain parameters a wallet needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

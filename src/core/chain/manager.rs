@@ -15,6 +15,7 @@
 //! ```
 //! If a block on the new branch breaks a rule, it and its descendants are marked invalid
 //! and the manager returns to the heaviest valid chain it had.
+use super::locator::{find_fork_point, locator_heights, LocatorError};
 use super::{
     child_context, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndex,
     BlockIndexEntry, BlockStatus, ChainError,
@@ -23,7 +24,6 @@ use crate::core::consensus::validation::{check_body, check_header, check_state_c
 use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::miner::{build_template, BlockTemplate, TemplateParams};
 use crate::core::primitives::{Address, Block, BlockHash, Header, Transfer};
-use crate::core::protocol::locator::{find_fork_point, locator_heights, LocatorError};
 use crate::core::state::apply::{check_chain_ids, check_transfer_signatures};
 use crate::core::state::sigcache::{self, SignatureCache};
 use crate::core::state::{BlockStateChange, StateView};
@@ -178,7 +178,7 @@ impl<S: ChainStore> ChainManager<S> {
         self.store.load_block(hash)
     }
 
-    /// A locator for the best chain (see [`crate::core::protocol::locator`]).
+    /// A locator for the best chain (see [`super::locator`]).
     pub fn locator(&self) -> Result<Vec<BlockHash>, ChainError> {
         locator_heights(self.tip.height())
             .into_iter()

@@ -1,4 +1,5 @@
-//! The block tree: index entries, fork choice and reorg planning. No I/O: the tree is read
+//! The block tree: index entries, fork choice, reorg planning and block locators
+//! (`locator`). No I/O: the tree is read
 //! through the [`BlockIndex`] trait, which the node's store implements.
 //!
 //! ```text
@@ -19,6 +20,7 @@ use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{BlockHash, Header};
 use serde::{Deserialize, Serialize};
 
+pub mod locator;
 pub mod manager;
 pub mod memory;
 

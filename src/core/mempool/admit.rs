@@ -7,7 +7,7 @@
 //! A refused transfer leaves the pool exactly as it was.
 use super::error::MempoolError;
 use super::fees::{min_fee, replacement_min_fee, saturate, RateKey};
-use super::pool::{Mempool, PoolEntry};
+use super::pool::{add_cost, Mempool, PoolEntry};
 use crate::core::primitives::{Address, Amount, Transfer, Txid, MAX_MEMO_BYTES};
 use crate::core::state::{Account, StateView};
 
@@ -250,16 +250,6 @@ impl Mempool {
         }
         Ok(())
     }
-}
-
-/// `needed` plus amount + fee of a held transfer, saturating (a sum past `u64` is more
-/// than any balance).
-pub(super) fn add_cost(needed: Amount, entry: &PoolEntry) -> Amount {
-    entry
-        .transfer
-        .total_cost()
-        .and_then(|cost| needed.checked_add(cost))
-        .unwrap_or(Amount::MAX)
 }
 
 #[cfg(test)]

@@ -143,8 +143,7 @@ impl Mempool {
     /// The sum of amount + fee of the held transfers of `sender` (saturating: a sum past
     /// `u64` is more than any balance): what its balance must still cover.
     pub fn pending_outgoing(&self, sender: &Address) -> Amount {
-        self.sender_entries(sender)
-            .fold(Amount::ZERO, super::admit::add_cost)
+        self.sender_entries(sender).fold(Amount::ZERO, add_cost)
     }
 
     /// The held transfers sent or received by `address`, oldest first (then by txid); a
@@ -368,6 +367,16 @@ impl Mempool {
             .values()
             .all(|q| q.len() <= self.config.max_per_sender));
     }
+}
+
+/// `needed` plus amount + fee of a held transfer, saturating (a sum past `u64` is more
+/// than any balance).
+pub(super) fn add_cost(needed: Amount, entry: &PoolEntry) -> Amount {
+    entry
+        .transfer
+        .total_cost()
+        .and_then(|cost| needed.checked_add(cost))
+        .unwrap_or(Amount::MAX)
 }
 
 #[cfg(test)]

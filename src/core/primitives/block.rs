@@ -88,9 +88,9 @@ impl Block {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::consensus::target::CompactTarget;
     use crate::core::primitives::codec;
     use crate::core::primitives::hash::{MerkleRoot, StateRoot};
+    use crate::core::primitives::target::CompactTarget;
     use crate::core::primitives::transfer::Signature;
     use proptest::prelude::*;
 

@@ -17,7 +17,7 @@
 //! compressed once per template (the midstate), so one attempt costs two compressions, the
 //! tail chunk and the outer hash of the double SHA-256.
 use super::hash::{sha256d, BlockHash, MerkleRoot, StateRoot};
-use crate::core::consensus::target::CompactTarget;
+use super::target::CompactTarget;
 use serde::{Deserialize, Serialize};
 
 /// Size of the encoded header in bytes.

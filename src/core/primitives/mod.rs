@@ -1,5 +1,5 @@
 //! Primitive types of the chain: hashes, amounts, addresses, header, transfer, block, merkle
-//! root, and the one codec for outside bytes. No I/O.
+//! root, compact targets and work (`target`), and the one codec for outside bytes. No I/O.
 //!
 //! Every byte layout that is hashed or signed is written out by hand here (see
 //! `docs/PROTOCOL.md`); the codec (`codec`) serialises whole messages for storage and the wire.
@@ -11,6 +11,7 @@ pub mod hash;
 pub mod header;
 pub mod merkle;
 pub mod serde_hex;
+pub mod target;
 pub mod transfer;
 
 pub use address::{Address, AddressError};

@@ -1,6 +1,6 @@
 //! The node's decisions about peers and sync, as logic without I/O: events in, actions out.
 //!
-//! - `locator`: block locators and fork-point search.
+//! - `locator`: block locators and fork-point search (`core::chain::locator`).
 //! - `messages`: the sync messages and their bounds.
 //! - `orphans`: the bounded pool of gossiped blocks whose parent is unknown.
 //! - `peers`: penalties, bans and request rate limits.
@@ -10,7 +10,9 @@
 pub mod download;
 pub mod eviction;
 pub mod headers;
-pub mod locator;
+/// Block locators belong to the chain (the manager answers them); here under their old
+/// path too.
+pub use crate::core::chain::locator;
 pub mod machine;
 pub mod messages;
 pub mod orphans;
