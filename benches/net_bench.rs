@@ -540,10 +540,15 @@ fn build_chain(
                 .sign(key, &genesis, &[7; 32])
             })
             .collect();
-        let mut block = chain
-            .template(miner, start + u64::from(n), u64::from(n), transfers)
-            .map_err(|e| anyhow!("template for block {n}: {e}"))?
-            .block;
+        let mut block = cairn::core::miner::template_on(
+            &chain,
+            miner,
+            start + u64::from(n),
+            u64::from(n),
+            transfers,
+        )
+        .map_err(|e| anyhow!("template for block {n}: {e}"))?
+        .block;
         solve(&mut block.header);
         chain
             .submit_block(block.clone(), unix_now())

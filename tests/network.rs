@@ -52,10 +52,10 @@ fn premine(data_dir: &Path, spec: &TestSpec, blocks: u32) -> String {
             nonce += 1;
         }
         let time = start + u64::from(n);
-        let mut block = chain
-            .template(miner, time, u64::from(n), transfers)
-            .expect("template")
-            .block;
+        let mut block =
+            cairn::core::miner::template_on(&chain, miner, time, u64::from(n), transfers)
+                .expect("template")
+                .block;
         solve(&mut block.header);
         chain
             .submit_block(block, unix_now())

@@ -15,6 +15,7 @@
 //! All chain and mempool writes happen here, one after another; the HTTP API only reads.
 use crate::core::chain::BlockIndexEntry;
 use crate::core::mempool::{Admitted, MempoolError};
+use crate::core::miner::template_on;
 use crate::core::primitives::{Address, Block, Transfer};
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
 use crate::core::protocol::messages::{SyncRequest, SyncResponse};
@@ -909,17 +910,25 @@ impl Driver {
             });
         let with_transfers = !transfers.is_empty();
         let reward_address = mining.reward_address;
-        let mut result =
-            self.chain
-                .template(reward_address, unix_now(), self.extra_nonce, transfers);
+        let mut result = template_on(
+            &self.chain,
+            reward_address,
+            unix_now(),
+            self.extra_nonce,
+            transfers,
+        );
         if with_transfers {
             if let Err(e) = &result {
                 // The mempool only offers transfers valid on the tip; if that ever fails,
                 // mining goes on with an empty block rather than stopping.
                 tracing::error!(target: "cairn::miner", "template with the mempool's transfers failed ({e}); mining an empty block");
-                result =
-                    self.chain
-                        .template(reward_address, unix_now(), self.extra_nonce, Vec::new());
+                result = template_on(
+                    &self.chain,
+                    reward_address,
+                    unix_now(),
+                    self.extra_nonce,
+                    Vec::new(),
+                );
             }
         }
         match result {

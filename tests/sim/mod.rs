@@ -33,6 +33,7 @@ use cairn::core::chain::memory::MemoryChainStore;
 use cairn::core::chain::BlockStatus;
 use cairn::core::consensus::target::Work;
 use cairn::core::consensus::{ChainSpec, CompactTarget};
+use cairn::core::miner::template_on;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{Amount, Block, BlockHash};
 use cairn::core::protocol::machine::{Action, Event, Protocol, ProtocolConfig, Verdict};
@@ -790,9 +791,7 @@ impl Sim {
         }
         .sign(&key, &node.chain.genesis_hash(), &[3u8; 32]);
         let extra_nonce = self.rng.random();
-        let Ok(template) = node
-            .chain
-            .template(from, now_secs, extra_nonce, vec![transfer])
+        let Ok(template) = template_on(&node.chain, from, now_secs, extra_nonce, vec![transfer])
         else {
             return;
         };
@@ -865,7 +864,7 @@ impl Sim {
                 }
                 let fork = ChainManager::new(store, self.spec.clone()).expect("memory");
                 let extra = self.rng.random();
-                let Ok(template) = fork.template(test_address(9), now_secs, extra, Vec::new())
+                let Ok(template) = template_on(&fork, test_address(9), now_secs, extra, Vec::new())
                 else {
                     return;
                 };
@@ -875,11 +874,16 @@ impl Sim {
                 self.gossip_attack(i, block);
             }
             Some(Hostile::OrphanFlooder) => {
-                let mut block = self.nodes[i]
-                    .chain
-                    .template(test_address(9), now_secs, self.rng.random(), Vec::new())
-                    .map(|t| t.block)
-                    .expect("a template on the tip");
+                let extra = self.rng.random();
+                let mut block = template_on(
+                    &self.nodes[i].chain,
+                    test_address(9),
+                    now_secs,
+                    extra,
+                    Vec::new(),
+                )
+                .map(|t| t.block)
+                .expect("a template on the tip");
                 block.header.prev_hash = BlockHash(self.rng.random());
                 block.header.bits = CompactTarget::from_consensus(0x207fffff);
                 solve(&mut block.header);
@@ -887,7 +891,8 @@ impl Sim {
                 self.gossip_attack(i, block);
             }
             Some(Hostile::InvalidBlockSender) => {
-                let Ok(template) = self.nodes[i].chain.template(
+                let Ok(template) = template_on(
+                    &self.nodes[i].chain,
                     test_address(9),
                     now_secs,
                     self.rng.random(),
@@ -932,9 +937,9 @@ impl Sim {
             let height = node.chain.tip().height();
             node.private = Some((fork, Vec::new(), height));
         }
+        let extra = self.rng.random();
         let (fork, blocks, _) = node.private.as_mut().expect("just set");
-        let Ok(template) = fork.template(test_address(3), now_secs, self.rng.random(), Vec::new())
-        else {
+        let Ok(template) = template_on(fork, test_address(3), now_secs, extra, Vec::new()) else {
             return;
         };
         let mut block = template.block;

@@ -22,8 +22,7 @@ use super::{
 };
 use crate::core::consensus::validation::{check_body, check_header, check_state_cached};
 use crate::core::consensus::{BlockError, ChainSpec};
-use crate::core::miner::{build_template, BlockTemplate, TemplateParams};
-use crate::core::primitives::{Address, Block, BlockHash, Header, Transfer};
+use crate::core::primitives::{Block, BlockHash, Header};
 use crate::core::state::apply::{check_chain_ids, check_transfer_signatures};
 use crate::core::state::sigcache::{self, SignatureCache};
 use crate::core::state::{BlockStateChange, StateView};
@@ -391,33 +390,5 @@ impl<S: ChainStore> ChainManager<S> {
             hashes.iter().map(|hash| self.expect_block(hash)).collect()
         };
         Ok((load(&plan.disconnect)?, load(&plan.connect)?))
-    }
-
-    /// A template for the next block on the tip.
-    pub fn template(
-        &self,
-        reward_address: Address,
-        now: u64,
-        extra_nonce: u64,
-        transfers: Vec<Transfer>,
-    ) -> Result<BlockTemplate, SubmitError> {
-        let context = child_context(&self.store, &self.tip, &self.spec)?;
-        build_template(
-            &self.store,
-            TemplateParams {
-                spec: &self.spec,
-                genesis_hash: &self.genesis_hash,
-                parent: &self.tip,
-                context,
-                now,
-                reward_address,
-                extra_nonce,
-                transfers,
-            },
-        )
-        .map_err(|error| SubmitError::Invalid {
-            hash: self.tip.hash(),
-            error,
-        })
     }
 }

@@ -6,4 +6,4 @@ mod sha_ni;
 pub mod template;
 
 pub use search::{NonceSearch, SearchOutcome};
-pub use template::{build_template, BlockTemplate, TemplateParams};
+pub use template::{build_template, template_on, BlockTemplate, TemplateParams};

@@ -1,5 +1,6 @@
 //! Block templates: the next block on a tip, complete but for its nonce. No I/O.
-use crate::core::chain::BlockIndexEntry;
+use crate::core::chain::manager::{ChainManager, ChainStore, SubmitError};
+use crate::core::chain::{child_context, BlockIndexEntry};
 use crate::core::consensus::target::Target;
 use crate::core::consensus::validation::{HeaderContext, BLOCK_VERSION};
 use crate::core::consensus::{BlockError, ChainSpec};
@@ -100,5 +101,35 @@ pub fn build_template<V: StateView + ?Sized>(
         block,
         target,
         max_time,
+    })
+}
+
+/// A template for the next block on `chain`'s tip, paying `reward_address`, carrying
+/// `transfers` (checked in full against the tip's state).
+pub fn template_on<S: ChainStore>(
+    chain: &ChainManager<S>,
+    reward_address: Address,
+    now: u64,
+    extra_nonce: u64,
+    transfers: Vec<Transfer>,
+) -> Result<BlockTemplate, SubmitError> {
+    let tip = chain.tip();
+    let context = child_context(chain.store(), tip, chain.spec())?;
+    build_template(
+        chain.store(),
+        TemplateParams {
+            spec: chain.spec(),
+            genesis_hash: &chain.genesis_hash(),
+            parent: tip,
+            context,
+            now,
+            reward_address,
+            extra_nonce,
+            transfers,
+        },
+    )
+    .map_err(|error| SubmitError::Invalid {
+        hash: tip.hash(),
+        error,
     })
 }
