@@ -20,10 +20,10 @@ use super::{
     child_context, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndex,
     BlockIndexEntry, BlockStatus, ChainError,
 };
+use crate::core::consensus::apply::{check_chain_ids, check_transfer_signatures};
 use crate::core::consensus::validation::{check_body, check_header, check_state_cached};
 use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::primitives::{Block, BlockHash, Header};
-use crate::core::state::apply::{check_chain_ids, check_transfer_signatures};
 use crate::core::state::sigcache::{self, SignatureCache};
 use crate::core::state::{BlockStateChange, StateView};
 use std::sync::Arc;

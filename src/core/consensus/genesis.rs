@@ -6,12 +6,13 @@
 //! and its state root to the allocations. So two specs that differ in any rule have
 //! different genesis hashes: a data directory, a transfer or a peer of one chain can never be
 //! mistaken for another's. Genesis is built, never validated, and needs no proof of work.
+use super::apply::apply_genesis;
 use super::spec::ChainSpec;
 use super::validation::BLOCK_VERSION;
 use crate::core::primitives::merkle::merkle_root;
 use crate::core::primitives::{tagged_hash, Address, Amount, Block, BlockHash, Header};
 use crate::core::state::memory::MemoryState;
-use crate::core::state::{apply_genesis, BlockStateChange};
+use crate::core::state::BlockStateChange;
 
 /// The genesis block and the state it creates.
 pub fn genesis(spec: &ChainSpec) -> (Block, BlockStateChange) {

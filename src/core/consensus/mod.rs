@@ -1,5 +1,6 @@
 //! Consensus rules: proof of work, compact targets, ASERT difficulty, the chain spec, genesis
 //! and block validation. No I/O.
+pub mod apply;
 pub mod asert;
 pub mod error;
 pub mod genesis;

@@ -7,6 +7,7 @@
 //!   check_state   (state at the parent)    every transfer rule, reward, state root
 //! ```
 //! Cheap checks come first, so a flood of junk costs a node little.
+use super::apply::{apply_block, ApplyContext};
 use super::asert::next_target;
 use super::error::BlockError;
 use super::spec::ChainSpec;
@@ -14,8 +15,7 @@ use super::target::{CompactTarget, Target};
 use crate::core::primitives::{
     Block, BlockHash, Header, StateRoot, Transfer, Txid, MAX_MEMO_BYTES,
 };
-use crate::core::state::apply::ApplyContext;
-use crate::core::state::{apply_block, BlockStateChange, SignatureCache, StateView};
+use crate::core::state::{BlockStateChange, SignatureCache, StateView};
 use rayon::prelude::*;
 use std::collections::HashSet;
 

@@ -1,5 +1,5 @@
 //! Choosing the transfers for the next block: greedy by fee rate over each sender's next
-//! nonce, replaying the consensus transfer rules (`state::apply`) on a copy of the touched
+//! nonce, replaying the consensus transfer rules (`consensus::apply`) on a copy of the touched
 //! accounts so the result is valid in the order returned. No I/O.
 use super::error::MempoolError;
 use super::fees::RateKey;
@@ -25,7 +25,7 @@ impl<V: StateView + ?Sized> Overlay<'_, V> {
         Ok(account)
     }
 
-    /// Applies `transfer` as `state::apply` does (nonce, balance, recipient overflow), or
+    /// Applies `transfer` as `consensus::apply` does (nonce, balance, recipient overflow), or
     /// returns `false` and changes nothing.
     fn try_apply(&mut self, transfer: &Transfer) -> Result<bool, MempoolError> {
         let mut sender = self.get(&transfer.from)?;

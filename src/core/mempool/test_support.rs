@@ -1,12 +1,12 @@
 //! Shared pieces of the mempool tests: a test chain with a movable tip, signed transfers
 //! between test keys, and a check that a list of transfers applies under the consensus rules.
 use super::{Mempool, MempoolConfig};
+use crate::core::consensus::apply::{apply_block, ApplyContext};
 use crate::core::consensus::BlockError;
 use crate::core::primitives::transfer::UnsignedTransfer;
 use crate::core::primitives::{Address, Amount, Block, BlockHash, Transfer};
-use crate::core::state::apply::ApplyContext;
 use crate::core::state::memory::MemoryState;
-use crate::core::state::{apply_block, BlockStateChange};
+use crate::core::state::BlockStateChange;
 use crate::core::testkit::{test_address, test_keypair, TestChain};
 
 /// Test key 4 is unfunded; it receives block rewards here.

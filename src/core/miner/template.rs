@@ -1,12 +1,12 @@
 //! Block templates: the next block on a tip, complete but for its nonce. No I/O.
 use crate::core::chain::manager::{ChainManager, ChainStore, SubmitError};
 use crate::core::chain::{child_context, BlockIndexEntry};
+use crate::core::consensus::apply::{apply_block, ApplyContext};
 use crate::core::consensus::target::Target;
 use crate::core::consensus::validation::{HeaderContext, BLOCK_VERSION};
 use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::primitives::{Address, Amount, Block, BlockHash, Header, MerkleRoot, Transfer};
-use crate::core::state::apply::ApplyContext;
-use crate::core::state::{apply_block, StateView};
+use crate::core::state::StateView;
 
 /// A block ready for the nonce search.
 #[derive(Clone, Debug)]

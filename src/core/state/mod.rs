@@ -1,21 +1,22 @@
-//! Account state: balances and nonces, applying a block's transfers, and the state root.
+//! Account state: balances and nonces, a block's state change, and the state root (applying
+//! a block is a consensus rule: `core::consensus::apply`).
 //! No I/O: state is read through the [`StateView`] trait and changes come back as values
 //! ([`BlockStateChange`]) for the storage layer to write in one atomic batch.
 //!
 //! ```text
-//!   StateView (tree pages) ──► apply_block ──► BlockStateChange
+//!   StateView (tree pages) ──► consensus::apply::apply_block ──► BlockStateChange
 //!                                 │              new accounts, undo data,
 //!                                 │              new tree pages, state root
 //!                                            └─ every transfer rule, in order
 //! ```
 pub mod account;
-pub mod apply;
+pub mod change;
 pub mod memory;
 pub mod sigcache;
 pub mod smt;
 
 pub use account::Account;
-pub use apply::{apply_block, apply_genesis, BlockStateChange, BlockUndo};
+pub use change::{BlockStateChange, BlockUndo};
 pub use sigcache::SignatureCache;
 pub use smt::{account_at, all_accounts, SmtNode, SmtPage, EMPTY_ROOT};
 

@@ -3,39 +3,12 @@
 //!
 //! Signatures are checked on all cores (rayon) before the transfers are applied in order on
 //! one thread; the state root's tree update is again spread over cores near its top.
-use super::account::Account;
-use super::sigcache::SignatureCache;
-use super::smt::{account_at, update_root, SmtPage, EMPTY_ROOT};
-use super::StateView;
-use crate::core::consensus::error::BlockError;
+use super::error::BlockError;
 use crate::core::primitives::{Address, Amount, Block, BlockHash, Hash256, StateRoot};
+use crate::core::state::smt::{account_at, update_root, EMPTY_ROOT};
+use crate::core::state::{Account, BlockStateChange, BlockUndo, SignatureCache, StateView};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-/// What is needed to take a block's state change back: each touched account's value
-/// before the block (`None`: it did not exist).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockUndo {
-    /// Accounts before the block, sorted by address.
-    pub previous: Vec<(Address, Option<Account>)>,
-}
-
-/// The effect of a valid block on the state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BlockStateChange {
-    /// New values of every touched account, sorted by address.
-    pub accounts: Vec<(Address, Account)>,
-    /// How to take the change back.
-    pub undo: BlockUndo,
-    /// Tree pages to store for the new root, by their top node's hash.
-    pub new_pages: Vec<(Hash256, Arc<SmtPage>)>,
-    /// The state root after the block.
-    pub state_root: StateRoot,
-    /// Sum of the transfers' fees.
-    pub fees: Amount,
-}
 
 /// Chain facts a block's transfers are checked against.
 #[derive(Clone, Copy, Debug)]
