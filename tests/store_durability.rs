@@ -100,3 +100,28 @@ fn a_store_closed_after_a_failure_reopens_from_disk_and_writes_again() {
     manager.submit_block(blocks[2].clone(), NOW).expect("valid");
     assert_eq!(reader.tip().unwrap().hash(), blocks[2].hash());
 }
+
+/// A store another process (or handle) holds is refused as `Locked`, not as a sled text; a
+/// store whose bytes are damaged is reported corrupt.
+#[test]
+fn a_store_in_use_is_locked_and_a_damaged_one_corrupt() {
+    use cairn::node::store::Store;
+    let chain = TestChain::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manager = open_chain(dir.path(), chain.spec.clone()).expect("open");
+    match Store::open(dir.path()) {
+        Err(StoreError::Locked(path)) => assert_eq!(path, dir.path()),
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a store in use opened twice"),
+    }
+    drop(manager);
+    Store::open(dir.path()).expect("free again once the first is dropped");
+
+    // Every byte of the database file overwritten: sled finds the damage.
+    let db = dir.path().join("db");
+    let len = std::fs::metadata(&db).expect("db file").len();
+    std::fs::write(&db, vec![0xa5; len as usize]).expect("overwrite");
+    let opened = open_chain(dir.path(), chain.spec.clone());
+    let error = opened.err().expect("a damaged store does not open");
+    assert!(error.is_corrupt(), "{error:?}");
+}

@@ -408,19 +408,13 @@ fn warn_if_beyond_loopback(what: &str, address: SocketAddr) {
 fn store_open_error(dir: &std::path::Path, e: store::StoreError) -> anyhow::Error {
     let shown = dir.display();
     let text = e.to_string();
-    // sled reports a held lock as an I/O error "could not acquire lock", and damage it
-    // detects as "Read corrupted data"; `Corrupt` and `Inconsistent` are the store's own.
-    let corrupt = matches!(
-        e,
-        store::StoreError::Corrupt { .. } | store::StoreError::Inconsistent(_)
-    ) || text.contains("corrupt");
-    if corrupt {
+    if e.is_corrupt() {
         anyhow::anyhow!(
             "the chain store in {shown} is corrupt ({text}). Move the directory aside (e.g. \
              `mv {shown} {shown}.corrupt`) and start the node again to download the chain from \
              peers; `cairn verify --data-dir <data-dir>` checks a store without changing it"
         )
-    } else if text.contains("could not acquire lock") {
+    } else if matches!(e, store::StoreError::Locked(_)) {
         anyhow::anyhow!(
             "cannot open the chain store in {shown}: another node is using this data \
              directory ({text})"

@@ -122,6 +122,9 @@ pub enum StoreError {
         /// Genesis of the spec.
         expected: BlockHash,
     },
+    /// Another process holds the store (another node on the same data directory).
+    #[error("the store in {0} is in use by another process")]
+    Locked(PathBuf),
     /// The store failed earlier and is closed until [`Store::reopen`] succeeds: what sled
     /// held in memory beyond the last flush is not served.
     #[error(
@@ -136,6 +139,19 @@ pub enum StoreError {
         /// Expected.
         expected: u32,
     },
+}
+
+impl StoreError {
+    /// Whether the stored bytes are damaged (as sled or this store's decoding found), as
+    /// opposed to the disk failing or the store being in use.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. }
+                | StoreError::Inconsistent(_)
+                | StoreError::Sled(sled::Error::Corruption { .. })
+        )
+    }
 }
 
 impl From<sled::Error> for StoreError {
@@ -269,9 +285,7 @@ impl Store {
         let handles = loop {
             match open_handles(&self.dir) {
                 Ok(handles) => break handles,
-                Err(StoreError::Sled(sled::Error::Io(e)))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && attempts < 100 =>
-                {
+                Err(StoreError::Locked(_)) if attempts < 100 => {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -680,7 +694,7 @@ impl Store {
 
 /// Opens sled in `dir` with the node's settings.
 fn open_handles(dir: &Path) -> Result<Handles, StoreError> {
-    remove_unfinished_snapshots(dir);
+    remove_unfinished_snapshots(dir)?;
     let db = sled::Config::new()
         .path(dir)
         .cache_capacity(256 * 1024 * 1024)
@@ -694,18 +708,19 @@ fn open_handles(dir: &Path) -> Result<Handles, StoreError> {
 /// that ran out of disk space leaves them): sled 0.34 takes such a file for the newest
 /// snapshot and refuses to open, reporting corruption (spacejam/sled#1527), though a
 /// finished snapshot is only ever renamed from it, and the log holds everything after the
-/// previous one. Done only while no process holds the store's lock.
-fn remove_unfinished_snapshots(dir: &Path) {
+/// previous one. Done only while no process holds the store's lock: a store whose lock is
+/// held is [`StoreError::Locked`] (sled itself reports that only as text).
+fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::io::AsRawFd;
     let Ok(db_file) = std::fs::File::open(dir.join("db")) else {
-        return;
+        return Ok(());
     };
     // SAFETY: flock on a file descriptor this function owns; no memory is involved.
     if unsafe { libc::flock(db_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return;
+        return Err(StoreError::Locked(dir.to_path_buf()));
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -721,6 +736,7 @@ fn remove_unfinished_snapshots(dir: &Path) {
         }
     }
     // Closing `db_file` releases the lock before sled takes it.
+    Ok(())
 }
 
 /// A failed tree read as a store error (the tree reads through [`StateView`]).
