@@ -13,8 +13,7 @@
 
 mod common;
 
-use common::{bootnode_args, poll, raise_own_open_files, Node, SocketTasks, TestDir};
-use serde_json::Value;
+use common::{poll, raise_own_open_files, Node, SocketTasks, TestDir};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -123,13 +122,6 @@ async fn hold(target: SocketAddr, bytes: &'static [u8], counts: Arc<SlowCounts>)
     counts.closed_by_node.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Whether a `GET /api/v1/peers` answer lists `peer` as connected.
-fn lists(view: &Value, peer: &str) -> bool {
-    view["peers"]
-        .as_array()
-        .is_some_and(|peers| peers.iter().any(|entry| entry["peer_id"] == peer))
-}
-
 /// `GET /api/v1/tip` on a new connection, which must be answered `200` within
 /// [`ANSWER_WITHIN`]; returns how long it took.
 fn tip_within_deadline(node: &Node, clients: &SlowClients) -> Duration {
@@ -162,7 +154,6 @@ fn slow_clients_do_not_starve_the_node(name: &str, slow_clients: usize, open_fil
         Some(limit) => dir.start_node_with_open_files("a", &a_dir, &spec, &[], limit),
         None => dir.start_node("a", &a_dir, &spec, false),
     };
-    let a_id = a.peer_id();
 
     let clients = SlowClients::start(a.api, slow_clients);
     poll(
@@ -193,29 +184,14 @@ fn slow_clients_do_not_starve_the_node(name: &str, slow_clients: usize, open_fil
         eprintln!("A answered GET /api/v1/tip in {took:.2?} with the slow clients held");
     }
 
-    let joining = Instant::now();
-    let b = dir.start_node_with(
+    let (b, _) = dir.join_node(
         "b",
-        &dir.path().join("b"),
         &spec,
-        false,
-        &bootnode_args(&[&a]),
+        &a,
+        JOIN_DEADLINE,
+        "while the slow clients are held",
+        String::new,
     );
-    let b_id = b.peer_id();
-    poll(
-        format!("B ({b_id}) and A ({a_id}) connected while the slow clients are held"),
-        JOIN_DEADLINE.saturating_sub(joining.elapsed()),
-        || {
-            let a_sees_b = lists(&a.try_get("/api/v1/peers")?.1, &b_id);
-            let b_sees_a = lists(&b.try_get("/api/v1/peers")?.1, &a_id);
-            if a_sees_b && b_sees_a {
-                Ok(())
-            } else {
-                Err(format!("A lists B: {a_sees_b}, B lists A: {b_sees_a}"))
-            }
-        },
-    );
-    eprintln!("B connected to A {:.2?} after its start", joining.elapsed());
 
     poll(
         "the node to close every slow client",

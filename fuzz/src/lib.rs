@@ -52,15 +52,22 @@ pub fn codec_value_round_trip<T: Serialize + DeserializeOwned + PartialEq + Debu
     Some((value, bytes))
 }
 
+/// Decodes `data` as a JSON `T`; if it decodes, encodes it and decodes that text again:
+/// the value, the text and the value read back (a text that does not decode panics).
+fn json_twice<T: Serialize + DeserializeOwned + Debug>(data: &[u8]) -> Option<(T, String, T)> {
+    let value: T = serde_json::from_slice(data).ok()?;
+    let text = serde_json::to_string(&value).expect("a decoded value encodes to JSON");
+    let again: T = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{value:?} encodes to {text:?}, which does not decode: {e}"));
+    Some((value, text, again))
+}
+
 /// Decodes `data` as a JSON `T`; if it decodes, checks that the value encodes to JSON that
 /// decodes to an equal value, and returns it.
 pub fn json_round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
     data: &[u8],
 ) -> Option<T> {
-    let value: T = serde_json::from_slice(data).ok()?;
-    let text = serde_json::to_string(&value).expect("a decoded value encodes to JSON");
-    let again: T = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{value:?} encodes to {text:?}, which does not decode: {e}"));
+    let (value, text, again) = json_twice::<T>(data)?;
     assert_eq!(again, value, "JSON round trip through {text:?}");
     Some(value)
 }
@@ -72,10 +79,7 @@ pub fn json_round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
 pub fn json_round_trip_as_values<T: Serialize + DeserializeOwned + Debug>(
     data: &[u8],
 ) -> Option<T> {
-    let value: T = serde_json::from_slice(data).ok()?;
-    let text = serde_json::to_string(&value).expect("a decoded value encodes to JSON");
-    let again: T = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{value:?} encodes to {text:?}, which does not decode: {e}"));
+    let (value, text, again) = json_twice::<T>(data)?;
     let before = serde_json::to_value(&value).expect("JSON value");
     let after = serde_json::to_value(&again).expect("JSON value");
     assert!(

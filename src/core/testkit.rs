@@ -75,6 +75,20 @@ pub fn test_address(i: u8) -> Address {
     address_of(&test_keypair(i))
 }
 
+/// A transfer signed by test key 1 with `nonce` and `memo`, for no chain in particular:
+/// for code that stores or encodes transfers without validating them.
+pub fn sample_transfer(nonce: u64, memo: Vec<u8>) -> Transfer {
+    UnsignedTransfer {
+        chain_id: 1,
+        to: Address([7; 32]),
+        amount: Amount::from_units(5),
+        fee: Amount::from_units(200),
+        nonce,
+        memo,
+    }
+    .sign(&test_keypair(1), &BlockHash::ZERO, &[0; 32])
+}
+
 /// The test spec, with test keys 0..4 funded with 1,000,000 coins each.
 pub fn test_spec() -> ChainSpec {
     ChainSpec::from_toml(&with_test_addresses(TEST_SPEC_TOML)).expect("the test spec is valid")

@@ -18,17 +18,18 @@ pub const DEFAULT_RESERVE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What a check of the data directory's file system found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DiskSpace {
-    /// At least the reserve is free.
-    Enough {
-        /// Bytes free for an unprivileged writer.
-        available: u64,
-    },
+pub struct DiskSpace {
+    /// Bytes free for an unprivileged writer.
+    pub available: u64,
+    /// The reserve the node keeps.
+    pub reserve: u64,
+}
+
+impl DiskSpace {
     /// Less than the reserve is free.
-    Low {
-        /// Bytes free for an unprivileged writer.
-        available: u64,
-    },
+    pub fn is_low(&self) -> bool {
+        self.available < self.reserve
+    }
 }
 
 /// Checks the free space where the node keeps its data.
@@ -48,23 +49,16 @@ impl DiskGuard {
         }
     }
 
-    /// The reserve in bytes.
-    pub fn reserve(&self) -> u64 {
-        self.reserve
-    }
-
     /// Free space now, against the reserve. A file system that cannot be asked counts as
     /// having enough: the writes themselves then report what is wrong.
     pub fn check(&self) -> DiskSpace {
-        match available_bytes(&self.dir) {
-            Ok(available) if available < self.reserve => DiskSpace::Low { available },
-            Ok(available) => DiskSpace::Enough { available },
-            Err(e) => {
-                tracing::debug!("cannot read the free space of {}: {e}", self.dir.display());
-                DiskSpace::Enough {
-                    available: u64::MAX,
-                }
-            }
+        let available = available_bytes(&self.dir).unwrap_or_else(|e| {
+            tracing::debug!("cannot read the free space of {}: {e}", self.dir.display());
+            u64::MAX
+        });
+        DiskSpace {
+            available,
+            reserve: self.reserve,
         }
     }
 }
@@ -172,14 +166,8 @@ mod tests {
     fn the_temp_directory_has_free_space_and_a_huge_reserve_is_low() {
         let dir = std::env::temp_dir();
         assert!(available_bytes(&dir).expect("statvfs") > 0);
-        assert!(matches!(
-            DiskGuard::new(&dir, 0).check(),
-            DiskSpace::Enough { .. }
-        ));
-        assert!(matches!(
-            DiskGuard::new(&dir, u64::MAX).check(),
-            DiskSpace::Low { .. }
-        ));
+        assert!(!DiskGuard::new(&dir, 0).check().is_low());
+        assert!(DiskGuard::new(&dir, u64::MAX).check().is_low());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::node::miner::MinerHandle;
 use crate::node::net::{GossipVerdict, Malformed, NetCommand, NetEvent, NetHandle, PeerId};
 use crate::node::precheck::SignaturePrecheck;
 use crate::node::store::BanRecord;
-use crate::node::store_health::StoreHealth;
+use crate::node::store_health::{HealthStep, Retry, StoreHealth};
 use crate::node::NodeShared;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,8 +63,6 @@ const JOURNAL_BATCH_EVENTS: usize = 256;
 const JOURNAL_COMPACT_BYTES: u64 = 4 * 1024 * 1024;
 /// How often a failed store is tried again (reopened, then a test write).
 const STORE_RETRY: Duration = Duration::from_secs(2);
-/// Free space below which a failed store is not even tried (a write would fail again).
-const STORE_RETRY_MIN_FREE: u64 = 1024 * 1024;
 
 /// File in the data directory holding the node's P2P address (with `/p2p/<peer id>`).
 pub const P2P_ADDR_FILE: &str = "p2p.addr";
@@ -207,6 +205,8 @@ pub struct Driver {
     continue_sync: bool,
     /// Free space on the data directory's file system.
     disk: DiskGuard,
+    /// Its last reading.
+    disk_space: DiskSpace,
     /// Space to free so that a store that failed on a full disk can reopen.
     ballast: EmergencyBallast,
     /// Whether the store writes.
@@ -268,6 +268,7 @@ impl Driver {
             shared,
             mempool_tip,
             mempool_dirty: false,
+            disk_space: disk.check(),
             disk,
             ballast,
             health: StoreHealth::Writable,
@@ -285,7 +286,7 @@ impl Driver {
         let total = transfers.len();
         let mut restored = 0;
         for transfer in transfers {
-            match self.admit_unjournaled(transfer) {
+            match self.admit(transfer) {
                 Ok(_) => restored += 1,
                 Err(e) => {
                     tracing::debug!(target: "cairn::mempool", "saved transfer not restored: {e}")
@@ -458,25 +459,20 @@ impl Driver {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Offers `transfer` to the mempool like [`Driver::admit_unjournaled`], and queues an
-    /// admitted one in the journal with `ticket` (what to do once it is durable).
-    fn admit(
-        &mut self,
-        transfer: Transfer,
-        ticket: impl FnOnce(Admitted) -> Option<AwaitingDurable>,
-    ) -> Result<Admitted, MempoolError> {
-        let admitted = self.admit_unjournaled(transfer.clone())?;
+    /// Queues an admitted transfer's record in the journal, with what to do once it is
+    /// durable (`ticket`).
+    fn journal(&mut self, transfer: Transfer, ticket: Option<AwaitingDurable>) {
         self.journal_bytes += transfer.encoded_size() as u64 + 8;
-        self.journal.append(transfer, ticket(admitted.clone()));
+        self.journal.append(transfer, ticket);
         self.journal_unsynced = true;
         self.compact_journal_if_grown();
-        Ok(admitted)
     }
 
     /// Offers `transfer` to the mempool (full validation against the tip's state); on
     /// success tells live listeners and marks the template for an update. Relaying is the
     /// caller's business (an API submission is published, a gossiped one accepted).
-    fn admit_unjournaled(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
+    /// Not journaled: see [`Driver::journal`].
+    fn admit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
         let now = unix_now();
         let result = self
             .mempool_write()
@@ -583,22 +579,22 @@ impl Driver {
         transfer: Transfer,
         reply: oneshot::Sender<Result<Admitted, SubmitRefusal>>,
     ) {
-        if let Some(problem) = self.health.problem(self.disk.reserve()) {
+        if let Some(problem) = self.health.problem(self.disk_space) {
             let _ = reply.send(Err(SubmitRefusal::NotDurable(problem)));
             return;
         }
-        // The reply moves into the ticket only if the transfer is admitted.
-        let mut reply = Some(reply);
-        let copy = transfer.clone();
-        let result = self.admit(transfer, |admitted| {
-            reply.take().map(|reply| AwaitingDurable {
-                transfer: copy,
-                admitted,
-                reply,
-            })
-        });
-        if let (Err(e), Some(reply)) = (result, reply) {
-            let _ = reply.send(Err(e.into()));
+        match self.admit(transfer.clone()) {
+            Ok(admitted) => {
+                let ticket = AwaitingDurable {
+                    transfer: transfer.clone(),
+                    admitted,
+                    reply,
+                };
+                self.journal(transfer, Some(ticket));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
         }
     }
 
@@ -697,13 +693,19 @@ impl Driver {
                 self.feed(Event::Request { peer, id, request })
             }
             NetEvent::Response { peer, id, response } => {
+                let carries_blocks = matches!(response, SyncResponse::Blocks(_));
                 if let SyncResponse::Blocks(blocks) = &response {
                     tracing::debug!(target: "cairn::sync", "response {id} from {peer}: {} blocks", blocks.len());
                     if let Some(precheck) = &mut self.precheck {
                         precheck.queue(blocks);
                     }
                 }
-                self.take_blocks(Event::Response { peer, id, response })
+                let event = Event::Response { peer, id, response };
+                if carries_blocks {
+                    self.take_blocks(event)
+                } else {
+                    self.feed(event)
+                }
             }
             NetEvent::RequestFailed { peer, id, reason } => {
                 tracing::debug!(target: "cairn::net", "request {id} to {peer} failed: {reason}");
@@ -715,16 +717,13 @@ impl Driver {
             }),
             NetEvent::GossipTransfer { source, transfer } => {
                 let txid = transfer.txid();
-                if !self.health.is_writable() {
-                    // Nothing is taken in that could not be made durable.
-                    self.net.send(NetCommand::ReportTransfer {
-                        txid,
-                        source,
-                        verdict: GossipVerdict::Ignore,
-                    });
-                    return;
-                }
-                let admission = self.admit(transfer, |_| None).map(|_| ());
+                let admission = match self.health.problem(self.disk_space) {
+                    // Nothing is taken in that could not be made durable (nobody's fault).
+                    Some(problem) => Err(MempoolError::State(problem)),
+                    None => self
+                        .admit(transfer.clone())
+                        .map(|_| self.journal(transfer, None)),
+                };
                 if let Err(e) = &admission {
                     if e.is_peer_fault() {
                         tracing::warn!(target: "cairn::net", "peer {source} relayed an invalid transfer {txid}: {e}");
@@ -940,20 +939,62 @@ impl Driver {
     /// Feeds the logic an event that may write a block, once the disk has room for it.
     fn take_blocks(&mut self, event: Event<PeerId>) {
         if self.health.is_writable() {
-            if let DiskSpace::Low { available } = self.disk.check() {
-                self.pause_writes(StoreHealth::LowDisk {
-                    available,
-                    since: unix_now(),
-                });
-            }
+            self.check_store_health();
         }
         self.feed(event);
+    }
+
+    /// Reads the free space and carries out what [`StoreHealth::next_step`] says: pause
+    /// when the disk runs low, resume once there is room again, and after a failure reopen
+    /// the store and try a test write.
+    fn check_store_health(&mut self) {
+        self.disk_space = self.disk.check();
+        let retry = Retry {
+            store_closed: self.chain.store().is_closed(),
+            due: self.last_store_retry.elapsed() >= STORE_RETRY,
+            ballast_spent: if self.ballast.is_present() {
+                0
+            } else {
+                self.ballast.bytes()
+            },
+        };
+        match self.health.next_step(self.disk_space, retry) {
+            HealthStep::Stay => {}
+            HealthStep::PauseLowDisk => {
+                self.pause_writes(StoreHealth::LowDisk { since: unix_now() })
+            }
+            HealthStep::Resume => self.resume_writes(),
+            HealthStep::Reopen => self.reopen_store(),
+            HealthStep::ProbeWrites => {
+                self.last_store_retry = Instant::now();
+                let probed = self
+                    .ballast
+                    .ensure()
+                    .map_err(|e| format!("cannot write the emergency ballast yet: {e}"))
+                    .and_then(|()| {
+                        let store = self.chain.store();
+                        store.check_writes().map_err(|e| {
+                            store.close_after_failure();
+                            format!("the store still cannot write: {e}")
+                        })
+                    });
+                match probed {
+                    Ok(()) => self.resume_writes(),
+                    Err(e) => {
+                        tracing::warn!(target: "cairn::chain", "{e}");
+                        if self.chain.store().is_closed() {
+                            self.reopen_store();
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Stops writing blocks (the logic gives back or ignores them, the miner pauses) and
     /// says why.
     fn pause_writes(&mut self, health: StoreHealth) {
-        if let Some(problem) = health.problem(self.disk.reserve()) {
+        if let Some(problem) = health.problem(self.disk_space) {
             tracing::error!(target: "cairn::chain", "{problem}");
         }
         self.health = health;
@@ -993,90 +1034,31 @@ impl Driver {
             );
             reopened = self.chain.store().reopen();
         }
-        match reopened {
-            Ok(_) => match self.chain.reload() {
-                Ok(tip) => {
-                    tracing::warn!(
-                        target: "cairn::chain",
-                        "store reopened from disk at height {} ({})",
-                        tip.height(),
-                        tip.hash()
-                    );
-                    self.follow_tip(None);
-                }
-                Err(e) => {
-                    tracing::error!(target: "cairn::chain", "cannot read the reopened store's tip: {e}")
-                }
-            },
-            Err(e) => tracing::error!(target: "cairn::chain", "cannot reopen the store yet: {e}"),
-        }
-    }
-
-    /// Every tick: pauses writes when the disk runs low, and resumes them once there is room
-    /// again and (after a failure) the store is reopened and a test write went through.
-    fn check_store_health(&mut self) {
-        let space = self.disk.check();
-        match (&self.health, space) {
-            (StoreHealth::Writable, DiskSpace::Low { available }) => {
-                self.pause_writes(StoreHealth::LowDisk {
-                    available,
-                    since: unix_now(),
-                });
+        let tip = match reopened
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.chain.reload().cloned().map_err(|e| e.to_string()))
+        {
+            Ok(tip) => tip,
+            Err(e) => {
+                tracing::error!(target: "cairn::chain", "cannot reopen the store yet: {e}");
+                return;
             }
-            (StoreHealth::Writable, DiskSpace::Enough { .. }) => {}
-            (StoreHealth::LowDisk { since, .. }, DiskSpace::Low { available }) => {
-                self.health = StoreHealth::LowDisk {
-                    available,
-                    since: *since,
-                };
-            }
-            (StoreHealth::LowDisk { .. }, DiskSpace::Enough { available }) => {
-                self.resume_writes(available);
-            }
-            (StoreHealth::Failed { .. }, space) => {
-                let available = match space {
-                    DiskSpace::Enough { available } | DiskSpace::Low { available } => available,
-                };
-                if self.last_store_retry.elapsed() < STORE_RETRY {
-                    return;
-                }
-                if self.chain.store().is_closed() {
-                    self.reopen_store();
-                    return;
-                }
-                // Room for the reserve, and for the ballast again if it was spent.
-                let ballast = if self.ballast.is_present() {
-                    0
-                } else {
-                    self.ballast.bytes()
-                };
-                let needed = self.disk.reserve().max(STORE_RETRY_MIN_FREE) + ballast;
-                if available < needed {
-                    return;
-                }
-                self.last_store_retry = Instant::now();
-                if let Err(e) = self.ballast.ensure() {
-                    tracing::warn!(target: "cairn::chain", "cannot write the emergency ballast yet: {e}");
-                    return;
-                }
-                match self.chain.store().check_writes() {
-                    Ok(()) => self.resume_writes(available),
-                    Err(e) => {
-                        tracing::warn!(target: "cairn::chain", "the store still cannot write: {e}");
-                        self.chain.store().close_after_failure();
-                        self.reopen_store();
-                    }
-                }
-            }
-        }
+        };
+        tracing::warn!(
+            target: "cairn::chain",
+            "store reopened from disk at height {} ({})",
+            tip.height(),
+            tip.hash()
+        );
+        self.follow_tip(None);
     }
 
     /// Takes blocks and transfers again.
-    fn resume_writes(&mut self, available: u64) {
+    fn resume_writes(&mut self) {
         tracing::info!(
             target: "cairn::chain",
             "the store writes again ({} free): taking blocks and transfers, mining if on",
-            human_bytes(available)
+            human_bytes(self.disk_space.available)
         );
         self.health = StoreHealth::Writable;
         self.protocol.pause_blocks(false);
@@ -1087,17 +1069,14 @@ impl Driver {
         self.feed(Event::Continue);
     }
 
-    /// Rewrites the health view the HTTP API serves.
+    /// Rewrites the health view the HTTP API serves (with the last free-space reading).
     fn refresh_health_view(&self) {
-        let available = match self.disk.check() {
-            DiskSpace::Enough { available } | DiskSpace::Low { available } => available,
-        };
         let height = self
             .chain
             .store()
             .tip()
             .map_or(self.chain.tip().height(), |tip| tip.height());
-        let view = self.health.view(height, available, self.disk.reserve());
+        let view = self.health.view(height, self.disk_space);
         if let Ok(mut shared) = self.shared.health.write() {
             *shared = view;
         }

@@ -170,13 +170,12 @@ fn write_loop<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testkit::{test_address, test_keypair, TestChain};
+    use crate::core::testkit::sample_transfer;
     use std::sync::{Arc, Mutex};
 
     fn transfers(n: u64) -> Vec<Transfer> {
-        let chain = TestChain::new();
         (0..n)
-            .map(|nonce| chain.transfer(&test_keypair(0), test_address(1), 10, 200, nonce))
+            .map(|nonce| sample_transfer(nonce, Vec::new()))
             .collect()
     }
 

@@ -105,20 +105,10 @@ pub(crate) fn sync_directory(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::primitives::transfer::UnsignedTransfer;
-    use crate::core::primitives::{Address, Amount, BlockHash};
-    use crate::core::testkit::test_keypair;
+    use crate::core::testkit::sample_transfer;
 
     fn transfer(nonce: u64) -> Transfer {
-        UnsignedTransfer {
-            chain_id: 1,
-            to: Address([7; 32]),
-            amount: Amount::from_units(5),
-            fee: Amount::from_units(200),
-            nonce,
-            memo: b"saved".to_vec(),
-        }
-        .sign(&test_keypair(1), &BlockHash::ZERO, &[0; 32])
+        sample_transfer(nonce, b"saved".to_vec())
     }
 
     #[test]

@@ -306,24 +306,10 @@ mod tests {
     use super::*;
     use crate::core::mempool::journal_records::PREFIX_LEN;
     use crate::core::primitives::codec;
-    use crate::core::primitives::transfer::UnsignedTransfer;
-    use crate::core::primitives::{Address, Amount, BlockHash};
-    use crate::core::testkit::test_keypair;
+    use crate::core::testkit::sample_transfer;
 
     fn transfer(nonce: u64) -> Transfer {
-        transfer_with_memo(nonce, b"journaled".to_vec())
-    }
-
-    fn transfer_with_memo(nonce: u64, memo: Vec<u8>) -> Transfer {
-        UnsignedTransfer {
-            chain_id: 1,
-            to: Address([7; 32]),
-            amount: Amount::from_units(5),
-            fee: Amount::from_units(200),
-            nonce,
-            memo,
-        }
-        .sign(&test_keypair(1), &BlockHash::ZERO, &[0; 32])
+        sample_transfer(nonce, b"journaled".to_vec())
     }
 
     fn transfers(nonces: std::ops::Range<u64>) -> Vec<Transfer> {
@@ -592,7 +578,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut journal, _) = PoolJournal::open(dir.path()).unwrap();
         journal.append(&transfer(0));
-        journal.append(&transfer_with_memo(1, vec![b'x'; MAX_RECORD_BYTES]));
+        journal.append(&sample_transfer(1, vec![b'x'; MAX_RECORD_BYTES]));
         journal.append(&transfer(2));
         assert!(journal.has_uncommitted());
         let error = journal.commit().unwrap_err();

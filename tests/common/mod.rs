@@ -592,6 +592,14 @@ impl Node {
         self.get("/api/v1/peers")
     }
 
+    /// Whether `GET /api/v1/peers` lists `peer_id` as connected.
+    pub fn lists_peer(&self, peer_id: &str) -> Result<bool, String> {
+        let (_, view) = self.try_get("/api/v1/peers")?;
+        Ok(view["peers"]
+            .as_array()
+            .is_some_and(|peers| peers.iter().any(|entry| entry["peer_id"] == peer_id)))
+    }
+
     /// The API's base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.api)
@@ -1045,5 +1053,50 @@ impl Drop for SocketTasks {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl TestDir {
+    /// Starts node `name` (not mining) with `a` as its bootnode and waits until the two list
+    /// each other as peers, within `timeout` of the start; `while_` says under what (for the
+    /// failure message) and `context` adds what else it should show. Returns the node and
+    /// how long joining took.
+    pub fn join_node(
+        &self,
+        name: &str,
+        spec: &TestSpec,
+        a: &Node,
+        timeout: Duration,
+        while_: &str,
+        context: impl Fn() -> String,
+    ) -> (Node, Duration) {
+        let started = Instant::now();
+        let b = self.start_node_with(
+            name,
+            &self.path().join(name),
+            spec,
+            false,
+            &bootnode_args(&[a]),
+        );
+        let (a_id, b_id) = (a.peer_id(), b.peer_id());
+        poll(
+            format!("{name} ({b_id}) and A ({a_id}) connected {while_}"),
+            timeout.saturating_sub(started.elapsed()),
+            || {
+                let a_sees_b = a.lists_peer(&b_id)?;
+                let b_sees_a = b.lists_peer(&a_id)?;
+                if a_sees_b && b_sees_a {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "A lists {name}: {a_sees_b}, {name} lists A: {b_sees_a}{}",
+                        context()
+                    ))
+                }
+            },
+        );
+        let joined = started.elapsed();
+        eprintln!("{name} connected to A {joined:.2?} after its start");
+        (b, joined)
     }
 }

@@ -134,14 +134,11 @@ pub fn decode_records(bytes: &[u8]) -> Records {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testkit::{test_address, test_keypair, TestChain};
+    use crate::core::testkit::sample_transfer;
 
     #[test]
     fn records_round_trip_and_a_torn_tail_keeps_the_whole_ones() {
-        let chain = TestChain::new();
-        let transfers: Vec<Transfer> = (0..3)
-            .map(|n| chain.transfer(&test_keypair(0), test_address(1), 10, 200, n))
-            .collect();
+        let transfers: Vec<Transfer> = (0..3).map(|n| sample_transfer(n, Vec::new())).collect();
         let mut bytes = Vec::new();
         for transfer in &transfers {
             encode_record(transfer, &mut bytes).expect("encodes");

@@ -429,11 +429,6 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         self.blocks_paused = paused;
     }
 
-    /// Whether blocks are paused.
-    pub fn blocks_paused(&self) -> bool {
-        self.blocks_paused
-    }
-
     /// While blocks are paused, the events that would write one: handled here (returns
     /// `None`), others returned to go their usual way.
     fn hold_back_blocks(&mut self, event: Event<P>, out: &mut Vec<Action<P>>) -> Option<Event<P>> {

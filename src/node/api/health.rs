@@ -2,7 +2,7 @@
 //! and mine blocks and accept transfers; `200` when it can, `503` (same body) when it cannot,
 //! so that a load balancer or a supervisor needs no JSON.
 use super::views::HealthView;
-use super::{ApiError, ApiState};
+use super::{snapshot, ApiError, ApiState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,12 +10,7 @@ use axum::Json;
 pub(super) async fn health(
     State(state): State<ApiState>,
 ) -> Result<(StatusCode, Json<HealthView>), ApiError> {
-    let view = state
-        .shared
-        .health
-        .read()
-        .map_err(|_| ApiError::Internal("health view lock poisoned".into()))?
-        .clone();
+    let view = snapshot(&state.shared.health, "health")?;
     let status = if view.writable {
         StatusCode::OK
     } else {

@@ -2,7 +2,7 @@
 //! call `POST /api/v1/admin/mining` `{"enabled": bool}` that pauses or resumes the miner.
 use super::peers::AdminDone;
 use super::views::MiningView;
-use super::{authorize, body, driver_reply, to_driver, ApiError, ApiState};
+use super::{authorize, body, driver_reply, snapshot, to_driver, ApiError, ApiState};
 use crate::node::driver::DriverEvent;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -19,13 +19,7 @@ pub struct MiningBody {
 }
 
 pub(super) async fn mining(State(state): State<ApiState>) -> Result<Json<MiningView>, ApiError> {
-    let view = state
-        .shared
-        .mining
-        .read()
-        .map_err(|_| ApiError::Internal("mining view lock poisoned".into()))?
-        .clone();
-    Ok(Json(view))
+    snapshot(&state.shared.mining, "mining").map(Json)
 }
 
 pub(super) async fn set_mining(

@@ -261,6 +261,13 @@ pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), Api
     }
 }
 
+/// A copy of a view the driver keeps (`what` names it in the error if its lock is poisoned).
+pub(crate) fn snapshot<T: Clone>(view: &std::sync::RwLock<T>, what: &str) -> Result<T, ApiError> {
+    view.read()
+        .map(|view| view.clone())
+        .map_err(|_| ApiError::Internal(format!("{what} view lock poisoned")))
+}
+
 /// Hands `event` to the driver.
 pub(crate) fn to_driver(state: &ApiState, event: DriverEvent) -> Result<(), ApiError> {
     state

@@ -9,7 +9,7 @@
 //!   POST /api/v1/admin/peers/unban           {"peer": "<peer id>"}        lift
 //! ```
 use super::views::PeersView;
-use super::{authorize, body, to_driver, ApiError, ApiState};
+use super::{authorize, body, snapshot, to_driver, ApiError, ApiState};
 use crate::node::driver::DriverEvent;
 use crate::node::net::{Multiaddr, NetCommand, PeerId};
 use axum::extract::rejection::JsonRejection;
@@ -45,12 +45,7 @@ pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<PeersVie
 
 /// The network as the driver last saw it.
 pub(crate) fn peers_view(state: &ApiState) -> Result<PeersView, ApiError> {
-    Ok(state
-        .shared
-        .peers
-        .read()
-        .map_err(|_| ApiError::Internal("peers view lock poisoned".into()))?
-        .clone())
+    snapshot(&state.shared.peers, "peers")
 }
 
 fn parse_peer(text: &str) -> Result<PeerId, ApiError> {

@@ -219,9 +219,10 @@ pub struct Store {
     /// content-addressed and never rewritten, so a cached page is never stale, whatever
     /// reorgs happen.
     page_cache: Arc<PageCache>,
-    /// The state root of the tip as written (durable or not), where the chain manager and
-    /// the mempool read accounts ([`StateView`]). Changed with `m/tip`.
-    tip_root: Arc<RwLock<Hash256>>,
+    /// The tip as written (durable or not), kept beside `m/tip`: the chain manager and the
+    /// mempool read accounts at its state root ([`StateView`]), and a flush makes it the
+    /// durable tip.
+    written_tip: Arc<RwLock<Option<BlockIndexEntry>>>,
 }
 
 impl Store {
@@ -236,7 +237,7 @@ impl Store {
                 PAGE_CACHE_NODES,
                 PageWeight,
             )),
-            tip_root: Arc::new(RwLock::new(EMPTY_ROOT)),
+            written_tip: Arc::new(RwLock::new(None)),
         };
         store.adopt_stored_tip();
         Ok(store)
@@ -247,9 +248,10 @@ impl Store {
     /// why.
     fn adopt_stored_tip(&self) {
         let tip = self.stored_tip_entry().ok();
-        if let Some(tip) = &tip {
-            self.set_tip_root(tip.header.state_root.0);
-        }
+        *self
+            .written_tip
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = tip.clone();
         *self
             .durable_tip
             .write()
@@ -309,15 +311,20 @@ impl Store {
             .ok_or(StoreError::Closed)
     }
 
-    fn set_tip_root(&self, root: Hash256) {
+    fn set_written_tip(&self, tip: BlockIndexEntry) {
         *self
-            .tip_root
+            .written_tip
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = root;
+            .unwrap_or_else(PoisonError::into_inner) = Some(tip);
     }
 
+    /// The state root of the tip as written (the empty tree before genesis).
     fn tip_root(&self) -> Hash256 {
-        *self.tip_root.read().unwrap_or_else(PoisonError::into_inner)
+        self.written_tip
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(EMPTY_ROOT, |tip| tip.header.state_root.0)
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -355,9 +362,7 @@ impl Store {
                     expected: SCHEMA_VERSION,
                 });
             }
-            let tip = self.tip()?;
-            self.set_tip_root(tip.header.state_root.0);
-            return Ok(tip);
+            return self.tip();
         }
         let entry = BlockIndexEntry::genesis(genesis.header, asert)
             .map_err(|e| StoreError::Inconsistent(format!("genesis bits are invalid: {e}")))?;
@@ -368,7 +373,7 @@ impl Store {
         batch.insert(key(META, &[b"genesis"]), encode(&genesis_hash));
         batch.insert(key(META, &[b"schema"]), encode(&SCHEMA_VERSION));
         self.tree()?.apply_batch(batch)?;
-        self.set_tip_root(change.state_root.0);
+        self.set_written_tip(entry.clone());
         self.flush()?;
         Ok(entry)
     }
@@ -579,7 +584,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         self.connect_records(&mut batch, block, entry, change);
         self.tree()?.apply_batch(batch)?;
-        self.set_tip_root(change.state_root.0);
+        self.set_written_tip(entry.clone());
         for (top, page) in &change.new_pages {
             self.page_cache.insert(*top, page.clone());
         }
@@ -611,7 +616,7 @@ impl Store {
         }
         batch.insert(key(META, &[b"tip"]), encode(&block.header.prev_hash));
         self.tree()?.apply_batch(batch)?;
-        self.set_tip_root(parent.header.state_root.0);
+        self.set_written_tip(parent);
         Ok(())
     }
 
@@ -625,11 +630,15 @@ impl Store {
             .map(|h| h.db.clone())
             .ok_or(StoreError::Closed)?;
         db.flush()?;
-        let tip = self.stored_tip_entry()?;
+        let written = self
+            .written_tip
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         *self
             .durable_tip
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(tip);
+            .unwrap_or_else(PoisonError::into_inner) = written;
         Ok(())
     }
 
