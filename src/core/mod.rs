@@ -5,6 +5,7 @@
 //! `cargo check --lib --no-default-features` enforce this in CI.
 pub mod chain;
 pub mod consensus;
+pub mod logic;
 pub mod mempool;
 pub mod miner;
 pub mod primitives;

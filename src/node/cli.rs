@@ -170,10 +170,10 @@ pub struct NodeArgs {
     #[arg(long)]
     pub no_mdns: bool,
     /// Most peer connections.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = crate::node::DEFAULT_MAX_PEERS)]
     pub max_peers: u32,
     /// How long a misbehaving peer stays banned, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 24 * 60 * 60)]
+    #[arg(long, value_name = "SECS", default_value_t = crate::node::DEFAULT_BAN_SECS)]
     pub ban_secs: u64,
     /// The mempool's fee floor, in base units per byte of a transfer.
     #[arg(long, value_name = "UNITS", default_value_t = MempoolConfig::default().min_fee_rate)]
@@ -372,7 +372,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     if args.mempool_max_bytes < MIN_MEMPOOL_BYTES {
         bail!("--mempool-max-bytes must be at least {MIN_MEMPOOL_BYTES} (a few transfers)");
     }
-    crate::node::run(NodeConfig {
+    let node = crate::node::launch(NodeConfig {
         data_dir,
         spec,
         http_addr: args.http,
@@ -390,7 +390,10 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         },
         allow_hosts: args.allow_host,
         min_free_disk_bytes: args.min_free_disk.saturating_mul(1024 * 1024),
-    })
+    })?;
+    node.block_on(wait_for_signal());
+    tracing::info!("shutting down");
+    node.stop()
 }
 
 fn parse_multiaddrs(flag: &str, texts: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
@@ -658,5 +661,27 @@ fn restore_default_sigpipe() {
     // exist, has no memory-safety preconditions.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
     }
 }

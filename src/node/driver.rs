@@ -1,21 +1,23 @@
-//! The event loop: one thread that owns the chain manager, the network logic
-//! (`core::protocol::machine::Protocol`) and the mempool (`core::mempool::Mempool`). It turns
-//! network events, mined blocks, submitted transfers, admin calls and clock ticks into calls
-//! on that logic, and carries out what comes back: network commands, bans in the store, new
-//! templates for the miner, events for live listeners, metrics, and the log.
+//! The event loop: one thread that owns the chain manager and the node logic
+//! (`core::logic::NodeLogic`, which owns the network state machine and the mempool's part in
+//! it). It turns network events, mined blocks, submitted transfers, admin calls, free-space
+//! readings and the clock into [`Input`]s, and carries out the [`Output`]s: network
+//! commands, bans in the store, journal records, templates for the miner, events for live
+//! listeners, metrics, and the log. It decides nothing itself.
 //!
 //! ```text
 //!   swarm task ── NetEvent ──┐
 //!   miner threads ── block ──┤
-//!   HTTP submit ── transfer ─┼──► channel ──► Driver ──► Protocol::handle(event, chain, now)
-//!   HTTP admin ── ban/mining ┘                  │    └──► Mempool::admit / update_for_tip
+//!   HTTP submit ── transfer ─┼──► channel ──► Driver ──► NodeLogic::handle(input, chain, now)
+//!   HTTP admin ── ban/mining ┘                  │
 //!                                               ▼
-//!               store (bans), miner templates, NetCommand, EventBus, metrics, log, views
+//!     NetCommand, journal thread, miner templates, store (bans), EventBus, metrics, log
 //! ```
 //! All chain and mempool writes happen here, one after another; the HTTP API only reads.
-use crate::core::chain::BlockIndexEntry;
-use crate::core::mempool::{Admitted, MempoolError};
-use crate::core::miner::template_on;
+use crate::core::logic::{
+    Input, LogicConfig, MiningSetup, NodeLogic, Output, SharedMempool, SubmitRefusal,
+};
+use crate::core::mempool::Admitted;
 use crate::core::primitives::{Address, Block, Transfer};
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
 use crate::core::protocol::messages::{SyncRequest, SyncResponse};
@@ -44,23 +46,13 @@ use tokio::sync::oneshot;
 
 /// How often the miner's hash rate is logged.
 const HASHRATE_REPORT: Duration = Duration::from_secs(10);
-/// How old a template may get before the miner is given a fresh one. Templates carry the
-/// latest time a block may have (clock + allowed drift); refreshing well inside that keeps
-/// block times on the clock when a block takes long to find.
-const TEMPLATE_REFRESH: Duration = Duration::from_secs(30);
-/// How often the logic's clock ticks.
+/// How often the store's health is checked and the views are refreshed.
 const TICK: Duration = Duration::from_secs(1);
-/// While blocks stream in, the miner gets a new template at most this often.
-const TEMPLATE_COALESCE: Duration = Duration::from_millis(100);
-/// While transfers stream in, the miner's template takes them up at most this often
-/// (selecting and applying a full block's transfers costs milliseconds).
-const TEMPLATE_TRANSFERS_COALESCE: Duration = Duration::from_secs(1);
-/// How often expired transfers are dropped, and the mempool journal compacted if it grew.
-const MEMPOOL_UPKEEP: Duration = Duration::from_secs(60);
+/// Longest wait for an event before the logic is woken anyway (its timers are finer than
+/// [`TICK`]: templates coalesce over 100 ms).
+const WAKE: Duration = Duration::from_millis(100);
 /// Most events taken in before the records they queued go to the journal's thread.
 const JOURNAL_BATCH_EVENTS: usize = 256;
-/// The journal is compacted once it holds this many bytes (and twice the pool's).
-const JOURNAL_COMPACT_BYTES: u64 = 4 * 1024 * 1024;
 /// How often a failed store is tried again (reopened, then a test write).
 const STORE_RETRY: Duration = Duration::from_secs(2);
 
@@ -95,17 +87,6 @@ pub enum DriverEvent {
     },
 }
 
-/// Why a submitted transfer was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitRefusal {
-    /// The mempool refused it.
-    #[error(transparent)]
-    Mempool(#[from] MempoolError),
-    /// It could not be made durable (the store or the journal cannot write).
-    #[error("{0}")]
-    NotDurable(String),
-}
-
 /// An accepted submission waiting for the journal's next sync before it is answered and
 /// relayed.
 pub struct AwaitingDurable {
@@ -116,11 +97,11 @@ pub struct AwaitingDurable {
 
 /// What the journal's writer thread does with the submissions of a group once its sync
 /// returns: relays and answers them; or, if the sync failed, takes them out of the pool and
-/// refuses them (not accepted, so not mined or relayed either: the driver passes a
-/// [`JournalWriter::barrier`] before it selects transfers for a block).
+/// refuses them (not accepted, so not mined or relayed either: the logic has the journal
+/// synced before it selects transfers for a block).
 pub fn on_journal_commit(
     net: NetHandle,
-    mempool: Arc<std::sync::RwLock<crate::core::mempool::Mempool>>,
+    mempool: SharedMempool,
 ) -> impl FnMut(Committed<AwaitingDurable>) + Send + 'static {
     move |(outcome, waiting)| match outcome {
         Ok(()) => {
@@ -153,9 +134,9 @@ pub fn on_journal_commit(
 #[error("could not make the store durable at shutdown ({0}): blocks after the last durable tip may be lost; the node reopens at that tip")]
 pub struct ShutdownError(pub String);
 
-/// Mining setup for the driver.
-pub struct MiningSetup {
-    /// The mining threads.
+/// The mining threads, for the driver.
+pub struct MiningThreads {
+    /// The threads.
     pub miner: MinerHandle,
     /// Who the blocks pay.
     pub reward_address: Address,
@@ -180,25 +161,17 @@ struct Connection {
     agent: Option<String>,
 }
 
-/// The driver: owner of the chain manager, the network logic and the mempool.
+/// The driver: owner of the chain manager and the node logic.
 pub struct Driver {
     chain: ChainManager,
-    protocol: Protocol<PeerId>,
+    logic: NodeLogic<PeerId>,
     net: NetHandle,
-    mining: Option<MiningSetup>,
-    mining_enabled: bool,
+    mining: Option<MiningThreads>,
     data_dir: PathBuf,
-    extra_nonce: u64,
     stats: DriverStats,
-    template_built: Instant,
-    template_stale: bool,
-    template_lacks_transfers: bool,
     connections: BTreeMap<PeerId, Connection>,
     ban_reasons: BTreeMap<PeerId, String>,
     shared: NodeShared,
-    /// The tip the mempool last followed.
-    mempool_tip: BlockIndexEntry,
-    mempool_dirty: bool,
     /// Checks downloaded blocks' signatures ahead of their validation.
     precheck: Option<SignaturePrecheck>,
     /// The logic has downloaded blocks waiting ([`Action::Continue`]).
@@ -211,14 +184,15 @@ pub struct Driver {
     ballast: EmergencyBallast,
     /// Whether the store writes.
     health: StoreHealth,
+    /// What the logic was last told of it.
+    told_problem: Option<String>,
     /// When a failed store was last tried.
     last_store_retry: Instant,
     /// The mempool's write-ahead journal, on its own thread.
     journal: JournalWriter<AwaitingDurable>,
-    /// Bytes appended to the journal since it was last compacted (about).
-    journal_bytes: u64,
-    /// Records were appended since the last [`JournalWriter::barrier`].
-    journal_unsynced: bool,
+    /// Submissions the logic has not answered yet, by id.
+    submissions: BTreeMap<u64, oneshot::Sender<Result<Admitted, SubmitRefusal>>>,
+    next_submission: u64,
 }
 
 impl Driver {
@@ -228,7 +202,7 @@ impl Driver {
         chain: ChainManager,
         protocol: Protocol<PeerId>,
         net: NetHandle,
-        mining: Option<MiningSetup>,
+        mining: Option<MiningThreads>,
         data_dir: PathBuf,
         ban_reasons: BTreeMap<PeerId, String>,
         shared: NodeShared,
@@ -243,65 +217,51 @@ impl Driver {
                 data_dir.join(crate::node::disk::BALLAST_FILE).display()
             );
         }
-        let mempool_tip = chain.tip().clone();
         let precheck = SignaturePrecheck::new(chain.signature_cache().clone())
             .inspect_err(|e| {
                 tracing::warn!("no signature pre-check pool ({e}): blocks are checked in turn")
             })
             .ok();
+        let logic = NodeLogic::new(
+            LogicConfig::default(),
+            protocol,
+            Arc::clone(&shared.mempool),
+            chain.tip().clone(),
+            mining.as_ref().map(|m| MiningSetup {
+                reward_address: m.reward_address,
+                extra_nonce: random_extra_nonce(),
+            }),
+            unix_now_ms(),
+        );
         Driver {
             precheck,
             continue_sync: false,
             chain,
-            protocol,
+            logic,
             net,
-            mining_enabled: mining.is_some(),
             mining,
             data_dir,
-            extra_nonce: random_extra_nonce(),
             stats: DriverStats::default(),
-            template_built: Instant::now(),
-            template_stale: false,
-            template_lacks_transfers: false,
             connections: BTreeMap::new(),
             ban_reasons,
             shared,
-            mempool_tip,
-            mempool_dirty: false,
             disk_space: disk.check(),
             disk,
             ballast,
             health: StoreHealth::Writable,
+            told_problem: None,
             last_store_retry: Instant::now(),
             journal,
-            journal_bytes: 0,
-            journal_unsynced: false,
+            submissions: BTreeMap::new(),
+            next_submission: 1,
         }
     }
 
     /// Re-admits transfers saved by an earlier run (the journal's, each checked in full
-    /// against the tip's state), then compacts the journal to what was taken back; returns
-    /// how many were.
-    pub fn restore_mempool(&mut self, transfers: Vec<Transfer>) -> usize {
-        let total = transfers.len();
-        let mut restored = 0;
-        for transfer in transfers {
-            match self.admit(transfer) {
-                Ok(_) => restored += 1,
-                Err(e) => {
-                    tracing::debug!(target: "cairn::mempool", "saved transfer not restored: {e}")
-                }
-            }
-        }
-        if total > 0 {
-            tracing::info!(
-                target: "cairn::mempool",
-                "restored {restored} of {total} saved pending transfers"
-            );
-        }
-        self.mempool_dirty = true;
-        self.compact_journal();
-        restored
+    /// against the tip's state), then compacts the journal to what was taken back.
+    pub fn restore_mempool(&mut self, transfers: Vec<Transfer>) {
+        self.feed(Input::Restore(transfers));
+        self.journal.send();
     }
 
     /// Runs until `shutdown` is set or every sender is gone; then stops the miner, compacts
@@ -312,7 +272,6 @@ impl Driver {
         events: Receiver<DriverEvent>,
         shutdown: Arc<AtomicBool>,
     ) -> Result<(), ShutdownError> {
-        self.publish_template();
         self.refresh_view();
         self.refresh_health_view();
         self.refresh_mining_view(0.0);
@@ -320,7 +279,6 @@ impl Driver {
         self.refresh_mempool_metrics();
         let mut last_tick = Instant::now();
         let mut last_report = Instant::now();
-        let mut last_upkeep = Instant::now();
         let mut last_attempts = 0u64;
         while !shutdown.load(Ordering::Acquire) {
             let event = if self.continue_sync {
@@ -336,7 +294,7 @@ impl Driver {
                     Err(TryRecvError::Disconnected) => break,
                 }
             } else {
-                match events.recv_timeout(Duration::from_millis(100)) {
+                match events.recv_timeout(WAKE) {
                     Ok(event) => Some(event),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -357,27 +315,16 @@ impl Driver {
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 self.check_store_health();
-                self.feed(Event::Tick);
                 self.refresh_view();
                 self.refresh_health_view();
             }
-            let due = self.template_built.elapsed();
-            if (self.template_stale && due >= TEMPLATE_COALESCE)
-                || (self.template_lacks_transfers && due >= TEMPLATE_TRANSFERS_COALESCE)
-                || due >= TEMPLATE_REFRESH
-            {
-                self.publish_template();
-            }
-            if last_upkeep.elapsed() >= MEMPOOL_UPKEEP {
-                last_upkeep = Instant::now();
-                self.mempool_upkeep();
-            }
+            self.feed(Input::Wake);
             if let Some(mining) = &self.mining {
                 let elapsed = last_report.elapsed();
                 if elapsed >= HASHRATE_REPORT {
                     let attempts = mining.miner.stats().attempts.load(Ordering::Relaxed);
                     let rate = (attempts - last_attempts) as f64 / elapsed.as_secs_f64();
-                    if self.mining_enabled {
+                    if self.logic.is_mining() {
                         tracing::info!(
                             target: "cairn::miner",
                             "hash rate {:.2} MH/s on {} threads; {} blocks mined, {} stale",
@@ -400,8 +347,7 @@ impl Driver {
         if let Some(mining) = self.mining.take() {
             mining.miner.stop();
         }
-        self.mempool_dirty = true;
-        self.compact_journal();
+        self.feed(Input::Shutdown);
         self.journal.stop();
         if let StoreHealth::Failed { error, .. } = &self.health {
             return Err(ShutdownError(error.clone()));
@@ -412,96 +358,152 @@ impl Driver {
             .map_err(|e| ShutdownError(e.to_string()))
     }
 
-    /// Drops expired transfers; compacts the journal once it has grown.
-    fn mempool_upkeep(&mut self) {
-        let expired = self.mempool_write().expire(unix_now());
-        if !expired.is_empty() {
-            tracing::info!(target: "cairn::mempool", "{} pending transfers expired", expired.len());
-            self.mempool_dirty = true;
-            self.refresh_mempool_metrics();
-        }
-        self.compact_journal_if_grown();
-    }
-
-    /// Compacts the journal once it holds more than twice the pool (and at least
-    /// [`JOURNAL_COMPACT_BYTES`]): a restart replays little beyond the pool, and compaction
-    /// writes at most about half again what the journal did.
-    fn compact_journal_if_grown(&mut self) {
-        let pool_bytes = self.mempool_read().bytes() as u64;
-        if self.journal_bytes >= JOURNAL_COMPACT_BYTES.max(2 * pool_bytes) {
-            self.compact_journal();
-        }
-    }
-
-    /// Has the journal's thread rewrite the mempool's snapshot with the pool as it is and
-    /// empty the journal (after the records queued before).
-    fn compact_journal(&mut self) {
-        if !self.mempool_dirty {
+    /// Hands an input to the logic and carries out what it decided.
+    fn feed(&mut self, input: Input<PeerId>) {
+        let outputs = self.logic.handle(input, &mut self.chain, unix_now_ms());
+        if outputs.is_empty() {
             return;
         }
-        let transfers = self.mempool_read().transfers();
-        self.journal.compact(transfers);
-        self.journal_bytes = 0;
-        self.mempool_dirty = false;
+        for output in outputs {
+            self.carry_out(output);
+        }
+        self.refresh_mempool_metrics();
     }
 
-    fn mempool_read(&self) -> std::sync::RwLockReadGuard<'_, crate::core::mempool::Mempool> {
-        self.shared
-            .mempool
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Hands the logic an event that may write a block, once the disk has room for it.
+    fn take_blocks(&mut self, event: Event<PeerId>) {
+        if self.health.is_writable() {
+            self.check_store_health();
+        }
+        self.feed(Input::Net(event));
     }
 
-    fn mempool_write(&self) -> std::sync::RwLockWriteGuard<'_, crate::core::mempool::Mempool> {
-        self.shared
-            .mempool
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Queues an admitted transfer's record in the journal, with what to do once it is
-    /// durable (`ticket`).
-    fn journal(&mut self, transfer: Transfer, ticket: Option<AwaitingDurable>) {
-        self.journal_bytes += transfer.encoded_size() as u64 + 8;
-        self.journal.append(transfer, ticket);
-        self.journal_unsynced = true;
-        self.compact_journal_if_grown();
-    }
-
-    /// Offers `transfer` to the mempool (full validation against the tip's state); on
-    /// success tells live listeners and marks the template for an update. Relaying is the
-    /// caller's business (an API submission is published, a gossiped one accepted).
-    /// Not journaled: see [`Driver::journal`].
-    fn admit(&mut self, transfer: Transfer) -> Result<Admitted, MempoolError> {
-        let now = unix_now();
-        let result = self
-            .mempool_write()
-            .admit(transfer, self.chain.store(), now);
-        match &result {
-            Ok(admitted) => {
-                // Admission verified the signature: a block carrying it will not again.
-                self.chain.signature_cache().insert(admitted.txid);
-                let view = self.mempool_read().get(&admitted.txid).map(|entry| {
-                    MempoolTransferView::new(self.chain.spec(), &entry.transfer, entry.added_secs)
+    fn carry_out(&mut self, output: Output<PeerId>) {
+        match output {
+            Output::Net(action) => self.carry_out_action(action),
+            Output::Journal {
+                transfer,
+                submission,
+            } => {
+                let ticket = submission.and_then(|(id, admitted)| {
+                    self.submissions.remove(&id).map(|reply| AwaitingDurable {
+                        transfer: transfer.clone(),
+                        admitted,
+                        reply,
+                    })
                 });
+                self.journal.append(transfer, ticket);
+            }
+            Output::Refused { id, refusal } => {
+                if let Some(reply) = self.submissions.remove(&id) {
+                    let _ = reply.send(Err(refusal));
+                }
+            }
+            Output::Admitted(txid) => {
+                let view = self
+                    .logic
+                    .mempool()
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .get(&txid)
+                    .map(|entry| {
+                        MempoolTransferView::new(
+                            self.chain.spec(),
+                            &entry.transfer,
+                            entry.added_secs,
+                        )
+                    });
                 if let Some(view) = view {
                     self.shared.events.publish(NodeEvent::Transfer(view));
                 }
                 self.shared.metrics.mempool_admitted.inc();
-                self.template_lacks_transfers = true;
-                self.mempool_dirty = true;
-                if !admitted.evicted.is_empty() {
-                    tracing::debug!(
+            }
+            Output::NotAdmitted {
+                txid,
+                error,
+                relayed_by,
+            } => {
+                self.shared.metrics.rejected(error.code());
+                if let Some(peer) = relayed_by {
+                    tracing::warn!(target: "cairn::net", "peer {peer} relayed an invalid transfer {txid}: {error}");
+                }
+            }
+            Output::Restored { restored, total } => {
+                if total > 0 {
+                    tracing::info!(
                         target: "cairn::mempool",
-                        "evicted {} transfers to make room",
-                        admitted.evicted.len()
+                        "restored {restored} of {total} saved pending transfers"
                     );
                 }
             }
-            Err(e) => self.shared.metrics.rejected(e.code()),
+            Output::SyncJournal => {
+                self.journal.barrier();
+                self.feed(Input::JournalSynced);
+            }
+            Output::CompactJournal(transfers) => self.journal.compact(transfers),
+            Output::Followed {
+                connected,
+                reorg,
+                returned,
+                invalidated,
+            } => self.on_followed(connected, reorg, returned, invalidated),
+            Output::FollowFailed(e) => {
+                tracing::error!(target: "cairn::mempool", "cannot read the blocks between tips: {e}")
+            }
+            Output::Expired(count) => {
+                tracing::info!(target: "cairn::mempool", "{count} pending transfers expired")
+            }
+            Output::Mine(template) => {
+                if let Some(mining) = &self.mining {
+                    mining.miner.set_job(template);
+                }
+            }
+            Output::PauseMining => {
+                if let Some(mining) = &self.mining {
+                    mining.miner.pause();
+                }
+            }
+            Output::TemplateFailed(e) => tracing::error!(target: "cairn::miner", "{e}"),
         }
-        self.refresh_mempool_metrics();
-        result
+    }
+
+    /// The pool followed the tip: the log, metrics and live listeners hear of it.
+    fn on_followed(
+        &mut self,
+        connected: Vec<Block>,
+        reorg: Option<Reorg>,
+        returned: usize,
+        invalidated: Vec<(
+            crate::core::primitives::Txid,
+            crate::core::mempool::MempoolError,
+        )>,
+    ) {
+        if returned > 0 {
+            tracing::info!(
+                target: "cairn::mempool",
+                "{returned} transfers of disconnected blocks are back in the mempool"
+            );
+        }
+        for (txid, reason) in &invalidated {
+            tracing::info!(target: "cairn::mempool", "dropped pending transfer {txid}: {reason}");
+        }
+        self.refresh_chain_metrics();
+        self.shared
+            .metrics
+            .blocks_connected
+            .inc_by(connected.len() as u64);
+        let spec = self.chain.spec();
+        let last = connected.len().saturating_sub(1);
+        for (i, block) in connected.iter().enumerate() {
+            let reorg = reorg.filter(|_| i == last).map(|r| ReorgView {
+                fork_height: r.fork_height,
+                disconnected: r.disconnected,
+                connected: r.connected,
+            });
+            self.shared
+                .events
+                .publish(NodeEvent::Block(NewBlockView::new(spec, block, reorg)));
+        }
     }
 
     fn refresh_chain_metrics(&self) {
@@ -515,107 +517,35 @@ impl Driver {
 
     fn refresh_mempool_metrics(&self) {
         let (count, bytes) = {
-            let pool = self.mempool_read();
+            let pool = self
+                .logic
+                .mempool()
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             (pool.len(), pool.bytes())
         };
         self.shared.metrics.mempool_transfers.set(count as i64);
         self.shared.metrics.mempool_bytes.set(bytes as i64);
     }
 
-    /// Moves the mempool from the tip it last followed to the chain's tip: transfers in the
-    /// new blocks leave, those of blocks taken off come back, those now invalid are dropped.
-    fn follow_tip(&mut self, reorg: Option<Reorg>) {
-        let tip = self.chain.tip().clone();
-        let (off, on) = match self.chain.blocks_between(&self.mempool_tip, &tip) {
-            Ok(blocks) => blocks,
-            Err(e) => {
-                tracing::error!(target: "cairn::mempool", "cannot read the blocks between tips: {e}");
-                (Vec::new(), Vec::new())
-            }
-        };
-        self.mempool_tip = tip.clone();
-        if off.is_empty() && on.is_empty() {
-            return;
-        }
-        let update = self
-            .mempool_write()
-            .update_for_tip(&off, &on, self.chain.store(), unix_now());
-        if !update.returned.is_empty() {
-            tracing::info!(
-                target: "cairn::mempool",
-                "{} transfers of disconnected blocks are back in the mempool",
-                update.returned.len()
-            );
-        }
-        for (txid, reason) in &update.invalidated {
-            tracing::info!(target: "cairn::mempool", "dropped pending transfer {txid}: {reason}");
-        }
-        if !(update.included.is_empty()
-            && update.returned.is_empty()
-            && update.invalidated.is_empty())
-        {
-            self.mempool_dirty = true;
-        }
-        self.refresh_mempool_metrics();
-        self.refresh_chain_metrics();
-        self.shared.metrics.blocks_connected.inc_by(on.len() as u64);
-        let spec = self.chain.spec();
-        let last = on.len().saturating_sub(1);
-        for (i, block) in on.iter().enumerate() {
-            let reorg = reorg.filter(|_| i == last).map(|r| ReorgView {
-                fork_height: r.fork_height,
-                disconnected: r.disconnected,
-                connected: r.connected,
-            });
-            self.shared
-                .events
-                .publish(NodeEvent::Block(NewBlockView::new(spec, block, reorg)));
-        }
-    }
-
-    /// A client's transfer: refused at once, or answered (and relayed) once durable.
-    fn on_submit(
-        &mut self,
-        transfer: Transfer,
-        reply: oneshot::Sender<Result<Admitted, SubmitRefusal>>,
-    ) {
-        if let Some(problem) = self.health.problem(self.disk_space) {
-            let _ = reply.send(Err(SubmitRefusal::NotDurable(problem)));
-            return;
-        }
-        match self.admit(transfer.clone()) {
-            Ok(admitted) => {
-                let ticket = AwaitingDurable {
-                    transfer: transfer.clone(),
-                    admitted,
-                    reply,
-                };
-                self.journal(transfer, Some(ticket));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(e.into()));
-            }
-        }
-    }
-
     fn set_mining(&mut self, enabled: bool) -> Result<(), String> {
-        if self.mining.is_none() {
+        if !self.logic.can_mine() {
             return Err("this node was started without --mine".to_string());
         }
-        if self.mining_enabled != enabled {
-            self.mining_enabled = enabled;
+        if self.logic.is_mining() != enabled {
             tracing::info!(target: "cairn::miner", "mining turned {}", if enabled { "on" } else { "off" });
-            self.publish_template();
+            self.feed(Input::SetMining(enabled));
             self.refresh_mining_view(0.0);
         }
         Ok(())
     }
 
     fn refresh_mining_view(&self, hash_rate: f64) {
+        let mining = self.logic.is_mining();
         let view = MiningView {
-            enabled: self.mining.is_some() && self.mining_enabled,
+            enabled: mining,
             threads: self.mining.as_ref().map_or(0, |m| m.threads),
-            hash_rate: if self.mining_enabled { hash_rate } else { 0.0 },
+            hash_rate: if mining { hash_rate } else { 0.0 },
             mined: self.stats.mined,
             stale: self.stats.stale,
             reward_address: self
@@ -632,15 +562,20 @@ impl Driver {
         match event {
             DriverEvent::Mined(block) => self.take_blocks(Event::Mined(block)),
             DriverEvent::Ban(peer) => {
-                self.feed(Event::Ban(peer));
+                self.feed(Input::Net(Event::Ban(peer)));
                 self.refresh_view();
             }
             DriverEvent::Unban(peer) => {
-                self.feed(Event::Unban(peer));
+                self.feed(Input::Net(Event::Unban(peer)));
                 self.refresh_view();
             }
             DriverEvent::Net(event) => self.on_net_event(event),
-            DriverEvent::SubmitTransfer { transfer, reply } => self.on_submit(transfer, reply),
+            DriverEvent::SubmitTransfer { transfer, reply } => {
+                let id = self.next_submission;
+                self.next_submission += 1;
+                self.submissions.insert(id, reply);
+                self.feed(Input::Submit { id, transfer });
+            }
             DriverEvent::SetMining { enabled, reply } => {
                 let _ = reply.send(self.set_mining(enabled));
             }
@@ -675,13 +610,13 @@ impl Driver {
                         agent: None,
                     },
                 );
-                self.feed(Event::PeerConnected(peer));
+                self.feed(Input::Net(Event::PeerConnected(peer)));
                 self.refresh_view();
             }
             NetEvent::PeerDisconnected { peer } => {
                 tracing::info!(target: "cairn::net", "peer {peer} disconnected");
                 self.connections.remove(&peer);
-                self.feed(Event::PeerDisconnected(peer));
+                self.feed(Input::Net(Event::PeerDisconnected(peer)));
                 self.refresh_view();
             }
             NetEvent::PeerIdentified { peer, agent } => {
@@ -690,7 +625,7 @@ impl Driver {
                 }
             }
             NetEvent::InboundRequest { peer, id, request } => {
-                self.feed(Event::Request { peer, id, request })
+                self.feed(Input::Net(Event::Request { peer, id, request }))
             }
             NetEvent::Response { peer, id, response } => {
                 let carries_blocks = matches!(response, SyncResponse::Blocks(_));
@@ -704,37 +639,23 @@ impl Driver {
                 if carries_blocks {
                     self.take_blocks(event)
                 } else {
-                    self.feed(event)
+                    self.feed(Input::Net(event))
                 }
             }
             NetEvent::RequestFailed { peer, id, reason } => {
                 tracing::debug!(target: "cairn::net", "request {id} to {peer} failed: {reason}");
-                self.feed(Event::RequestFailed { peer, id });
+                self.feed(Input::Net(Event::RequestFailed { peer, id }));
             }
             NetEvent::GossipBlock { source, block } => self.take_blocks(Event::GossipBlock {
                 peer: source,
                 block,
             }),
             NetEvent::GossipTransfer { source, transfer } => {
-                let txid = transfer.txid();
-                let admission = match self.health.problem(self.disk_space) {
-                    // Nothing is taken in that could not be made durable (nobody's fault).
-                    Some(problem) => Err(MempoolError::State(problem)),
-                    None => self
-                        .admit(transfer.clone())
-                        .map(|_| self.journal(transfer, None)),
-                };
-                if let Err(e) = &admission {
-                    if e.is_peer_fault() {
-                        tracing::warn!(target: "cairn::net", "peer {source} relayed an invalid transfer {txid}: {e}");
-                    }
-                }
-                // The verdict and any penalty are the logic's, beside the blocks'.
-                self.feed(Event::GossipTransfer {
+                // Admission, the verdict and any penalty are the logic's.
+                self.feed(Input::GossipTransfer {
                     peer: source,
-                    txid,
-                    admission,
-                });
+                    transfer,
+                })
             }
             NetEvent::Malformed { peer, kind, detail } => {
                 tracing::warn!(target: "cairn::net", "peer {peer} sent bad bytes ({kind:?}): {detail}");
@@ -742,20 +663,12 @@ impl Driver {
                     Malformed::Undecodable => Misbehavior::MalformedMessage,
                     Malformed::Oversized => Misbehavior::OversizedMessage,
                 };
-                self.feed(Event::Misbehaved { peer, fault });
+                self.feed(Input::Net(Event::Misbehaved { peer, fault }));
             }
         }
     }
 
-    /// Hands an event to the logic and carries out its actions.
-    fn feed(&mut self, event: Event<PeerId>) {
-        let actions = self.protocol.handle(event, &mut self.chain, unix_now_ms());
-        for action in actions {
-            self.carry_out(action);
-        }
-    }
-
-    fn carry_out(&mut self, action: Action<PeerId>) {
+    fn carry_out_action(&mut self, action: Action<PeerId>) {
         match action {
             Action::Request { peer, id, request } => {
                 if let SyncRequest::GetBlocks { hashes } = &request {
@@ -815,8 +728,6 @@ impl Driver {
                 self.net.send(NetCommand::Unban(peer));
             }
             Action::TipChanged { tip, reorg, source } => {
-                self.template_stale = true;
-                self.follow_tip(reorg);
                 if let Some(reorg) = reorg {
                     self.shared.metrics.reorgs.inc();
                     tracing::warn!(
@@ -858,7 +769,6 @@ impl Driver {
             Action::MinedStale { hash, reason } => {
                 self.stats.stale += 1;
                 tracing::info!(target: "cairn::miner", "found block {hash} too late: {reason}");
-                self.template_stale = true;
             }
             Action::Progress {
                 height,
@@ -875,73 +785,6 @@ impl Driver {
             Action::StoreFailed(e) => self.store_failed(e),
             Action::Continue => self.continue_sync = true,
         }
-    }
-
-    /// Gives the miner a template on the current tip, with the mempool's best transfers (or
-    /// pauses it while mining is off).
-    fn publish_template(&mut self) {
-        self.template_stale = false;
-        self.template_lacks_transfers = false;
-        self.template_built = Instant::now();
-        let Some(mining) = &self.mining else {
-            return;
-        };
-        if !self.mining_enabled || !self.health.is_writable() {
-            mining.miner.pause();
-            return;
-        }
-        self.extra_nonce = self.extra_nonce.wrapping_add(1);
-        if std::mem::take(&mut self.journal_unsynced) {
-            // No transfer goes into a block before it is durable (one whose sync failed has
-            // left the pool by now).
-            self.journal.barrier();
-        }
-        let spec = self.chain.spec();
-        let budget = spec
-            .max_block_bytes()
-            .saturating_sub(Block::empty_encoded_size());
-        let transfers = self
-            .mempool_read()
-            .select(self.chain.store(), budget, spec.max_block_transfers())
-            .unwrap_or_else(|e| {
-                tracing::error!(target: "cairn::miner", "cannot select transfers: {e}");
-                Vec::new()
-            });
-        let with_transfers = !transfers.is_empty();
-        let reward_address = mining.reward_address;
-        let mut result = template_on(
-            &self.chain,
-            reward_address,
-            unix_now(),
-            self.extra_nonce,
-            transfers,
-        );
-        if with_transfers {
-            if let Err(e) = &result {
-                // The mempool only offers transfers valid on the tip; if that ever fails,
-                // mining goes on with an empty block rather than stopping.
-                tracing::error!(target: "cairn::miner", "template with the mempool's transfers failed ({e}); mining an empty block");
-                result = template_on(
-                    &self.chain,
-                    reward_address,
-                    unix_now(),
-                    self.extra_nonce,
-                    Vec::new(),
-                );
-            }
-        }
-        match result {
-            Ok(template) => mining.miner.set_job(template),
-            Err(e) => tracing::error!(target: "cairn::miner", "cannot build a block template: {e}"),
-        }
-    }
-
-    /// Feeds the logic an event that may write a block, once the disk has room for it.
-    fn take_blocks(&mut self, event: Event<PeerId>) {
-        if self.health.is_writable() {
-            self.check_store_health();
-        }
-        self.feed(event);
     }
 
     /// Reads the free space and carries out what [`StoreHealth::next_step`] says: pause
@@ -998,8 +841,7 @@ impl Driver {
             tracing::error!(target: "cairn::chain", "{problem}");
         }
         self.health = health;
-        self.protocol.pause_blocks(true);
-        self.publish_template();
+        self.tell_durability();
         self.refresh_health_view();
     }
 
@@ -1050,7 +892,8 @@ impl Driver {
             tip.height(),
             tip.hash()
         );
-        self.follow_tip(None);
+        // The logic has the mempool follow the tip on disk.
+        self.feed(Input::Wake);
     }
 
     /// Takes blocks and transfers again.
@@ -1061,12 +904,18 @@ impl Driver {
             human_bytes(self.disk_space.available)
         );
         self.health = StoreHealth::Writable;
-        self.protocol.pause_blocks(false);
-        self.template_stale = true;
-        self.publish_template();
+        self.tell_durability();
         self.refresh_health_view();
-        // Blocks downloaded before the pause are connected now.
-        self.feed(Event::Continue);
+    }
+
+    /// Tells the logic whether the store writes (it pauses blocks, transfers and the miner
+    /// meanwhile), when that or the reason changed.
+    fn tell_durability(&mut self) {
+        let problem = self.health.problem(self.disk_space);
+        if problem != self.told_problem {
+            self.told_problem = problem.clone();
+            self.feed(Input::Durability(problem));
+        }
     }
 
     /// Rewrites the health view the HTTP API serves (with the last free-space reading).
@@ -1087,10 +936,11 @@ impl Driver {
         self.shared.metrics.peers.set(self.connections.len() as i64);
         self.shared
             .syncing
-            .store(self.protocol.is_syncing(), Ordering::Relaxed);
+            .store(self.logic.protocol().is_syncing(), Ordering::Relaxed);
         let peer_id = self.net.local_peer_id();
         let peers = self
-            .protocol
+            .logic
+            .protocol()
             .peers()
             .map(|(peer, info)| {
                 let connection = self.connections.get(peer);
@@ -1105,13 +955,14 @@ impl Driver {
                     agent: connection.and_then(|c| c.agent.clone()),
                     height: info.status.as_ref().map(|s| s.height),
                     tip: info.status.as_ref().map(|s| s.tip.to_string()),
-                    score: self.protocol.score(peer),
+                    score: self.logic.protocol().score(peer),
                     requests_in_flight: info.requests_in_flight,
                 }
             })
             .collect();
         let bans = self
-            .protocol
+            .logic
+            .protocol()
             .bans()
             .map(|(peer, until_ms)| BanView {
                 peer_id: peer.to_string(),

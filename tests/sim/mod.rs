@@ -1,7 +1,10 @@
 //! A deterministic network simulation: many nodes' real logic (the chain manager over a
-//! memory store, and the network state machine `core::protocol::machine::Protocol`) joined
-//! by a simulated network with seeded random latency, gossip loss, partitions that heal,
-//! and crashes with restarts, several nodes mining.
+//! memory store, and the node logic `core::logic::NodeLogic`: the network state machine,
+//! the mempool's part in it, the miner's templates) joined by a simulated network with
+//! seeded random latency, gossip loss, lost requests and answers, clocks skewed within
+//! half the spec's drift, partitions that heal, and crashes with restarts (the pool comes
+//! back from the node's journal), several nodes mining on the templates their logic gives
+//! them, and clients submitting transfers at random nodes, gossiped through the mempools.
 //!
 //! Everything is driven by one seeded random number generator and one event queue ordered
 //! by (time, sequence number), so a seed replays exactly.
@@ -14,7 +17,9 @@
 //!                        only broken by the next block), repeated while ties remain
 //!   check    within a bound: same tip, same state root, same accounts on every honest
 //!            node, and the tip is the block with the most work any honest node stored;
-//!            no honest node banned or penalised another; no spam block stored
+//!            no honest node banned or penalised another; no spam block stored; every
+//!            (node, sender, nonce) an honest node took into its pool is used by the final
+//!            chain or still held there (no accepted transfer lost)
 //! ```
 //! Gossip is modelled as gossipsub does it: a node hands a message to the logic once (a
 //! seen-cache drops duplicates) and forwards it to its other neighbours only on `Accept`.
@@ -26,16 +31,16 @@
 //! offender that reconnects after every four violations. They run the honest logic for
 //! everything their behaviour does not replace. The chain is the test chain with genesis 256
 //! times harder than the pow limit, so ASERT moves and cheap blocks are cheaper than real ones.
-#![allow(dead_code)]
-
 use cairn::core::chain::manager::{ChainManager, ChainStore};
 use cairn::core::chain::memory::MemoryChainStore;
 use cairn::core::chain::BlockStatus;
 use cairn::core::consensus::target::Work;
 use cairn::core::consensus::{ChainSpec, CompactTarget};
-use cairn::core::miner::template_on;
+use cairn::core::logic::{Input, LogicConfig, MiningSetup, NodeLogic, Output};
+use cairn::core::mempool::{Mempool, MempoolConfig};
+use cairn::core::miner::{template_on, BlockTemplate};
 use cairn::core::primitives::transfer::UnsignedTransfer;
-use cairn::core::primitives::{Amount, Block, BlockHash};
+use cairn::core::primitives::{Address, Amount, Block, BlockHash, Transfer, Txid};
 use cairn::core::protocol::machine::{Action, Event, Protocol, ProtocolConfig, Verdict};
 use cairn::core::protocol::messages::{SyncRequest, SyncResponse};
 use cairn::core::protocol::peers::Misbehavior;
@@ -45,6 +50,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::{Arc, RwLock};
 
 /// Node number in the simulation.
 pub type NodeId = usize;
@@ -114,6 +120,13 @@ pub struct SimConfig {
     pub attack_interval_ms: u64,
     /// The selfish miner's share of all hash power, in percent (below 50).
     pub selfish_share_percent: u64,
+    /// Mean time between transfers submitted (at a random honest node) while mining, in ms.
+    pub transfer_interval_ms: u64,
+    /// Chance that a request or its answer is lost, in percent.
+    pub request_loss_percent: u32,
+    /// Each node's clock is off by up to this much either way, in ms (at most half the
+    /// spec's allowed drift, so any two clocks differ by no more than it).
+    pub clock_skew_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -134,6 +147,9 @@ impl Default for SimConfig {
             hostile_links: 3,
             attack_interval_ms: 1_500,
             selfish_share_percent: 30,
+            transfer_interval_ms: 2_000,
+            request_loss_percent: 2,
+            clock_skew_ms: 60_000,
         }
     }
 }
@@ -167,6 +183,14 @@ pub struct SimReport {
     pub attack_bytes_stored: usize,
     /// Events processed.
     pub events: u64,
+    /// Transfers clients submitted.
+    pub transfers_submitted: usize,
+    /// Of those, accepted by the node they were submitted to.
+    pub transfers_accepted: usize,
+    /// Transfers in the final chain.
+    pub transfers_confirmed: usize,
+    /// (node, sender, nonce) taken into a pool that are still pending at the end (none lost).
+    pub transfers_pending: usize,
 }
 
 #[derive(Debug)]
@@ -177,6 +201,8 @@ enum Payload {
     Response { id: u64, response: SyncResponse },
     RequestFailed { id: u64 },
     Gossip(Block),
+    GossipTransfer(Transfer),
+    Submit,
     Tick,
     Continue,
     Mine,
@@ -201,10 +227,17 @@ struct Delivery {
 
 struct SimNode {
     chain: ChainManager<MemoryChainStore>,
-    protocol: Protocol<NodeId>,
+    logic: NodeLogic<NodeId>,
+    /// What its mempool journal holds (durable at once here): restored after a crash.
+    journal: Vec<Transfer>,
+    /// The template its miner works on.
+    template: Option<BlockTemplate>,
+    /// How far its clock is off, in ms.
+    skew_ms: i64,
     up: bool,
     incarnation: u64,
     seen: BTreeSet<BlockHash>,
+    seen_transfers: BTreeSet<Txid>,
     group: u8,
     role: Option<Hostile>,
     /// The selfish miner's private branch, its chain, and the public height it forked at.
@@ -239,10 +272,38 @@ pub struct Sim {
     invalid_blocks: BTreeSet<BlockHash>,
     /// Broken invariants seen along the way.
     violations: Vec<String>,
+    /// Every (node, sender, nonce) an honest node took into its pool, with the transfer.
+    accepted: BTreeMap<(NodeId, Address, u64), Txid>,
+    /// Why a node's pool dropped a transfer as invalid, for failure messages.
+    dropped: BTreeMap<(NodeId, Txid), String>,
+    next_submission: u64,
 }
 
 fn link(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
     (a.min(b), a.max(b))
+}
+
+/// A node's logic, as the node's driver builds it: a fresh mempool on `chain`'s tip.
+fn new_logic(
+    config: ProtocolConfig,
+    chain: &ChainManager<MemoryChainStore>,
+    miner: Option<MiningSetup>,
+    bans: impl IntoIterator<Item = (NodeId, u64)>,
+    now_ms: u64,
+) -> NodeLogic<NodeId> {
+    let mempool = Mempool::new(
+        MempoolConfig::default(),
+        chain.genesis_hash(),
+        chain.spec().chain_id(),
+    );
+    NodeLogic::new(
+        LogicConfig::default(),
+        Protocol::new(config, bans),
+        Arc::new(RwLock::new(mempool)),
+        chain.tip().clone(),
+        miner,
+        now_ms,
+    )
 }
 
 impl Sim {
@@ -258,18 +319,36 @@ impl Sim {
         let roles = (0..config.nodes)
             .map(|_| None)
             .chain(config.hostile.iter().copied().map(Some));
+        let start_ms = (u64::from(spec.file.genesis.time) + 3_600) * 1000;
+        let skew = config
+            .clock_skew_ms
+            .min(u64::from(spec.file.consensus.max_future_drift_secs) * 500)
+            as i64;
         let nodes = roles
-            .map(|role| SimNode {
-                chain: ChainManager::new(MemoryChainStore::new(&spec), spec.clone())
-                    .expect("memory store"),
-                protocol: Protocol::new(protocol_config, []),
-                up: true,
-                incarnation: 0,
-                seen: BTreeSet::new(),
-                group: 0,
-                role,
-                private: None,
-                offences: 0,
+            .enumerate()
+            .map(|(i, role)| {
+                let chain = ChainManager::new(MemoryChainStore::new(&spec), spec.clone())
+                    .expect("memory store");
+                let miner = (i < config.miners).then(|| MiningSetup {
+                    reward_address: test_address(i as u8),
+                    extra_nonce: rng.random(),
+                });
+                let logic = new_logic(protocol_config, &chain, miner, [], start_ms);
+                SimNode {
+                    chain,
+                    logic,
+                    journal: Vec::new(),
+                    template: None,
+                    skew_ms: rng.random_range(-skew..=skew),
+                    up: true,
+                    incarnation: 0,
+                    seen: BTreeSet::new(),
+                    seen_transfers: BTreeSet::new(),
+                    group: 0,
+                    role,
+                    private: None,
+                    offences: 0,
+                }
             })
             .collect();
         let mut links = BTreeSet::new();
@@ -288,7 +367,6 @@ impl Sim {
                 links.insert(link(config.nodes + h, j));
             }
         }
-        let start_ms = (u64::from(spec.file.genesis.time) + 3_600) * 1000;
         Sim {
             config,
             spec,
@@ -309,6 +387,9 @@ impl Sim {
             attack_blocks: BTreeSet::new(),
             invalid_blocks: BTreeSet::new(),
             violations: Vec::new(),
+            accepted: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            next_submission: 1,
         }
     }
 
@@ -400,6 +481,8 @@ impl Sim {
             let delay = self.exp_delay(self.config.block_interval_ms * self.config.miners as u64);
             self.schedule(self.now_ms + delay, miner, miner, 0, Payload::Mine);
         }
+        let delay = self.exp_delay(self.config.transfer_interval_ms);
+        self.schedule(self.now_ms + delay, 0, 0, 0, Payload::Submit);
         let mining_end = self.start_ms + self.config.mining_ms;
         for _ in 0..self.config.crashes {
             let node = self.rng.random_range(0..n);
@@ -499,6 +582,7 @@ impl Sim {
         self.agreement()?;
         self.check_no_honest_penalties()?;
         self.check_attack_storage()?;
+        self.check_no_transfer_lost()?;
         self.report.final_height = self.nodes[0].chain.tip().height();
         Ok(self.report)
     }
@@ -509,11 +593,59 @@ impl Sim {
         self.config.block_interval_ms * (100 - share) / share
     }
 
+    /// No transfer an honest node took in is lost: for every (node, sender, nonce) it took
+    /// in, the final chain used that nonce (the transfer, or another of the same sender with
+    /// the same nonce), or the node still holds a transfer of that sender and nonce.
+    fn check_no_transfer_lost(&mut self) -> Result<(), String> {
+        let chain = &self.nodes[0].chain;
+        let mut tip = chain.tip().clone();
+        let mut confirmed = 0;
+        while tip.height() > 0 {
+            let block = chain.block(&tip.hash()).ok().flatten().expect("stored");
+            confirmed += block.transfers.len();
+            tip = chain
+                .entry(&tip.header.prev_hash)
+                .ok()
+                .flatten()
+                .expect("stored");
+        }
+        self.report.transfers_confirmed = confirmed;
+        let mut pending = 0;
+        for (&(node, sender, nonce), txid) in &self.accepted {
+            let used = chain
+                .store()
+                .account(&sender)
+                .ok()
+                .flatten()
+                .is_some_and(|account| account.nonce > nonce);
+            if used {
+                continue;
+            }
+            let pool = self.nodes[node].logic.mempool().read().expect("pool");
+            let held = pool
+                .sender_entries(&sender)
+                .any(|e| e.transfer.nonce == nonce);
+            if !held {
+                let why = self
+                    .dropped
+                    .get(&(node, *txid))
+                    .map_or("no drop reported", String::as_str);
+                return Err(format!(
+                    "node {node} took in transfer {txid} (nonce {nonce}) and lost it: the chain \
+                     did not use the nonce and the node no longer holds it ({why})"
+                ));
+            }
+            pending += 1;
+        }
+        self.report.transfers_pending = pending;
+        Ok(())
+    }
+
     /// No honest node holds a score against another honest node.
     fn check_no_honest_penalties(&self) -> Result<(), String> {
         for (i, node) in self.honest().enumerate() {
             for j in 0..self.config.nodes {
-                let score = node.protocol.score(&j);
+                let score = node.logic.protocol().score(&j);
                 if score > 0 {
                     return Err(format!(
                         "honest node {i} holds score {score} against honest node {j}"
@@ -597,7 +729,7 @@ impl Sim {
         match payload {
             Payload::Tick => {
                 if self.nodes[to].up {
-                    self.handle(to, Event::Tick);
+                    self.handle_input(to, Input::Wake);
                 }
                 self.schedule(self.now_ms + 1_000, to, to, 0, Payload::Tick);
             }
@@ -718,6 +850,35 @@ impl Sim {
                     self.handle(to, Event::RequestFailed { peer: from, id });
                 }
             }
+            Payload::Submit => {
+                if self.mining {
+                    self.submit();
+                    let delay = self.exp_delay(self.config.transfer_interval_ms);
+                    self.schedule(self.now_ms + delay, 0, 0, 0, Payload::Submit);
+                }
+            }
+            Payload::GossipTransfer(transfer) => {
+                let txid = transfer.txid();
+                if self.epoch(to, from) != Some(epoch)
+                    || !self.nodes[to].seen_transfers.insert(txid)
+                {
+                    return;
+                }
+                let outputs = self.handle_collect(
+                    to,
+                    Input::GossipTransfer {
+                        peer: from,
+                        transfer: transfer.clone(),
+                    },
+                );
+                let accepted = outputs.iter().any(|o| {
+                    matches!(o, Output::Net(Action::TransferVerdict { txid: t, verdict: Verdict::Accept, .. }) if *t == txid)
+                });
+                self.carry_out(to, outputs);
+                if accepted {
+                    self.gossip_transfer(to, Some(from), &transfer);
+                }
+            }
             Payload::Gossip(block) => {
                 if self.epoch(to, from) != Some(epoch) || !self.nodes[to].seen.insert(block.hash())
                 {
@@ -725,12 +886,12 @@ impl Sim {
                 }
                 let hash = block.hash();
                 let tip_work = self.nodes[to].chain.tip().chain_work;
-                let actions = self.handle_collect(
+                let outputs = self.handle_collect(
                     to,
-                    Event::GossipBlock {
+                    Input::Net(Event::GossipBlock {
                         peer: from,
                         block: block.clone(),
-                    },
+                    }),
                 );
                 let unsolicited_attack = self.is_honest(to)
                     && (self.attack_blocks.contains(&hash) || self.invalid_blocks.contains(&hash));
@@ -744,10 +905,10 @@ impl Sim {
                         }
                     }
                 }
-                let accepted = actions.iter().any(|a| {
-                    matches!(a, Action::Verdict { hash, verdict: Verdict::Accept, .. } if *hash == block.hash())
+                let accepted = outputs.iter().any(|o| {
+                    matches!(o, Output::Net(Action::Verdict { hash, verdict: Verdict::Accept, .. }) if *hash == block.hash())
                 });
-                self.carry_out(to, actions);
+                self.carry_out(to, outputs);
                 if accepted {
                     self.gossip(to, Some(from), &block);
                 }
@@ -757,42 +918,103 @@ impl Sim {
 
     fn restart(&mut self, i: NodeId) {
         let bans: Vec<(NodeId, u64)> = self.nodes[i]
-            .protocol
+            .logic
+            .protocol()
             .bans()
             .map(|(p, until)| (*p, until))
             .collect();
+        let miner = (i < self.config.miners).then(|| MiningSetup {
+            reward_address: test_address(i as u8),
+            extra_nonce: self.rng.random(),
+        });
+        let now = self.node_now(i);
         let node = &mut self.nodes[i];
-        node.protocol = Protocol::new(self.protocol_config, bans);
+        node.logic = new_logic(self.protocol_config, &node.chain, miner, bans, now);
+        node.template = None;
         node.up = true;
         node.incarnation += 1;
         node.seen.clear();
+        node.seen_transfers.clear();
+        // The pool comes back from the journal, each transfer checked again.
+        let saved = node.journal.clone();
+        let outputs = self.handle_collect(i, Input::Restore(saved));
+        self.carry_out(i, outputs);
     }
 
-    fn mine(&mut self, i: NodeId) {
-        let now_secs = self.now_ms / 1000;
+    /// This node's clock.
+    fn node_now(&self, i: NodeId) -> u64 {
+        self.now_ms.saturating_add_signed(self.nodes[i].skew_ms)
+    }
+
+    /// A client submits a transfer from a funded test key at a random honest node that is
+    /// up, with the next nonce that node knows of.
+    fn submit(&mut self) {
+        let up: Vec<NodeId> = (0..self.config.nodes)
+            .filter(|&i| self.nodes[i].up)
+            .collect();
+        if up.is_empty() {
+            return;
+        }
+        let i = up[self.rng.random_range(0..up.len())];
+        let key_index = self.rng.random_range(0..4u8);
+        let from = test_address(key_index);
         let node = &self.nodes[i];
-        let key = test_keypair(i as u8);
-        let from = test_address(i as u8);
-        let nonce = node
+        let account_nonce = node
             .chain
             .store()
             .account(&from)
             .ok()
             .flatten()
             .map_or(0, |a| a.nonce);
-        let to = test_address(self.rng.random_range(0..20u8));
+        let nonce = node
+            .logic
+            .mempool()
+            .read()
+            .expect("pool")
+            .next_nonce(&from, account_nonce);
         let transfer = UnsignedTransfer {
             chain_id: self.spec.chain_id(),
-            to,
+            to: test_address(self.rng.random_range(0..20u8)),
             amount: Amount::from_units(self.rng.random_range(1..1_000)),
-            fee: Amount::from_units(1),
+            fee: Amount::from_units(self.rng.random_range(200..2_000)),
             nonce,
             memo: Vec::new(),
         }
-        .sign(&key, &node.chain.genesis_hash(), &[3u8; 32]);
-        let extra_nonce = self.rng.random();
-        let Ok(template) = template_on(&node.chain, from, now_secs, extra_nonce, vec![transfer])
-        else {
+        .sign(
+            &test_keypair(key_index),
+            &node.chain.genesis_hash(),
+            &[3u8; 32],
+        );
+        self.report.transfers_submitted += 1;
+        self.nodes[i].seen_transfers.insert(transfer.txid());
+        let id = self.next_submission;
+        self.next_submission += 1;
+        self.handle_input(i, Input::Submit { id, transfer });
+    }
+
+    fn gossip_transfer(&mut self, from: NodeId, except: Option<NodeId>, transfer: &Transfer) {
+        for (to, epoch) in self.connected_neighbours(from) {
+            if Some(to) == except {
+                continue;
+            }
+            if self.rng.random_range(0..100) < self.config.gossip_loss_percent {
+                continue;
+            }
+            let at = self.now_ms + self.latency();
+            self.schedule(
+                at,
+                to,
+                from,
+                epoch,
+                Payload::GossipTransfer(transfer.clone()),
+            );
+        }
+    }
+
+    /// The node's miner finds a block on the template it was given last (which may be on
+    /// a tip that has moved on: then the block is stale).
+    fn mine(&mut self, i: NodeId) {
+        let Some(template) = self.nodes[i].template.clone() else {
             return;
         };
         let mut block = template.block;
@@ -803,8 +1025,12 @@ impl Sim {
     }
 
     fn handle(&mut self, i: NodeId, event: Event<NodeId>) {
-        let actions = self.handle_collect(i, event);
-        self.carry_out(i, actions);
+        self.handle_input(i, Input::Net(event));
+    }
+
+    fn handle_input(&mut self, i: NodeId, input: Input<NodeId>) {
+        let outputs = self.handle_collect(i, input);
+        self.carry_out(i, outputs);
         if self.nodes[i].role == Some(Hostile::SelfishMiner) {
             self.selfish_react(i);
         }
@@ -977,8 +1203,8 @@ impl Sim {
         self.report.selfish_published += blocks.len();
         for block in blocks {
             self.nodes[i].seen.insert(block.hash());
-            let actions = self.handle_collect(i, Event::Mined(block));
-            self.carry_out(i, actions);
+            let outputs = self.handle_collect(i, Input::Net(Event::Mined(block)));
+            self.carry_out(i, outputs);
         }
     }
 
@@ -1028,10 +1254,15 @@ impl Sim {
         }
     }
 
-    fn handle_collect(&mut self, i: NodeId, event: Event<NodeId>) -> Vec<Action<NodeId>> {
-        let now = self.now_ms;
+    fn handle_collect(&mut self, i: NodeId, input: Input<NodeId>) -> Vec<Output<NodeId>> {
+        let now = self.node_now(i);
         let node = &mut self.nodes[i];
-        node.protocol.handle(event, &mut node.chain, now)
+        node.logic.handle(input, &mut node.chain, now)
+    }
+
+    /// Whether a request or response is lost on the way.
+    fn request_lost(&mut self) -> bool {
+        self.rng.random_range(0..100) < self.config.request_loss_percent
     }
 
     fn gossip(&mut self, from: NodeId, except: Option<NodeId>, block: &Block) {
@@ -1047,12 +1278,65 @@ impl Sim {
         }
     }
 
-    fn carry_out(&mut self, i: NodeId, actions: Vec<Action<NodeId>>) {
+    /// Carries out a node's outputs as its driver would; the journal is durable at once.
+    fn carry_out(&mut self, i: NodeId, outputs: Vec<Output<NodeId>>) {
+        let mut actions = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Net(action) => actions.push(action),
+                Output::Journal {
+                    transfer,
+                    submission,
+                } => {
+                    if self.is_honest(i) {
+                        self.accepted
+                            .insert((i, transfer.from, transfer.nonce), transfer.txid());
+                    }
+                    if submission.is_some() {
+                        self.report.transfers_accepted += 1;
+                        self.gossip_transfer(i, None, &transfer);
+                    }
+                    self.nodes[i].journal.push(transfer);
+                }
+                Output::SyncJournal => {
+                    let more = self.handle_collect(i, Input::JournalSynced);
+                    self.carry_out(i, more);
+                }
+                Output::CompactJournal(transfers) => self.nodes[i].journal = transfers,
+                Output::Mine(template) => self.nodes[i].template = Some(template),
+                Output::PauseMining => self.nodes[i].template = None,
+                Output::TemplateFailed(e) | Output::FollowFailed(e) => {
+                    self.violations.push(format!("node {i}: {e}"))
+                }
+                Output::Followed { invalidated, .. } => {
+                    for (txid, reason) in invalidated {
+                        self.dropped.insert((i, txid), reason.to_string());
+                    }
+                }
+                Output::Refused { .. }
+                | Output::Admitted(_)
+                | Output::NotAdmitted { .. }
+                | Output::Restored { .. }
+                | Output::Expired(_) => {}
+            }
+        }
+        self.carry_out_actions(i, actions);
+    }
+
+    fn carry_out_actions(&mut self, i: NodeId, actions: Vec<Action<NodeId>>) {
         for action in actions {
             let Some(action) = self.lie(i, action) else {
                 continue;
             };
+            let lost = matches!(
+                action,
+                Action::Request { .. } | Action::Respond { .. } | Action::Refuse { .. }
+            ) && self.request_lost();
             match action {
+                Action::Request { .. } if lost => {}
+                Action::Respond { id, .. } | Action::Refuse { id } if lost => {
+                    self.inbound.remove(&id);
+                }
                 Action::Request { peer, id, request } => {
                     if let Some(epoch) = self.epoch(i, peer) {
                         let at = self.now_ms + self.latency();
@@ -1192,7 +1476,7 @@ impl Sim {
                 tip.hash(),
                 tip.chain_work,
                 node.chain.store().block_count(),
-                node.protocol.peers().count(),
+                node.logic.protocol().peers().count(),
             ));
         }
         out

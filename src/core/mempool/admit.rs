@@ -22,6 +22,18 @@ pub struct Admitted {
     pub evicted: Vec<Txid>,
 }
 
+/// Where a transfer offered to the pool comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A client or a peer: every policy limit applies.
+    New,
+    /// A block taken off the best chain. Such transfers cost a block's work to make and
+    /// follow each other without gaps, so the per-sender limits (nonce distance, count) do
+    /// not apply: a deep reorg must not lose a sender's confirmed transfers to them. The
+    /// pool's byte bound still does.
+    Returned,
+}
+
 /// An admission with the reason each dropped transfer left (for chain updates).
 #[derive(Clone, Debug)]
 pub(super) struct Admission {
@@ -39,7 +51,7 @@ impl Mempool {
         state: &V,
         now_secs: u64,
     ) -> Result<Admitted, MempoolError> {
-        let admission = self.admit_with_reasons(transfer, state, now_secs)?;
+        let admission = self.admit_with_reasons(transfer, state, now_secs, Origin::New)?;
         Ok(Admitted {
             txid: admission.txid,
             replaced: admission.replaced.map(|e| e.txid),
@@ -53,9 +65,10 @@ impl Mempool {
         transfer: Transfer,
         state: &V,
         now_secs: u64,
+        origin: Origin,
     ) -> Result<Admission, MempoolError> {
         let entry = PoolEntry::new(transfer, now_secs);
-        let account = self.check(&entry, state)?;
+        let account = self.check(&entry, state, origin)?;
         let txid = entry.txid;
         let from = entry.transfer.from;
         let nonce = entry.transfer.nonce;
@@ -91,6 +104,7 @@ impl Mempool {
         &self,
         entry: &PoolEntry,
         state: &V,
+        origin: Origin,
     ) -> Result<Account, MempoolError> {
         let transfer = &entry.transfer;
         let txid = entry.txid;
@@ -128,7 +142,7 @@ impl Mempool {
             });
         }
         let max_gap = self.config.max_nonce_gap;
-        if transfer.nonce > account.nonce.saturating_add(max_gap) {
+        if origin == Origin::New && transfer.nonce > account.nonce.saturating_add(max_gap) {
             return Err(MempoolError::NonceTooFarAhead {
                 account_nonce: account.nonce,
                 found: transfer.nonce,
@@ -151,7 +165,7 @@ impl Mempool {
             }
             None => {
                 let held = self.by_sender.get(&transfer.from).map_or(0, |q| q.len());
-                if held >= self.config.max_per_sender {
+                if origin == Origin::New && held >= self.config.max_per_sender {
                     return Err(MempoolError::SenderFull {
                         limit: self.config.max_per_sender,
                     });

@@ -30,7 +30,9 @@
 //!
 //! # Nonce queues
 //! Each sender's transfers form a queue by nonce: at most one transfer per (sender, nonce),
-//! nonces from the account nonce to `account nonce + max_nonce_gap`. A transfer whose nonce
+//! nonces from the account nonce to `account nonce + max_nonce_gap` (transfers that come
+//! back from blocks taken off the best chain are exempt from this and the per-sender count:
+//! they cost a block's work and have no gaps, and a deep reorg must not lose them). A transfer whose nonce
 //! leaves a gap is held but not mined until the gap fills. The balance must cover the sum of
 //! amount + fee of the transfer and every held transfer of the sender with a lower nonce
 //! (incoming pending transfers are not counted). When expiry or a balance that no longer

@@ -1,6 +1,7 @@
 //! Following the best chain: when blocks are connected and disconnected, the pool drops what
 //! they confirmed, takes back what they un-confirmed, and drops what the new tip makes
 //! invalid. No I/O.
+use super::admit::Origin;
 use super::error::MempoolError;
 use super::fees::{replacement_min_fee, saturate};
 use super::pool::Mempool;
@@ -95,7 +96,7 @@ impl Mempool {
         update: &mut TipUpdate,
     ) {
         let txid = transfer.txid();
-        match self.admit_with_reasons(transfer.clone(), state, now_secs) {
+        match self.admit_with_reasons(transfer.clone(), state, now_secs, Origin::Returned) {
             Ok(admission) => {
                 update.returned.push(txid);
                 if let Some(displaced) = admission.replaced {
@@ -122,6 +123,7 @@ impl Mempool {
 mod tests {
     use super::super::test_support::{config, Fixture};
     use super::*;
+    use crate::core::mempool::MempoolConfig;
 
     #[test]
     fn included_transfers_leave_the_pool() {
@@ -176,6 +178,43 @@ mod tests {
         assert_eq!(selected, [t0, t1]);
         fx.apply_on(&fx.tip, selected).unwrap();
         pool.assert_invariants();
+    }
+
+    /// Found by the network simulation: after a partition healed, a sender's transfers
+    /// confirmed on the losing side came back more than `max_nonce_gap` ahead of the
+    /// winning side's account nonce, and those beyond were dropped: lost, though each had
+    /// been accepted and even confirmed. Returned transfers are not held to the per-sender
+    /// limits.
+    #[test]
+    fn a_deep_reorg_returns_a_long_run_of_one_senders_transfers() {
+        let mut fx = Fixture::new(MempoolConfig {
+            max_nonce_gap: 3,
+            max_per_sender: 2,
+            ..config()
+        });
+        let mut pool = fx.pool();
+        let genesis = fx.tip;
+        let run: Vec<Transfer> = (0..6).map(|n| fx.send(0, 1, 10, 500, n)).collect();
+        let lost_side = fx.mine(run.clone());
+        pool.update_for_tip(&[], std::slice::from_ref(&lost_side), fx.state(), 0);
+        let b1 = fx.mine_on(&genesis, Vec::new());
+        let b2 = fx.mine_on(&b1.hash(), Vec::new());
+        fx.tip = b2.hash();
+        let update = pool.update_for_tip(&[lost_side], &[b1, b2], fx.state(), 20);
+        assert_eq!(update.invalidated, []);
+        assert_eq!(
+            update.returned,
+            run.iter().map(Transfer::txid).collect::<Vec<_>>()
+        );
+        let selected = pool.select(fx.state(), usize::MAX, usize::MAX).unwrap();
+        assert_eq!(selected, run);
+        pool.assert_invariants();
+        // A new transfer from that sender still meets the limits.
+        let next = fx.send(0, 1, 10, 500, 6);
+        assert!(matches!(
+            pool.admit(next, fx.state(), 30),
+            Err(MempoolError::NonceTooFarAhead { .. } | MempoolError::SenderFull { .. })
+        ));
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //!             └─ asked of peer A ──┘  └─ peer B ───┘  └ not yet ┘
 //!   buffer:  h102, h103 arrived (waiting for h101)  →  pop_ready() yields h101, h102, ...
 //! ```
-//! A peer that answers without some requested blocks has "tried" them and is not asked for
-//! them again; when every peer has tried the front block, the queue is stuck and the caller
-//! resets it. Bytes buffered are counted so that memory stays bounded; headers are held in
+//! A peer that answers without some requested blocks, or whose request failed (timed out,
+//! lost), has "tried" them and is not asked for them again; when every peer has tried the
+//! front block, the queue is stuck and the caller resets it. Only an answer that left a
+//! block out is evidence against the peer ([`Download::front_omitted_by`]): a request that
+//! failed may have been lost on the way. Bytes buffered are counted so that memory stays bounded; headers are held in
 //! memory only, never written, and the caller bounds their number.
 //!
 //! # Invariants
@@ -45,7 +47,9 @@ pub struct Download<P> {
     buffered: BTreeMap<BlockHash, (Block, P)>,
     buffered_bytes: usize,
     assigned: BTreeMap<BlockHash, u64>,
-    tried: BTreeMap<BlockHash, BTreeSet<P>>,
+    /// Who tried each block, and whether it answered without it (`true`) or its request
+    /// failed (`false`).
+    tried: BTreeMap<BlockHash, BTreeMap<P, bool>>,
 }
 
 impl<P> Default for Download<P> {
@@ -135,7 +139,7 @@ impl<P: Ord + Clone> Download<P> {
             }
             let hash = wanted.hash;
             let taken = self.buffered.contains_key(&hash) || self.assigned.contains_key(&hash);
-            let tried = self.tried.get(&hash).is_some_and(|t| t.contains(peer));
+            let tried = self.tried.get(&hash).is_some_and(|t| t.contains_key(peer));
             if !taken && !tried {
                 batch.push(hash);
             }
@@ -149,12 +153,29 @@ impl<P: Ord + Clone> Download<P> {
     /// Takes back the assignment of `hashes` to request `id` (a failed or timed-out
     /// request); `peer` counts as having tried them.
     pub fn unassign(&mut self, peer: &P, id: u64, hashes: &[BlockHash]) {
+        self.mark_tried(peer, id, hashes, false);
+    }
+
+    fn mark_tried(&mut self, peer: &P, id: u64, hashes: &[BlockHash], omitted: bool) {
         for hash in hashes {
             if self.assigned.get(hash) == Some(&id) {
                 self.assigned.remove(hash);
-                self.tried.entry(*hash).or_default().insert(peer.clone());
+                let by = self.tried.entry(*hash).or_default();
+                let seen = by.entry(peer.clone()).or_default();
+                *seen |= omitted;
             }
         }
+    }
+
+    /// Whether `peer` answered a request for the front block without it.
+    pub fn front_omitted_by(&self, peer: &P) -> bool {
+        self.wanted.front().is_some_and(|front| {
+            self.tried
+                .get(&front.hash)
+                .and_then(|by| by.get(peer))
+                .copied()
+                .unwrap_or(false)
+        })
     }
 
     /// Takes the blocks `peer` sent for request `id` (asked: `requested`); requested blocks
@@ -177,7 +198,7 @@ impl<P: Ord + Clone> Download<P> {
             .filter(|h| !received.contains(h))
             .copied()
             .collect();
-        self.unassign(peer, id, &missing);
+        self.mark_tried(peer, id, &missing, true);
     }
 
     /// The front block, if it has arrived, with the peer that sent it.
@@ -250,7 +271,7 @@ impl<P: Ord + Clone> Download<P> {
             return false;
         }
         let tried = self.tried.get(&front.hash);
-        peers.all(|p| tried.is_some_and(|t| t.contains(p)))
+        peers.all(|p| tried.is_some_and(|t| t.contains_key(p)))
     }
 }
 
@@ -337,6 +358,20 @@ mod tests {
         assert_eq!(retry, vec![blocks[0].hash()]);
         d.unassign(&"b", 3, &retry);
         assert!(d.is_stuck(["a", "b"].iter()));
+    }
+
+    #[test]
+    fn only_an_answer_without_the_block_counts_against_a_peer() {
+        let (chain, blocks) = chain_of(1);
+        let mut d = Download::default();
+        d.queue("a", wanted(&chain, &blocks));
+        let batch = d.next_batch(&"a", 1, 100, 16);
+        d.unassign(&"a", 1, &batch);
+        assert!(d.is_stuck(["a"].iter()));
+        assert!(!d.front_omitted_by(&"a"), "a failed request is no evidence");
+        let batch = d.next_batch(&"b", 2, 100, 16);
+        d.receive(&"b", 2, &batch, Vec::new());
+        assert!(d.front_omitted_by(&"b"));
     }
 
     #[test]

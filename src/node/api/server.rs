@@ -4,11 +4,11 @@
 //! connections; what a request means is the routers' business.
 //!
 //! ```text
-//!   TcpListener ─accept─► ConnectionBudget::admit ──► hyper http1 connection task
-//!                          (at the cap: evict the      (header read timeout, also
-//!                           oldest connection that      between keep-alive requests)
-//!                           is waiting for a request)        │
-//!                                                            ▼
+//!   TcpListener ─accept─► connection task: ConnectionBudget::admit ──► hyper http1
+//!                          (at the cap: evict the oldest    (header read timeout, also
+//!                           connection that is waiting       between keep-alive requests)
+//!                           for a request, wait for its            │
+//!                           slot in this task)                     ▼
 //!                              check_host ─► read_body_in_time ─► the router
 //! ```
 //!
@@ -20,8 +20,9 @@
 //!
 //! # Invariants
 //! - At most `max_connections` connections are open across every listener of one
-//!   [`HttpServer`] (one semaphore permit each, returned when its task ends), plus the one
-//!   just accepted while an older one is evicted for it.
+//!   [`HttpServer`] (one semaphore permit each, returned when its task ends), plus those
+//!   just accepted while older ones are evicted for them (one each: a new connection that
+//!   finds nothing to evict is closed at once).
 //! - Only a connection waiting for a request head is evicted: never one whose request is
 //!   being answered, nor an event stream (`text/event-stream`), which is long-lived by design
 //!   and exempt from the header timeout because hyper runs it only while reading a head.
@@ -378,19 +379,25 @@ impl HttpServer {
                 },
                 _ = stopped(&mut shutdown) => break,
             };
-            let Some(admission) = self.admit().await else {
-                tracing::debug!("every HTTP connection is busy: closing a new one");
-                continue;
-            };
-            let service = ConnectionService {
-                app: TowerToHyperService::new(app.clone()),
-                slot: Arc::clone(&admission.slot),
-                epoch: self.budget.epoch,
-            };
-            let connection = http.serve_connection(TokioIo::new(stream), service);
+            // Admission may wait for the slot of a connection evicted for this one: it waits
+            // in the connection's own task, so the accept loop goes on taking connections
+            // (a flood of slow clients at the cap must not queue new ones behind each
+            // eviction). Waiting tasks are bounded: each evicted a connection first.
+            let server = Arc::clone(&self);
+            let app = app.clone();
+            let http = http.clone();
             let mut stop = shutdown.clone();
             connections.spawn(async move {
-                let admission = admission;
+                let Some(admission) = server.admit().await else {
+                    tracing::debug!("every HTTP connection is busy: closing a new one");
+                    return;
+                };
+                let service = ConnectionService {
+                    app: TowerToHyperService::new(app),
+                    slot: Arc::clone(&admission.slot),
+                    epoch: server.budget.epoch,
+                };
+                let connection = http.serve_connection(TokioIo::new(stream), service);
                 tokio::pin!(connection);
                 tokio::select! {
                     result = connection.as_mut() => {

@@ -10,9 +10,10 @@ use super::views::{
 };
 use super::{body, driver_reply, parse_address, to_driver, ApiError, ApiState};
 use crate::core::consensus::ChainSpec;
+use crate::core::logic::SubmitRefusal;
 use crate::core::mempool::MempoolError;
 use crate::core::primitives::{Amount, Signature, Transfer, Txid};
-use crate::node::driver::{DriverEvent, SubmitRefusal};
+use crate::node::driver::DriverEvent;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

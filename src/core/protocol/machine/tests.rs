@@ -388,6 +388,100 @@ fn a_long_run_of_downloaded_blocks_is_connected_a_chunk_per_event() {
 
 // ----- issue 11: hostile peers -----
 
+/// Found by the simulation once requests could be lost: the only peer with a branch had
+/// its block request time out (a lost message), so every useful peer had "tried" the front
+/// block and the honest source was penalised for "announced blocks no one delivers". A
+/// failed request is no evidence: the queue is dropped without blame; only an answer that
+/// leaves the block out is.
+#[test]
+fn a_lost_block_request_costs_its_honest_source_nothing() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let blocks = chain.extend(&genesis, 2, test_address(0));
+    let mut node = node(&chain);
+    let out = connect(&mut node, "source", status_of(&chain, &blocks[1]));
+    let (_, headers_id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked");
+    let (blocks_id, _) = answer_headers(&mut node, "source", headers_id, &blocks);
+    feed(
+        &mut node,
+        Event::RequestFailed {
+            peer: "source",
+            id: blocks_id,
+        },
+    );
+    feed(&mut node, Event::Tick);
+    assert_eq!(score_of(&node, "source"), 0, "a lost request is no lie");
+
+    // An answer without the block is: the same branch, answered empty.
+    let mut node = self::node(&chain);
+    let out = connect(&mut node, "liar", status_of(&chain, &blocks[1]));
+    let (_, headers_id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked");
+    let (blocks_id, _) = answer_headers(&mut node, "liar", headers_id, &blocks);
+    feed(
+        &mut node,
+        Event::Response {
+            peer: "liar",
+            id: blocks_id,
+            response: SyncResponse::Blocks(Vec::new()),
+        },
+    );
+    feed(&mut node, Event::Tick);
+    assert!(score_of(&node, "liar") > 0);
+}
+
+/// Found by the simulation: a node at genesis with a download queue asked another peer
+/// for headers with the locator `[queue end]`: genesis had been replaced by the queue's
+/// end. A peer on another branch shares no block with that, answered no headers, and was
+/// penalised for claiming more work than its (no) headers show.
+#[test]
+fn a_locator_after_a_queue_still_ends_at_genesis() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let ours = chain.extend(&genesis, 2, test_address(0));
+    let theirs = chain.extend(&genesis, 3, test_address(1));
+    let mut node = node(&chain);
+    let out = connect(&mut node, "a", status_of(&chain, &ours[1]));
+    let (_, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked of a");
+    answer_headers(&mut node, "a", id, &ours);
+    // "a" goes quiet; "b" shows a heavier branch of its own.
+    let mut out = connect(&mut node, "b", status_of(&chain, &theirs[2]));
+    let later = NOW + ProtocolConfig::default().request_timeout_ms + 1;
+    out.extend(feed_at(&mut node, Event::Tick, later));
+    let (_, id, request) = requests(&out)
+        .into_iter()
+        .find(|(p, _, r)| *p == "b" && matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked of b");
+    let SyncRequest::GetHeaders { locator, .. } = request else {
+        unreachable!()
+    };
+    assert_eq!(
+        locator.first(),
+        Some(&ours[1].hash()),
+        "the queue's end first"
+    );
+    assert_eq!(locator.last(), Some(&genesis), "genesis last");
+    // b answers from genesis: its branch, no penalty.
+    feed_at(
+        &mut node,
+        Event::Response {
+            peer: "b",
+            id,
+            response: SyncResponse::Headers(theirs.iter().map(|b| b.header).collect()),
+        },
+        later,
+    );
+    assert_eq!(score_of(&node, "b"), 0);
+}
+
 fn score_of(node: &Node, peer: &'static str) -> u32 {
     node.0.score(&peer)
 }

@@ -1,0 +1,72 @@
+//! Serving peers' requests: statuses, headers from a locator, blocks by hash, each
+//! bounded (`messages`) and charged to the peer's inbound rate limit.
+//!
+//! # Invariants
+//! - A response never exceeds `max_response_bytes` nor the message limits.
+use super::*;
+
+impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
+    pub(super) fn serve<S: ChainStore>(
+        &mut self,
+        peer: P,
+        id: u64,
+        request: SyncRequest,
+        chain: &mut ChainManager<S>,
+        now_ms: u64,
+        out: &mut Vec<Action<P>>,
+    ) -> Result<(), ChainError> {
+        if let Err(action) = self.policy.on_request(&peer, now_ms) {
+            out.push(Action::Refuse { id });
+            self.apply_policy(peer, action, "request flood".into(), out);
+            return Ok(());
+        }
+        if request.check().is_err() {
+            out.push(Action::Refuse { id });
+            self.penalize(
+                &peer,
+                Misbehavior::ProtocolViolation,
+                now_ms,
+                "request over the limits".into(),
+                out,
+            );
+            return Ok(());
+        }
+        let response = match request {
+            SyncRequest::Status(status) => {
+                let ours = Self::status(chain);
+                out.push(Action::Respond {
+                    id,
+                    response: SyncResponse::Status(ours),
+                });
+                self.on_status(peer, status, chain, now_ms, out);
+                return Ok(());
+            }
+            SyncRequest::GetHeaders { locator, max } => {
+                let max = (max as usize).min(MAX_HEADERS);
+                match chain.headers_after(&locator, max)? {
+                    Ok(headers) => SyncResponse::Headers(headers),
+                    Err(_) => {
+                        // No shared block, not even genesis: another chain. Nothing to send.
+                        SyncResponse::Headers(Vec::new())
+                    }
+                }
+            }
+            SyncRequest::GetBlocks { hashes } => {
+                let mut blocks = Vec::new();
+                let mut bytes = 0usize;
+                for hash in &hashes {
+                    if let Some(block) = chain.block(hash)? {
+                        bytes += block.encoded_size();
+                        if bytes > self.config.max_response_bytes && !blocks.is_empty() {
+                            break;
+                        }
+                        blocks.push(block);
+                    }
+                }
+                SyncResponse::Blocks(blocks)
+            }
+        };
+        out.push(Action::Respond { id, response });
+        Ok(())
+    }
+}
