@@ -11,5 +11,6 @@ pub mod miner;
 pub mod primitives;
 pub mod protocol;
 pub mod state;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;
 pub mod views;

@@ -70,16 +70,7 @@ impl NodeExplorer {
         else {
             return Ok(0.0);
         };
-        let secs = i64::from(tip.header.time) - i64::from(old.header.time);
-        let work = tip
-            .chain_work
-            .as_u256()
-            .checked_sub(old.chain_work.as_u256())
-            .unwrap_or_default();
-        if secs <= 0 || work.is_zero() {
-            return Ok(0.0);
-        }
-        Ok(work.approx_log2().exp2() / secs as f64)
+        Ok(crate::core::chain::stats::hash_rate(&old, &tip))
     }
 }
 

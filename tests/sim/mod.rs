@@ -993,22 +993,7 @@ impl Sim {
     }
 
     fn gossip_transfer(&mut self, from: NodeId, except: Option<NodeId>, transfer: &Transfer) {
-        for (to, epoch) in self.connected_neighbours(from) {
-            if Some(to) == except {
-                continue;
-            }
-            if self.rng.random_range(0..100) < self.config.gossip_loss_percent {
-                continue;
-            }
-            let at = self.now_ms + self.latency();
-            self.schedule(
-                at,
-                to,
-                from,
-                epoch,
-                Payload::GossipTransfer(transfer.clone()),
-            );
-        }
+        self.gossip_payload(from, except, || Payload::GossipTransfer(transfer.clone()));
     }
 
     /// The node's miner finds a block on the template it was given last (which may be on
@@ -1266,6 +1251,17 @@ impl Sim {
     }
 
     fn gossip(&mut self, from: NodeId, except: Option<NodeId>, block: &Block) {
+        self.gossip_payload(from, except, || Payload::Gossip(block.clone()));
+    }
+
+    /// Sends `payload()` to every connected neighbour of `from` but `except`, each copy
+    /// lost with the gossip loss rate.
+    fn gossip_payload(
+        &mut self,
+        from: NodeId,
+        except: Option<NodeId>,
+        payload: impl Fn() -> Payload,
+    ) {
         for (to, epoch) in self.connected_neighbours(from) {
             if Some(to) == except {
                 continue;
@@ -1274,7 +1270,7 @@ impl Sim {
                 continue;
             }
             let at = self.now_ms + self.latency();
-            self.schedule(at, to, from, epoch, Payload::Gossip(block.clone()));
+            self.schedule(at, to, from, epoch, payload());
         }
     }
 

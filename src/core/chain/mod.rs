@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub mod locator;
 pub mod manager;
 pub mod memory;
+pub mod stats;
 
 /// What the tree knows about one stored block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

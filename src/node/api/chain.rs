@@ -3,7 +3,6 @@ use super::views::{BlockSummaryView, BlockView, InfoView, TipView};
 use super::{ApiError, ApiState};
 use crate::core::chain::BlockIndexEntry;
 use crate::core::consensus::target::CompactTarget;
-use crate::core::consensus::target::Target;
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::MAX_MEMO_BYTES;
 use crate::core::primitives::{Block, BlockHash};
@@ -17,13 +16,7 @@ pub const MAX_BLOCKS_PAGE: u32 = 500;
 
 /// The difficulty of `bits`: how many times harder than the pow limit (for people).
 pub fn difficulty(spec: &ChainSpec, bits: CompactTarget) -> f64 {
-    match Target::from_compact(bits) {
-        Ok(target) => {
-            let exponent = spec.pow_limit.as_u256().approx_log2() - target.as_u256().approx_log2();
-            exponent.exp2()
-        }
-        Err(_) => 0.0,
-    }
+    crate::core::chain::stats::difficulty(&spec.pow_limit, bits)
 }
 
 pub(super) async fn info(State(state): State<ApiState>) -> Result<Json<InfoView>, ApiError> {
