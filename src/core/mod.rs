@@ -11,6 +11,7 @@ pub mod miner;
 pub mod primitives;
 pub mod protocol;
 pub mod state;
+pub mod storage;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;
 pub mod views;

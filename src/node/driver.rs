@@ -782,7 +782,7 @@ impl Driver {
                     "syncing: height {height} of {target_height}, {blocks_per_sec:.1} blocks/s, about {left} left"
                 );
             }
-            Action::StoreFailed(e) => self.store_failed(e),
+            Action::StoreFailed(e) => self.store_failed(e.to_string()),
             Action::Continue => self.continue_sync = true,
         }
     }

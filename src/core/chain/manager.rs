@@ -26,6 +26,7 @@ use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::primitives::{Block, BlockHash, Header};
 use crate::core::state::sigcache::{self, SignatureCache};
 use crate::core::state::{BlockStateChange, StateView};
+use crate::core::storage::StorageFailure;
 use std::sync::Arc;
 
 /// Storage the manager writes through: the block tree, the best chain by height, and the
@@ -183,7 +184,9 @@ impl<S: ChainStore> ChainManager<S> {
             .into_iter()
             .map(|height| {
                 self.store.best_hash_at(height)?.ok_or_else(|| {
-                    ChainError::Store(format!("no best-chain block at height {height}"))
+                    ChainError::Store(StorageFailure::corrupt(format!(
+                        "no best-chain block at height {height}"
+                    )))
                 })
             })
             .collect()
@@ -221,10 +224,11 @@ impl<S: ChainStore> ChainManager<S> {
             .min(fork_height.saturating_add(u32::try_from(max).unwrap_or(u32::MAX)));
         let mut headers = Vec::with_capacity(last.saturating_sub(fork_height) as usize);
         for height in fork_height.saturating_add(1)..=last {
-            let hash = self
-                .store
-                .best_hash_at(height)?
-                .ok_or_else(|| ChainError::Store(format!("no best-chain block at {height}")))?;
+            let hash = self.store.best_hash_at(height)?.ok_or_else(|| {
+                ChainError::Store(StorageFailure::corrupt(format!(
+                    "no best-chain block at {height}"
+                )))
+            })?;
             headers.push(self.store.expect_entry(&hash)?.header);
         }
         Ok(Ok(headers))
@@ -338,7 +342,7 @@ impl<S: ChainStore> ChainManager<S> {
                     self.store.connect_block(&block, &entry, &change)?;
                     self.tip = entry;
                 }
-                Err(BlockError::Store(e)) => return Err(ChainError::Store(e.0)),
+                Err(BlockError::Store(e)) => return Err(ChainError::Store(e)),
                 Err(error) => {
                     self.store.store_invalid(hash, &error.to_string())?;
                     for descendant in &plan.connect[i + 1..] {
@@ -347,9 +351,9 @@ impl<S: ChainStore> ChainManager<S> {
                     }
                     if should_return_after_failed_reorg(&old_tip, &self.tip) {
                         self.switch_to(old_tip)?.map_err(|(h, e)| {
-                            ChainError::Store(format!(
+                            ChainError::Store(StorageFailure::corrupt(format!(
                                 "the former best chain no longer validates at {h}: {e}"
-                            ))
+                            )))
                         })?;
                     }
                     return Ok(Err((*hash, error)));

@@ -13,6 +13,7 @@ use crate::core::state::memory::MemoryState;
 use crate::core::state::{
     Account, BlockStateChange, BlockUndo, SmtPage, StateStoreError, StateView,
 };
+use crate::core::storage::StorageFailure;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -129,9 +130,9 @@ impl ChainStore for MemoryChainStore {
         if self.best.last() != Some(&block.header.prev_hash)
             || entry.height() as usize != self.best.len()
         {
-            return Err(ChainError::Store(format!(
+            return Err(ChainError::Store(StorageFailure::corrupt(format!(
                 "block {hash} does not extend the tip"
-            )));
+            ))));
         }
         self.state.apply_change(change);
         self.undo.insert(hash, change.undo.clone());
@@ -142,12 +143,15 @@ impl ChainStore for MemoryChainStore {
     fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError> {
         let hash = block.hash();
         if self.best.last() != Some(&hash) || self.best.len() == 1 {
-            return Err(ChainError::Store(format!("block {hash} is not the tip")));
+            return Err(ChainError::Store(StorageFailure::corrupt(format!(
+                "block {hash} is not the tip"
+            ))));
         }
-        let undo = self
-            .undo
-            .remove(&hash)
-            .ok_or_else(|| ChainError::Store(format!("no undo data for block {hash}")))?;
+        let undo = self.undo.remove(&hash).ok_or_else(|| {
+            ChainError::Store(StorageFailure::corrupt(format!(
+                "no undo data for block {hash}"
+            )))
+        })?;
         for (address, before) in undo.previous {
             match before {
                 Some(account) => self.state.accounts.insert(address, account),

@@ -94,8 +94,8 @@ impl BlockIndexEntry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     /// The storage underneath failed.
-    #[error("block index storage failed: {0}")]
-    Store(String),
+    #[error("block index storage failed ({0})")]
+    Store(#[from] crate::core::storage::StorageFailure),
     /// A block the index refers to is missing.
     #[error("block index is missing block {0}: the store is damaged")]
     Missing(BlockHash),

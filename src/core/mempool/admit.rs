@@ -281,10 +281,10 @@ mod tests {
 
     impl StateView for BrokenState {
         fn account(&self, _: &Address) -> Result<Option<Account>, StateStoreError> {
-            Err(StateStoreError("disk gone".to_string()))
+            Err(StateStoreError::io("disk gone"))
         }
         fn smt_page(&self, _: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
-            Err(StateStoreError("disk gone".to_string()))
+            Err(StateStoreError::io("disk gone"))
         }
     }
 
@@ -567,7 +567,7 @@ mod tests {
     fn a_failing_state_is_an_internal_error() {
         let fx = Fixture::new(config());
         let mut pool = fx.pool();
-        let error = MempoolError::State("disk gone".to_string());
+        let error = MempoolError::State("I/O failure: disk gone".to_string());
         assert_eq!(error.code(), "internal");
         refused(&mut pool, fx.send(0, 1, 10, 500, 0), &BrokenState, error);
     }

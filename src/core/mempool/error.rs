@@ -110,7 +110,7 @@ pub enum MempoolError {
 
 impl From<StateStoreError> for MempoolError {
     fn from(error: StateStoreError) -> Self {
-        MempoolError::State(error.0)
+        MempoolError::State(error.to_string())
     }
 }
 
@@ -192,7 +192,7 @@ mod tests {
                 min_fee_rate_milli: 1000,
             },
             MempoolError::Expired,
-            MempoolError::State("disk".to_string()),
+            MempoolError::State("I/O failure: disk".to_string()),
         ]
     }
 
@@ -229,8 +229,8 @@ mod tests {
         .to_string();
         assert!(text.contains("40") && text.contains('3') && text.contains("32"));
         assert_eq!(
-            MempoolError::from(StateStoreError("disk".to_string())),
-            MempoolError::State("disk".to_string())
+            MempoolError::from(StateStoreError::io("disk")),
+            MempoolError::State("I/O failure: disk".to_string())
         );
     }
 }

@@ -70,7 +70,9 @@ pub fn check_header_chain<I: BlockIndex + ?Sized, P: Ord + Clone>(
         }
         let entry = parent.child(*header, &params).map_err(|_| {
             // check_header compared the bits with ASERT's, which always decode.
-            ChainError::Store(format!("header {hash} passed with undecodable bits"))
+            ChainError::Store(crate::core::storage::StorageFailure::corrupt(format!(
+                "header {hash} passed with undecodable bits"
+            )))
         })?;
         fresh.insert(hash, entry.clone());
         wanted.push(Wanted {

@@ -24,9 +24,7 @@ use crate::core::primitives::{Address, Hash256};
 use std::sync::Arc;
 
 /// A failure of the storage underneath a [`StateView`] (not a consensus failure).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("state storage failed: {0}")]
-pub struct StateStoreError(pub String);
+pub type StateStoreError = crate::core::storage::StorageFailure;
 
 /// Read access to the account state.
 ///

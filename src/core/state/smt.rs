@@ -154,14 +154,11 @@ fn bit(address: &Address, depth: usize) -> bool {
 }
 
 fn missing(hash: &Hash256) -> StateStoreError {
-    StateStoreError(format!(
-        "state tree node {} is missing: the store is damaged",
-        hex::encode(hash)
-    ))
+    StateStoreError::corrupt(format!("state tree node {} is missing", hex::encode(hash)))
 }
 
 fn too_deep() -> StateStoreError {
-    StateStoreError("the state tree is deeper than 256 levels: the store is damaged".into())
+    StateStoreError::corrupt("the state tree is deeper than 256 levels")
 }
 
 /// Finds node `hash`, which sits at `depth`, given the page its parent is in (`None` for the
@@ -181,8 +178,8 @@ fn find_node<V: StateView + ?Sized>(
     if depth % PAGE_DEPTH == 0 {
         let page = view.smt_page(hash)?.ok_or_else(|| missing(hash))?;
         let node = page.get(hash).cloned().ok_or_else(|| {
-            StateStoreError(format!(
-                "state tree page {} does not hold its top node: the store is damaged",
+            StateStoreError::corrupt(format!(
+                "state tree page {} does not hold its top node",
                 hex::encode(hash)
             ))
         })?;
@@ -444,8 +441,8 @@ fn build_subtree(
         }));
     }
     if depth >= 256 {
-        return Err(StateStoreError(
-            "two updates for the same address reached the tree".to_string(),
+        return Err(StateStoreError::corrupt(
+            "two updates for the same address reached the tree",
         ));
     }
     let split = split_at_bit(updates, depth);
@@ -688,6 +685,7 @@ mod tests {
     fn missing_node_is_an_error_not_a_panic() {
         let state = MemoryState::default();
         let err = update_root(&state, [9u8; 32], &[(Address([1; 32]), account(1, 0))]).unwrap_err();
-        assert!(err.0.contains("missing"));
+        assert_eq!(err.kind, crate::core::storage::StorageKind::Corrupt);
+        assert!(err.detail.contains("missing"));
     }
 }

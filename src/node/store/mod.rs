@@ -40,6 +40,7 @@ use crate::core::state::{
     account_at, all_accounts as tree_accounts, Account, BlockStateChange, SmtNode, SmtPage,
     StateStoreError, StateView, EMPTY_ROOT,
 };
+use crate::core::storage::{StorageFailure, StorageKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -151,6 +152,22 @@ impl StoreError {
                 | StoreError::Inconsistent(_)
                 | StoreError::Sled(sled::Error::Corruption { .. })
         )
+    }
+}
+
+/// The logic's view of a store error: its kind decides what the caller does next.
+impl From<StoreError> for StorageFailure {
+    fn from(e: StoreError) -> Self {
+        let kind = if matches!(e, StoreError::Closed) {
+            StorageKind::Closed
+        } else if e.is_corrupt()
+            || matches!(e, StoreError::WrongChain { .. } | StoreError::Schema { .. })
+        {
+            StorageKind::Corrupt
+        } else {
+            StorageKind::Io
+        };
+        StorageFailure::new(kind, e.to_string())
     }
 }
 
@@ -750,7 +767,7 @@ fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
 
 /// A failed tree read as a store error (the tree reads through [`StateView`]).
 fn tree_error(e: StateStoreError) -> StoreError {
-    StoreError::Inconsistent(e.0)
+    StoreError::Inconsistent(e.to_string())
 }
 
 /// The history record of `address` for the block at `height`.
@@ -801,20 +818,19 @@ impl StateView for Store {
     }
 
     fn smt_page(&self, top: &Hash256) -> Result<Option<Arc<SmtPage>>, StateStoreError> {
-        self.page(top).map_err(|e| StateStoreError(e.to_string()))
+        self.page(top).map_err(StateStoreError::from)
     }
 }
 
 impl BlockIndex for Store {
     fn entry(&self, hash: &BlockHash) -> Result<Option<BlockIndexEntry>, ChainError> {
-        self.index_entry(hash)
-            .map_err(|e| ChainError::Store(e.to_string()))
+        self.index_entry(hash).map_err(ChainError::from)
     }
 }
 
 impl From<StoreError> for ChainError {
     fn from(e: StoreError) -> Self {
-        ChainError::Store(e.to_string())
+        ChainError::Store(e.into())
     }
 }
 

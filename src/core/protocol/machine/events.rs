@@ -187,7 +187,7 @@ pub enum Action<P> {
         eta_secs: Option<u64>,
     },
     /// The chain store failed: the shell should log it and may stop.
-    StoreFailed(String),
+    StoreFailed(ChainError),
     /// Downloaded blocks are ready to connect: once these actions are carried out and the
     /// events already waiting are handled, feed [`Event::Continue`].
     Continue,

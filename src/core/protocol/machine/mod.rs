@@ -250,7 +250,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         let result = self.dispatch(event, chain, now_ms, &mut out);
         let result = result.and_then(|()| self.schedule(chain, now_ms, &mut out));
         if let Err(e) = result {
-            out.push(Action::StoreFailed(e.to_string()));
+            out.push(Action::StoreFailed(e));
         }
         out
     }
