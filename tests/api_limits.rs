@@ -122,6 +122,17 @@ async fn hold(target: SocketAddr, bytes: &'static [u8], counts: Arc<SlowCounts>)
     counts.closed_by_node.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The node's cap on HTTP connections, from its log line `HTTP: at most N connections`.
+fn http_connection_cap(node: &Node) -> u64 {
+    let log = std::fs::read_to_string(&node.log).expect("the node's log");
+    log.lines()
+        .find_map(|line| {
+            let (_, rest) = line.split_once("HTTP: at most ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no `HTTP: at most N connections` in {}", node.log.display()))
+}
+
 /// `GET /api/v1/tip` on a new connection, which must be answered `200` within
 /// [`ANSWER_WITHIN`]; returns how long it took.
 fn tip_within_deadline(node: &Node, clients: &SlowClients) -> Duration {
@@ -172,6 +183,19 @@ fn slow_clients_do_not_starve_the_node(name: &str, slow_clients: usize, open_fil
             } else {
                 Err(clients.counts.summary())
             }
+        },
+    );
+    // Every attempt has connected, but connected means queued in the kernel's accept queue:
+    // wait until the node has taken each one in (it holds at most its cap and has closed the
+    // rest), so that the honest request below meets the attack held, not the kernel's full
+    // accept queue (a dropped SYN alone costs the client 1 s, the whole deadline).
+    let cap = http_connection_cap(&a);
+    poll(
+        "the node to take in the flood (hold at most its cap)",
+        RELEASE_DEADLINE,
+        || match clients.counts.held() {
+            held if held <= cap => Ok(()),
+            _ => Err(format!("cap {cap}: {}", clients.counts.summary())),
         },
     );
     eprintln!(
