@@ -117,6 +117,9 @@ impl Ballast {
     }
 }
 
+/// The most transfers the stream keeps accepted but unconfirmed.
+const MAX_UNCONFIRMED: usize = 24;
+
 /// What the API has said so far: the highest tip, the transfers it accepted and those it
 /// reported confirmed.
 #[derive(Default)]
@@ -175,7 +178,12 @@ impl Reported {
     ) {
         let deadline = Instant::now() + timeout;
         loop {
-            self.send(node, spec);
+            // Within the mempool's nonce window (32 past the account's nonce): while blocks
+            // come slowly, more would be refused as too far ahead, which is not this test's
+            // point.
+            if self.accepted.len() - self.confirmed.len() < MAX_UNCONFIRMED {
+                self.send(node, spec);
+            }
             self.observe(node);
             if done(node, self) {
                 return;

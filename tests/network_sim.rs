@@ -166,6 +166,24 @@ fn kept_hostile_seeds_hold() {
     }
 }
 
+/// Seeds of the honest network (beyond CI's first 100) that once broke an invariant, kept
+/// so the bug stays fixed; each is also a unit test in `core::protocol::machine::tests`.
+/// - 315: headers asked after the download queue's end were answered after the queue was
+///   dropped (its source served a bad block); the honest answer was penalised for extending
+///   nothing we know.
+const KEPT_HONEST_SEEDS: [u64; 1] = [315];
+
+#[test]
+fn kept_honest_seeds_hold() {
+    for seed in KEPT_HONEST_SEEDS {
+        let report = run_seed(seed, &SimConfig::default());
+        assert_eq!(
+            report.bans, 0,
+            "kept seed {seed}: an honest node was banned"
+        );
+    }
+}
+
 #[test]
 fn the_same_seed_replays_the_same_run() {
     let config = SimConfig {

@@ -21,6 +21,8 @@ pub mod disk;
 pub mod driver;
 pub mod events;
 pub mod explorer;
+#[cfg(feature = "test-utils")]
+pub mod harness;
 pub mod journal_writer;
 pub mod launch;
 pub mod metrics;

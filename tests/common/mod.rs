@@ -3,7 +3,8 @@
 //! the `cairn` CLI with a deadline, starting and stopping nodes, polling the HTTP API, and a
 //! seeded random number generator.
 //!
-//! Every process is started through [`ProcessGuard`], whose `Drop` kills and reaps it, so a
+//! Processes are started and reaped by `cairn::node::harness` (shared with the load tools in
+//! `loadtest/`): every one through [`ProcessGuard`], whose `Drop` kills and reaps it, so a
 //! failing (panicking) test leaves nothing running.
 #![allow(clippy::disallowed_methods)]
 // Each test binary compiles this module and uses a different part of it.
@@ -11,14 +12,15 @@
 
 use cairn::core::consensus::spec::DEV_SPEC_TOML;
 use cairn::core::consensus::ChainSpec;
+use cairn::node::harness::{self, NodeCommand};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -35,30 +37,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Lines of a log shown when a test fails.
 const LOG_TAIL_LINES: usize = 40;
 
-/// A `cairn` command with a predictable environment: plain (uncoloured) logs at `info`, and
-/// error messages without anyhow backtraces (panics still get theirs).
+/// A `cairn` command with a predictable environment (see [`harness::cairn_command`]).
 fn cairn_command<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new(CAIRN);
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .stdin(Stdio::null());
-    command
-}
-
-fn command_line(command: &Command) -> String {
-    let mut line = String::from("cairn");
-    for arg in command.get_args() {
-        line.push(' ');
-        line.push_str(&arg.to_string_lossy());
-    }
-    line
+    harness::cairn_command(Path::new(CAIRN), args)
 }
 
 /// Polls `check` until it returns `Ok`, or panics after `timeout` naming `what` and the last
@@ -81,87 +66,47 @@ pub fn poll<T>(
     }
 }
 
-/// The last `lines` lines of a text file (or why it cannot be read).
-pub fn tail(path: &Path, lines: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("(cannot read {}: {e})", path.display()),
-    }
-}
+pub use cairn::node::harness::tail;
 
-/// A child process that is killed and reaped when dropped, even while a test panics.
-pub struct ProcessGuard {
-    child: Child,
-    command_line: String,
-}
+/// A child process that is killed and reaped when dropped, even while a test panics (a
+/// [`harness::ChildProcess`] whose failures fail the test).
+pub struct ProcessGuard(harness::ChildProcess);
 
 impl ProcessGuard {
     /// Starts `command`.
-    pub fn spawn(mut command: Command) -> ProcessGuard {
-        let command_line = command_line(&command);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `{command_line}`: {e}"));
-        ProcessGuard {
-            child,
-            command_line,
-        }
+    pub fn spawn(command: Command) -> ProcessGuard {
+        ProcessGuard(harness::ChildProcess::spawn(command).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Its process id.
     pub fn pid(&self) -> libc::pid_t {
-        libc::pid_t::try_from(self.child.id()).expect("pids fit in pid_t")
+        self.0.pid()
     }
 
     /// The exit status, if it has exited.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        self.child
-            .try_wait()
-            .unwrap_or_else(|e| panic!("cannot wait for `{}`: {e}", self.command_line))
+        self.0
+            .try_status()
+            .unwrap_or_else(|e| panic!("cannot wait for `{}`: {e}", self.0.command_line()))
     }
 
     /// Waits up to `timeout` for it to exit.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.0
+            .wait_timeout(timeout)
+            .unwrap_or_else(|e| panic!("cannot wait for `{}`: {e}", self.0.command_line()))
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`).
     pub fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child, not
-        // yet reaped (we only reap in `try_status`, after which nobody signals it).
-        let result = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(
-            result,
-            0,
-            "kill({}, {signal}) failed: {}",
-            self.pid(),
-            std::io::Error::last_os_error()
-        );
+        if let Err(e) = self.0.signal(signal) {
+            panic!("kill({}, {signal}) failed: {e}", self.pid());
+        }
     }
 
     /// The command line it was started with.
     pub fn command_line(&self) -> &str {
-        &self.command_line
-    }
-}
-
-impl Drop for ProcessGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.command_line()
     }
 }
 
@@ -493,71 +438,25 @@ impl Node {
         extra: &[String],
         open_files: Option<u64>,
     ) -> Node {
-        let addr_file = data_dir.join(cairn::node::API_ADDR_FILE);
-        match std::fs::remove_file(&addr_file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("cannot delete the stale {}: {e}", addr_file.display()),
-        }
-        let mut args = node_args(data_dir, spec);
+        let mut command = NodeCommand::new(Path::new(CAIRN), data_dir, &spec.path, &log);
         if mine {
-            args.extend(mining_args(spec));
+            command = command.args(mining_args(spec));
         }
-        args.extend(extra.iter().map(String::as_str));
-        let output = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap_or_else(|e| panic!("cannot open log {}: {e}", log.display()));
-        let mut command = cairn_command(args);
-        command
-            .stdout(output.try_clone().expect("cannot clone a file handle"))
-            .stderr(output);
+        command = command.args(extra);
         if let Some(open_files) = open_files {
-            use std::os::unix::process::CommandExt;
-            let limit = libc::rlimit {
-                rlim_cur: open_files,
-                rlim_max: open_files,
-            };
-            // SAFETY: the closure runs in the child between fork and exec and calls only
-            // setrlimit(2), which is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
-            }
+            command = command.open_files(open_files);
         }
-        let mut process = ProcessGuard::spawn(command);
-        let what = format!("the API address in {}", addr_file.display());
-        let api = poll(&what, STARTUP_TIMEOUT, || {
-            if let Some(status) = process.try_status() {
-                panic!(
-                    "the node exited with {status} before its API came up (log {})",
-                    log.display()
-                );
-            }
-            // The file may be seen half written: wait until it parses.
-            let text = std::fs::read_to_string(&addr_file).map_err(|e| e.to_string())?;
-            text.trim()
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("{text:?}: {e}"))
-        });
-        let node = Node {
-            process,
+        let mut process = command.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let api = harness::wait_for_api(&mut process, data_dir, &log, STARTUP_TIMEOUT, |api| {
+            http_get(&format!("http://{api}/api/v1/tip")).map(|_| ())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        Node {
+            process: ProcessGuard(process),
             log,
             api,
             data_dir: data_dir.to_path_buf(),
-        };
-        poll(
-            format!("the API at {api} to answer"),
-            STARTUP_TIMEOUT,
-            || node.try_get("/api/v1/tip"),
-        );
-        node
+        }
     }
 
     /// The node's P2P address with its peer id (from `<data-dir>/p2p.addr`), for other

@@ -95,6 +95,8 @@ enum Pending {
         /// The most work of any block in our locator: an honest peer that answers with no
         /// headers has its tip on the locator, so no more work than this.
         asked_from: Work,
+        /// The hashes of the locator we sent: an honest answer starts after one of them.
+        locator: Vec<BlockHash>,
     },
     Blocks(Vec<BlockHash>),
 }

@@ -7,6 +7,16 @@
 //! - A request that fails or times out gives its blocks back to the queue.
 use super::*;
 
+/// What a headers request asked, to judge its answer by.
+pub(super) struct HeadersAsked {
+    /// The chain work the peer claimed in its last status.
+    claimed: Option<Work>,
+    /// The most work of any block in the locator.
+    asked_from: Work,
+    /// The locator's hashes.
+    locator: Vec<BlockHash>,
+}
+
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     pub(super) fn on_response<S: ChainStore>(
         &mut self,
@@ -36,11 +46,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 Pending::Headers {
                     claimed,
                     asked_from,
+                    locator,
                 },
                 SyncResponse::Headers(headers),
             ) => {
                 self.headers_request = None;
-                self.on_headers(peer, headers, (claimed, asked_from), chain, now_ms, out)?;
+                let asked = HeadersAsked {
+                    claimed,
+                    asked_from,
+                    locator,
+                };
+                self.on_headers(peer, headers, asked, chain, now_ms, out)?;
             }
             (Pending::Blocks(requested), SyncResponse::Blocks(blocks)) => {
                 if let Err(e) = check_blocks_response(&blocks, &requested) {
@@ -104,7 +120,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         &mut self,
         peer: P,
         headers: Vec<crate::core::primitives::Header>,
-        (claimed, asked_from): (Option<Work>, Work),
+        asked: HeadersAsked,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
@@ -150,14 +166,14 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 // The peer's chain ends at a block we know: its last header, or (nothing
                 // sent) the first hash of our locator, by the protocol.
                 let shown = match headers.last() {
-                    None => Some(asked_from),
+                    None => Some(asked.asked_from),
                     Some(last) => match self.download.entry(&last.hash()) {
                         Some(entry) => Some(entry.chain_work),
                         None => chain.entry(&last.hash())?.map(|e| e.chain_work),
                     },
                 };
                 if let Some(shown) = shown {
-                    self.check_claimed_work(&peer, claimed, shown, now_ms, out);
+                    self.check_claimed_work(&peer, asked.claimed, shown, now_ms, out);
                 }
             }
             return Ok(());
@@ -166,6 +182,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             Some(last) if last.hash == first.prev_hash => last.entry.clone(),
             _ => match chain.entry(&first.prev_hash)? {
                 Some(parent) if parent.status == BlockStatus::Valid => parent,
+                _ if asked.locator.contains(&first.prev_hash) => {
+                    // It extends a hash we named, as asked: what we knew then (the
+                    // download queue's end) was dropped before the answer came. Ask again
+                    // from what we know now.
+                    if let Some(info) = self.peers.get_mut(&peer) {
+                        info.exhausted = false;
+                    }
+                    return Ok(());
+                }
                 _ => {
                     self.penalize(
                         &peer,
@@ -211,7 +236,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         let Some(shown) = self.download.last().map(|w| w.entry.chain_work) else {
             return Ok(());
         };
-        if !more && !held && !self.check_claimed_work(&peer, claimed, shown, now_ms, out) {
+        if !more && !held && !self.check_claimed_work(&peer, asked.claimed, shown, now_ms, out) {
             return Ok(());
         }
         let tip_work = chain.tip().chain_work;
@@ -470,12 +495,13 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         let id = self.send(
             peer.clone(),
             SyncRequest::GetHeaders {
-                locator,
+                locator: locator.clone(),
                 max: MAX_HEADERS as u32,
             },
             Pending::Headers {
                 claimed,
                 asked_from,
+                locator,
             },
             now_ms,
             out,

@@ -89,6 +89,18 @@ fn answer_headers(
     (id, hashes)
 }
 
+/// The id and locator of the headers request to `peer` among `out`.
+fn headers_asked_of(out: &[Action<&'static str>], peer: &str) -> (u64, Vec<BlockHash>) {
+    let (_, id, request) = requests(out)
+        .into_iter()
+        .find(|(p, _, r)| *p == peer && matches!(r, SyncRequest::GetHeaders { .. }))
+        .unwrap_or_else(|| panic!("headers asked of {peer}: {out:?}"));
+    let SyncRequest::GetHeaders { locator, .. } = request else {
+        unreachable!()
+    };
+    (id, locator)
+}
+
 fn status_of(chain: &TestChain, tip: &Block) -> Status {
     let entry = chain.entry_of(&tip.hash());
     Status {
@@ -456,13 +468,7 @@ fn a_locator_after_a_queue_still_ends_at_genesis() {
     let mut out = connect(&mut node, "b", status_of(&chain, &theirs[2]));
     let later = NOW + ProtocolConfig::default().request_timeout_ms + 1;
     out.extend(feed_at(&mut node, Event::Tick, later));
-    let (_, id, request) = requests(&out)
-        .into_iter()
-        .find(|(p, _, r)| *p == "b" && matches!(r, SyncRequest::GetHeaders { .. }))
-        .expect("headers asked of b");
-    let SyncRequest::GetHeaders { locator, .. } = request else {
-        unreachable!()
-    };
+    let (id, locator) = headers_asked_of(&out, "b");
     assert_eq!(
         locator.first(),
         Some(&ours[1].hash()),
@@ -480,6 +486,63 @@ fn a_locator_after_a_queue_still_ends_at_genesis() {
         later,
     );
     assert_eq!(score_of(&node, "b"), 0);
+}
+
+/// Found by the simulation (seed 315): we asked an honest peer for headers after our
+/// download queue's end; before it answered, the queue was dropped (its source served a
+/// bad block). The answer, which extends the hash we named first, was penalised for
+/// extending nothing we know.
+#[test]
+fn headers_after_a_queue_dropped_meanwhile_are_not_blamed() {
+    let mut chain = TestChain::new();
+    let genesis = chain.genesis_hash;
+    let ours = chain.extend(&genesis, 2, test_address(0));
+    let more = chain.extend(&ours[1].hash(), 2, test_address(0));
+    let mut node = node(&chain);
+    let out = connect(&mut node, "a", status_of(&chain, &ours[1]));
+    let (_, id, _) = requests(&out)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
+        .expect("headers asked of a");
+    let (blocks_id, _) = answer_headers(&mut node, "a", id, &ours);
+    let mut out = connect(&mut node, "b", status_of(&chain, &more[1]));
+    out.extend(feed(&mut node, Event::Tick));
+    let (headers_id, locator) = headers_asked_of(&out, "b");
+    assert_eq!(
+        locator.first(),
+        Some(&ours[1].hash()),
+        "the queue's end first"
+    );
+    // a serves a block whose body does not match its header: the queue is dropped.
+    let mut mangled = ours[0].clone();
+    mangled.reward = Amount::from_units(mangled.reward.as_units() + 1);
+    let out_a = feed(
+        &mut node,
+        Event::Response {
+            peer: "a",
+            id: blocks_id,
+            response: SyncResponse::Blocks(vec![mangled]),
+        },
+    );
+    assert!(banned(&out_a, "a"), "a served a bad block: {out_a:?}");
+    // b answers as asked, after the queue's old end.
+    let mut out = feed(
+        &mut node,
+        Event::Response {
+            peer: "b",
+            id: headers_id,
+            response: SyncResponse::Headers(more.iter().map(|b| b.header).collect()),
+        },
+    );
+    assert_eq!(score_of(&node, "b"), 0, "b answered honestly: {out:?}");
+    // It is asked again, from what we now know.
+    out.extend(feed_at(&mut node, Event::Tick, NOW + 1_000));
+    assert!(
+        requests(&out)
+            .iter()
+            .any(|(p, _, r)| *p == "b" && matches!(r, SyncRequest::GetHeaders { .. })),
+        "b asked again: {out:?}"
+    );
 }
 
 fn score_of(node: &Node, peer: &'static str) -> u32 {

@@ -34,9 +34,10 @@
 //! Run:
 //!
 //! ```text
-//! cargo bench --bench net_bench                # both, about 10 minutes after the build
-//! cargo bench --bench net_bench -- latency     # only block propagation (about 3 minutes)
-//! cargo bench --bench net_bench -- sync        # only sync (about 7 minutes)
+//! cargo build --release -p cairn -p cairn-loadtest
+//! target/release/cairn-loadtest net            # both, about 10 minutes
+//! target/release/cairn-loadtest net latency    # only block propagation (about 3 minutes)
+//! target/release/cairn-loadtest net sync       # only sync (about 7 minutes)
 //! ```
 //!
 //! Knobs (environment variables, defaults in brackets): NET_BENCH_BLOCKS [120] blocks measured
@@ -44,12 +45,11 @@
 //! block at 16 MH/s; ASERT adjusts); NET_BENCH_MINER_PEERS [2] and NET_BENCH_MAX_PEERS [64,
 //! the node's default] connection caps of the miner and of the followers; SYNC_BLOCKS [300]; SYNC_TRANSFERS [2000] per block; SYNC_ACCOUNTS
 //! [2000] funded senders; SYNC_RUNS [3]; NET_BENCH_KEEP=1 keeps the temp directory (node
-//! logs) and prints its path. Respects CARGO_TARGET_DIR (through cargo).
-#![allow(clippy::disallowed_methods)]
+//! logs) and prints its path.
 
-#[path = "support/node.rs"]
-mod node;
-
+use crate::machine::{env_number, load_average, process_cpu, stat_cpu};
+use crate::node::percentile;
+use crate::node::{cairn_binary, read_api_addr, Launcher, NodeProcess};
 use anyhow::{anyhow, ensure, Context, Result};
 use cairn::core::chain::manager::{ChainManager, ChainStore};
 use cairn::core::chain::{BlockIndex, BlockIndexEntry, ChainError};
@@ -66,8 +66,6 @@ use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
 use cairn::node::precheck::SignaturePrecheck;
 use cairn::node::store::Store;
-use node::percentile;
-use node::{read_api_addr, Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
 use secp256k1::Keypair;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -105,9 +103,7 @@ static NODES: Launcher = Launcher {
     on_poll: || Ok(()),
 };
 
-fn main() -> Result<()> {
-    let which = node::chosen_part(&["latency", "sync"])?;
-    let which = which.as_str();
+pub fn main(which: &str) -> Result<()> {
     let root = tempfile::Builder::new()
         .prefix("cairn-net-bench-")
         .tempdir()?;
@@ -118,7 +114,7 @@ fn main() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("load average at start: {}", load_average());
-    println!("binary: {CAIRN}");
+    println!("binary: {}", cairn_binary().display());
     println!("temp dir: {}", root.path().display());
     let result = (|| {
         if which != "sync" {
@@ -1103,11 +1099,6 @@ fn line_time(line: &str) -> Option<f64> {
 
 // ----- CPU accounting (/proc) -----
 
-/// CPU seconds (user + system) of a process so far.
-fn process_cpu(pid: u32) -> f64 {
-    stat_cpu(&format!("/proc/{pid}/stat")).map_or(0.0, |(_, s)| s)
-}
-
 /// CPU seconds of a node's threads so far, by kind: the driver thread (the first thread
 /// named "driver"), the rayon workers (they inherit the name of the driver, which starts
 /// them), the tokio runtime ("cairn-io": network and API), sled's threads, the rest.
@@ -1142,18 +1133,6 @@ fn thread_cpu(pid: u32) -> BTreeMap<&'static str, f64> {
         *out.entry(kind).or_insert(0.0) += secs;
     }
     out
-}
-
-/// The name and user + system CPU seconds in a `/proc/…/stat` file.
-fn stat_cpu(path: &str) -> Option<(String, f64)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let name = text.split_once('(')?.1.rsplit_once(')')?.0.to_string();
-    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
-    // After the name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-    Some((name, ticks as f64 / per_sec as f64))
 }
 
 // ----- helpers -----
@@ -1201,15 +1180,6 @@ fn http_agent() -> &'static ureq::Agent {
     })
 }
 
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .parse()
-            .map_err(|_| anyhow!("{name}={text:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1220,12 +1190,6 @@ fn wall_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 fn mean(values: &[f64]) -> f64 {

@@ -1,39 +1,24 @@
-//! A real `cairn node` process for the whole-process benchmarks (`net_bench`, `api_bench`),
-//! included by each with `#[path = "support/node.rs"] mod node;`. It owns starting a node
-//! (free ports on 127.0.0.1, mDNS off, its output to a log file, killed by the kernel if the
-//! bench dies), waiting for its API, checking it is still running, JSON GETs to it, killing
-//! and reaping it on drop, and the polling loop of the benches' waits; also the two chores
-//! both benches share: which part the command line names, and nearest-rank percentiles.
+//! Real `cairn node` processes for the load tools, on `cairn::node::harness` (the tests'
+//! harness too): starting one (free ports on 127.0.0.1, mDNS off, its output to a log file,
+//! killed by the kernel if the tool dies), waiting for its API, checking it is still
+//! running, JSON GETs to it, and the polling loop of the tools' waits; also nearest-rank
+//! percentiles, which both subjects print.
 //!
-//! What differs between the benches (log filter, startup timeout, HTTP client, answer size
-//! limit, a check run on every poll such as api_bench's Ctrl-C) is a [`Launcher`], one
-//! `static` per bench; bench-specific calls on a node live in the bench, in an `impl
-//! NodeProcess` block of its own.
+//! What differs between the subjects (log filter, startup timeout, HTTP client, answer size
+//! limit, a check run on every poll such as the API subject's Ctrl-C) is a [`Launcher`], one
+//! `static` per subject; subject-specific calls on a node live in the subject's file, in an
+//! `impl NodeProcess` block of its own.
 
 use anyhow::{bail, ensure, Context, Result};
+use cairn::node::harness::{tail, ChildProcess, NodeCommand};
 use serde_json::Value;
 use std::ffi::OsStr;
-use std::fs::File;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The part of a bench named on its command line (cargo's own `--bench` style flags are
-/// skipped): one of `parts`, or `all` when none is named.
-pub fn chosen_part(parts: &[&str]) -> Result<String> {
-    let which = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .unwrap_or_else(|| "all".to_string());
-    ensure!(
-        which == "all" || parts.contains(&which.as_str()),
-        "unknown part {which:?}: use {} or nothing (all)",
-        parts.join(", ")
-    );
-    Ok(which)
-}
+pub use cairn::node::harness::read_api_addr;
 
 /// Nearest-rank percentile (`q` in 0..=1; 0 is the minimum, 1 the maximum).
 pub fn percentile(values: &[f64], q: f64) -> f64 {
@@ -46,8 +31,17 @@ pub fn percentile(values: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The `cairn` binary, built by cargo for the bench.
-pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+static CAIRN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Sets the `cairn` binary the tools start (once, before any node starts).
+pub fn set_cairn_binary(path: PathBuf) {
+    let _ = CAIRN.set(path);
+}
+
+/// The `cairn` binary the tools start.
+pub fn cairn_binary() -> &'static Path {
+    CAIRN.get().expect("main sets the cairn binary first")
+}
 
 /// How a bench starts its nodes and talks to them.
 pub struct Launcher {
@@ -68,7 +62,7 @@ pub struct Launcher {
 pub struct NodeProcess {
     /// Its name in the bench's output; empty for a bench's only node.
     pub name: String,
-    child: Child,
+    child: ChildProcess,
     pub data_dir: PathBuf,
     pub log: PathBuf,
     /// Its HTTP API (port 0 until [`Launcher::start`] has seen it answer).
@@ -137,46 +131,14 @@ impl Launcher {
         extra: &[S],
         log: &Path,
     ) -> Result<NodeProcess> {
-        std::fs::create_dir_all(data_dir)?;
-        for stale in ["api.addr", "p2p.addr"] {
-            let _ = std::fs::remove_file(data_dir.join(stale));
-        }
-        let output =
-            File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = Command::new(CAIRN);
-        command
-            .arg("node")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--chain")
-            .arg(spec)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--no-mdns",
-            ])
-            .args(["--log", self.log_filter])
+        // The kernel kills the node if the tool dies without cleaning up (the tools start
+        // their nodes on the main thread, which lives as long as they do).
+        let child = NodeCommand::new(cairn_binary(), data_dir, spec, log)
+            .log_filter(self.log_filter)
             .args(extra)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output);
-        // SAFETY: prctl(2) is async-signal-safe and touches no memory of this process; it
-        // makes the kernel kill the node if the bench dies without running destructors.
-        // (The signal follows the thread that forks: the benches start nodes on the main
-        // thread.)
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command
+            .die_with_parent()
             .spawn()
-            .with_context(|| format!("cannot start {CAIRN}"))?;
+            .with_context(|| format!("cannot start {}", cairn_binary().display()))?;
         Ok(NodeProcess {
             name: name.to_string(),
             child,
@@ -225,12 +187,12 @@ impl Launcher {
 
 impl NodeProcess {
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid().unsigned_abs()
     }
 
     /// An error with the end of its log if the node has exited.
     pub fn check_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
+        if let Some(status) = self.child.try_status()? {
             let who = if self.name.is_empty() {
                 "the node".to_string()
             } else {
@@ -252,27 +214,4 @@ impl NodeProcess {
             &format!("http://{}{path}", self.api),
         )
     }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The API address a node wrote to `<data_dir>/api.addr`, once it has.
-pub fn read_api_addr(data_dir: &Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(data_dir.join("api.addr"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// The last `lines` lines of a file (empty if it cannot be read).
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -43,9 +43,10 @@
 //! Run:
 //!
 //! ```text
-//! cargo bench --bench api_bench            # everything, about 1.5 minutes after the build
-//! cargo bench --bench api_bench -- admit   # admission only (no confirmation, no reads)
-//! cargo bench --bench api_bench -- read    # reads; admission is one run at the last K
+//! cargo build --release -p cairn -p cairn-loadtest
+//! target/release/cairn-loadtest api         # everything, about 1.5 minutes
+//! target/release/cairn-loadtest api admit   # admission only (no confirmation, no reads)
+//! target/release/cairn-loadtest api read    # reads; admission is one run at the last K
 //! ```
 //!
 //! Knobs (environment variables, defaults in brackets): API_BENCH_SENDERS [2000] senders per
@@ -54,14 +55,12 @@
 //! API_BENCH_PENDING [2000] transfers left pending for the reads; API_BENCH_READERS [8] C;
 //! API_BENCH_READ_SECS [5] T (0 skips the reads); API_BENCH_BLOCK_TRANSFERS [2000];
 //! API_BENCH_BITS [0x1e00ffff] genesis target (≈1 s a block at 16 MH/s; ASERT adjusts);
-//! API_BENCH_KEEP=1 keeps the temp directory (node log) and prints its path. Respects
-//! CARGO_TARGET_DIR (through cargo). Loopback only; every phase is bounded in requests or
+//! API_BENCH_KEEP=1 keeps the temp directory (node log) and prints its path. Loopback only; every phase is bounded in requests or
 //! time, and every wait has a timeout.
-#![allow(clippy::disallowed_methods)]
 
-#[path = "support/node.rs"]
-mod node;
-
+use crate::machine::{cpu_model, env_number, load_average, process_cpu, self_cpu, stat_cpu};
+use crate::node::percentile;
+use crate::node::{cairn_binary, Launcher, NodeProcess};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use cairn::core::consensus::genesis::genesis_hash;
 use cairn::core::consensus::spec::{AllocationFile, DEV_SPEC_TOML};
@@ -69,8 +68,6 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{Address, Amount, BlockHash, Transfer};
 use cairn::core::testkit::address_of;
-use node::percentile;
-use node::{Launcher, NodeProcess, CAIRN};
 use rayon::prelude::*;
 use secp256k1::Keypair;
 use serde_json::{json, Value};
@@ -88,7 +85,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const FUNDING_COINS: &str = "1000";
 /// Largest answer a read may return (a block of 5,000 transfers is about 2 MB of JSON).
 const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
-/// Chain id of the bench chain (net_bench uses 9998 and 9999).
+/// Chain id of the bench chain (the net subject uses 9998 and 9999).
 const CHAIN_ID: u32 = 9997;
 
 /// How this bench starts its node (see `support/node.rs`): every wait stops on Ctrl-C.
@@ -195,9 +192,7 @@ impl Batch {
     }
 }
 
-fn main() -> Result<()> {
-    let which = node::chosen_part(&["admit", "read"])?;
-    let which = which.as_str();
+pub fn main(which: &str) -> Result<()> {
     let knobs = Knobs::from_env()?;
     // SAFETY: the handler only touches an atomic and calls _exit.
     unsafe {
@@ -216,7 +211,7 @@ fn main() -> Result<()> {
         cpu_model()
     );
     println!("load average at start: {}", load_average());
-    println!("binary: {CAIRN}");
+    println!("binary: {}", cairn_binary().display());
     println!("temp dir: {}", root.path().display());
     let result = run(root.path(), &knobs, which);
     println!("\nload average at end: {}", load_average());
@@ -1128,11 +1123,6 @@ fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<(u16, String), ure
 
 // ----- measurement helpers -----
 
-/// CPU seconds (user + system) of a process so far.
-fn process_cpu(pid: u32) -> f64 {
-    stat_cpu(&format!("/proc/{pid}/stat"))
-}
-
 /// CPU seconds of a node's driver thread so far: the first thread named "driver" (the rayon
 /// workers it starts inherit the name).
 fn driver_cpu(pid: u32) -> f64 {
@@ -1144,38 +1134,15 @@ fn driver_cpu(pid: u32) -> f64 {
             };
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
             if comm.trim() == "driver" {
-                threads.push((tid, stat_cpu(&task.path().join("stat").to_string_lossy())));
+                threads.push((
+                    tid,
+                    stat_cpu(&task.path().join("stat").to_string_lossy()).map_or(0.0, |(_, s)| s),
+                ));
             }
         }
     }
     threads.sort_by_key(|t| t.0);
     threads.first().map_or(0.0, |t| t.1)
-}
-
-/// CPU seconds of this bench process so far (all its threads).
-fn self_cpu() -> f64 {
-    stat_cpu("/proc/self/stat")
-}
-
-/// User + system CPU seconds in a `/proc/…/stat` file.
-fn stat_cpu(path: &str) -> f64 {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = text.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: utime is field 14 and stime 15 (1-based, man 5 proc).
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-    (ticks(11) + ticks(12)) as f64 / per_sec as f64
 }
 
 /// A small deterministic generator (xorshift64*), one per thread.
@@ -1192,32 +1159,4 @@ impl XorShift {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
     }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| anyhow!("{name}={text:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_default()
 }
