@@ -147,16 +147,23 @@ fn latency_bench(dir: &Path) -> Result<()> {
     let miner_address = spec.allocations[0].0.to_bech32(spec.hrp())?;
     println!(
         "chain: 1 s blocks, genesis bits {bits}, ASERT half-life 60 s; blocks are empty (no \
-         mempool yet): header and reward only\nminer --max-peers {miner_peers}, followers \
+         mempool yet): header and reward only\nminer --max-peers {} ({miner_peers} inbound), followers \
          --max-peers {follower_peers}; bootnodes: f1,f2 -> miner; f3,f4 -> f1; f5,f6 -> f2; \
-         f7,f8 -> f3 (Kademlia then connects the followers among themselves)"
+         f7,f8 -> f3 (Kademlia then connects the followers among themselves)",
+        2 * miner_peers
     );
 
     let mut nodes: Vec<NodeProcess> = Vec::new();
     let miner_args: Vec<String> = ["--mine", "--threads", "1", "--miner-address"]
         .iter()
         .map(|s| s.to_string())
-        .chain([miner_address, "--max-peers".into(), miner_peers.to_string()])
+        // Half of a node's slots (up to 8) are kept for its own outbound dials: twice the
+        // inbound peers the miner should accept.
+        .chain([
+            miner_address,
+            "--max-peers".into(),
+            (2 * miner_peers).to_string(),
+        ])
         .collect();
     nodes.push(NODES.start("miner", &dir.join("miner"), &spec_path, &miner_args)?);
     let warm = Instant::now();
