@@ -184,8 +184,6 @@ pub struct Driver {
     ballast: EmergencyBallast,
     /// Whether the store writes.
     health: StoreHealth,
-    /// What the logic was last told of it.
-    told_problem: Option<String>,
     /// When a failed store was last tried.
     last_store_retry: Instant,
     /// The mempool's write-ahead journal, on its own thread.
@@ -249,7 +247,6 @@ impl Driver {
             disk,
             ballast,
             health: StoreHealth::Writable,
-            told_problem: None,
             last_store_retry: Instant::now(),
             journal,
             submissions: BTreeMap::new(),
@@ -400,19 +397,9 @@ impl Driver {
                 }
             }
             Output::Admitted(txid) => {
-                let view = self
-                    .logic
-                    .mempool()
-                    .read()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .get(&txid)
-                    .map(|entry| {
-                        MempoolTransferView::new(
-                            self.chain.spec(),
-                            &entry.transfer,
-                            entry.added_secs,
-                        )
-                    });
+                let view = self.logic.pool_read().get(&txid).map(|entry| {
+                    MempoolTransferView::new(self.chain.spec(), &entry.transfer, entry.added_secs)
+                });
                 if let Some(view) = view {
                     self.shared.events.publish(NodeEvent::Transfer(view));
                 }
@@ -517,11 +504,7 @@ impl Driver {
 
     fn refresh_mempool_metrics(&self) {
         let (count, bytes) = {
-            let pool = self
-                .logic
-                .mempool()
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let pool = self.logic.pool_read();
             (pool.len(), pool.bytes())
         };
         self.shared.metrics.mempool_transfers.set(count as i64);
@@ -909,13 +892,10 @@ impl Driver {
     }
 
     /// Tells the logic whether the store writes (it pauses blocks, transfers and the miner
-    /// meanwhile), when that or the reason changed.
+    /// meanwhile; it acts only when that changes).
     fn tell_durability(&mut self) {
         let problem = self.health.problem(self.disk_space);
-        if problem != self.told_problem {
-            self.told_problem = problem.clone();
-            self.feed(Input::Durability(problem));
-        }
+        self.feed(Input::Durability(problem));
     }
 
     /// Rewrites the health view the HTTP API serves (with the last free-space reading).

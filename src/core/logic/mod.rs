@@ -298,10 +298,7 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
                 }
             }
             Input::Wake => self.on_wake(chain, now_ms, &mut out),
-            Input::Shutdown => {
-                self.mining_on = false;
-                self.compact_journal(&mut out);
-            }
+            Input::Shutdown => self.compact_journal(&mut out),
         }
         if chain.tip().hash() != self.mempool_tip.hash() {
             // The chain moved without a tip action (the store was reloaded).
@@ -380,7 +377,9 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
         }
     }
 
-    fn pool_read(&self) -> RwLockReadGuard<'_, Mempool> {
+    /// The pending transfers, read (a poisoned lock is read anyway: the pool is checked on
+    /// every change, so a panic elsewhere leaves it consistent).
+    pub fn pool_read(&self) -> RwLockReadGuard<'_, Mempool> {
         self.mempool
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -12,7 +12,8 @@ use super::{NodeLogic, Output, SubmitRefusal};
 use crate::core::chain::manager::{ChainManager, ChainStore};
 use crate::core::mempool::{Admitted, MempoolError};
 use crate::core::primitives::Transfer;
-use crate::core::protocol::machine::{Action, Event, Reorg, Verdict};
+use crate::core::protocol::machine::{Event, Reorg};
+use crate::core::storage::StorageFailure;
 
 impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
     /// A gossiped transfer: checked in full against the tip (unless its relayer is banned or
@@ -27,17 +28,13 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
         out: &mut Vec<Output<P>>,
     ) {
         let txid = transfer.txid();
-        if self.protocol.is_banned(&peer, now_ms) {
-            out.push(Output::Net(Action::TransferVerdict {
-                txid,
-                source: peer,
-                verdict: Verdict::Ignore,
-            }));
+        if let Some(refusal) = self.protocol.refuse_banned_transfer(&peer, txid, now_ms) {
+            out.push(Output::Net(refusal));
             return;
         }
         let admission = match &self.unwritable {
             // Nothing is taken in that could not be made durable (nobody's fault).
-            Some(problem) => Err(MempoolError::State(problem.clone())),
+            Some(problem) => Err(MempoolError::State(StorageFailure::io(problem.clone()))),
             None => self
                 .admit(transfer.clone(), chain, now_ms, out)
                 .map(|_| self.journal(transfer, None, out)),

@@ -567,7 +567,7 @@ mod tests {
     fn a_failing_state_is_an_internal_error() {
         let fx = Fixture::new(config());
         let mut pool = fx.pool();
-        let error = MempoolError::State("I/O failure: disk gone".to_string());
+        let error = MempoolError::State(StateStoreError::io("disk gone"));
         assert_eq!(error.code(), "internal");
         refused(&mut pool, fx.send(0, 1, 10, 500, 0), &BrokenState, error);
     }

@@ -105,13 +105,7 @@ pub enum MempoolError {
     Expired,
     /// The chain state could not be read; says nothing about the transfer.
     #[error("state storage failed: {0}")]
-    State(String),
-}
-
-impl From<StateStoreError> for MempoolError {
-    fn from(error: StateStoreError) -> Self {
-        MempoolError::State(error.to_string())
-    }
+    State(#[from] StateStoreError),
 }
 
 impl MempoolError {
@@ -192,7 +186,7 @@ mod tests {
                 min_fee_rate_milli: 1000,
             },
             MempoolError::Expired,
-            MempoolError::State("I/O failure: disk".to_string()),
+            MempoolError::State(StateStoreError::io("disk")),
         ]
     }
 
@@ -229,8 +223,8 @@ mod tests {
         .to_string();
         assert!(text.contains("40") && text.contains('3') && text.contains("32"));
         assert_eq!(
-            MempoolError::from(StateStoreError::io("disk")),
-            MempoolError::State("I/O failure: disk".to_string())
+            MempoolError::from(StateStoreError::io("disk")).to_string(),
+            "state storage failed: I/O failure: disk"
         );
     }
 }

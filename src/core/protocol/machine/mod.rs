@@ -207,9 +207,16 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         self.policy.bans()
     }
 
-    /// Whether `peer` is banned at `now_ms`.
-    pub fn is_banned(&self, peer: &P, now_ms: u64) -> bool {
-        self.policy.is_banned(peer, now_ms)
+    /// The answer to a transfer gossiped by `peer` if `peer` is banned at `now_ms` (ignored,
+    /// unchecked: a banned peer costs us no verification); `None` if it is not banned.
+    pub fn refuse_banned_transfer(&self, peer: &P, txid: Txid, now_ms: u64) -> Option<Action<P>> {
+        self.policy
+            .is_banned(peer, now_ms)
+            .then(|| Action::TransferVerdict {
+                txid,
+                source: peer.clone(),
+                verdict: Verdict::Ignore,
+            })
     }
 
     /// The misbehaviour score of `peer`.
@@ -367,13 +374,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 source: peer.clone(),
                 verdict: Verdict::Ignore,
             }]),
-            Event::GossipTransfer { peer, txid, .. } if banned(peer) => {
-                Some(vec![Action::TransferVerdict {
-                    txid: *txid,
-                    source: peer.clone(),
-                    verdict: Verdict::Ignore,
-                }])
-            }
+            Event::GossipTransfer { peer, txid, .. } => self
+                .refuse_banned_transfer(peer, *txid, now_ms)
+                .map(|refusal| vec![refusal]),
             Event::Request { peer, id, .. } if banned(peer) => {
                 Some(vec![Action::Refuse { id: *id }])
             }
