@@ -51,8 +51,11 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
     let mut slowest = 0;
     let mut slowest_heal = 0;
     let (mut accepted, mut confirmed, mut pending) = (0, 0, 0);
+    let (mut hardest, mut easiest) = (1.0f64, 1.0f64);
     for &seed in &seeds {
         let report = run_seed(seed, &config);
+        hardest = hardest.max(report.difficulty_range.0);
+        easiest = easiest.min(report.difficulty_range.1);
         assert_eq!(report.bans, 0, "seed {seed}: an honest node was banned");
         assert!(
             report.blocks_mined > 10,
@@ -77,13 +80,20 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
         "{} seeds: {reorgs} reorgs (deepest {deepest}); slowest: every node on a heaviest tip \
          {slowest_heal} ms after the heal, full agreement {slowest} ms after the closing block; \
          {accepted} transfers accepted, {confirmed} in the final chains, {pending} (node, \
-         sender, nonce) still pending where taken in, none lost",
+         sender, nonce) still pending where taken in, none lost; templates from \
+         {easiest:.2}x to {hardest:.2}x the genesis difficulty",
         seeds.len(),
     );
-    // The scenario must actually exercise fork resolution.
+    // The scenario must actually exercise fork resolution, and difficulty that follows the
+    // hash power's swings.
     assert!(
         reorgs > 0,
         "no seed produced a reorg: the scenario is too gentle"
+    );
+    assert!(
+        hardest > 1.1 && easiest < 0.9,
+        "ASERT hardly moved ({easiest:.2}x to {hardest:.2}x the genesis difficulty): the hash \
+         power swings do not reach the difficulty"
     );
 }
 

@@ -5,6 +5,9 @@
 //! half the spec's drift, partitions that heal, and crashes with restarts (the pool comes
 //! back from the node's journal), several nodes mining on the templates their logic gives
 //! them, and clients submitting transfers at random nodes, gossiped through the mempools.
+//! A miner finds its next block after a time drawn from its template's difficulty (ASERT, on
+//! a 10-minute half-life) and the hash power of the moment, which swings up 4x and down 4x
+//! for a while (miners joining and leaving), so the difficulty really follows the network.
 //!
 //! Everything is driven by one seeded random number generator and one event queue ordered
 //! by (time, sequence number), so a seed replays exactly.
@@ -33,6 +36,7 @@
 //! times harder than the pow limit, so ASERT moves and cheap blocks are cheaper than real ones.
 use cairn::core::chain::manager::{ChainManager, ChainStore};
 use cairn::core::chain::memory::MemoryChainStore;
+use cairn::core::chain::stats::difficulty;
 use cairn::core::chain::BlockStatus;
 use cairn::core::consensus::target::Work;
 use cairn::core::consensus::{ChainSpec, CompactTarget};
@@ -87,6 +91,10 @@ impl Hostile {
     ];
 }
 
+/// The ASERT half-life of the simulation's chain (the test chain's is an hour, longer than a
+/// run).
+const ASERT_HALF_LIFE_SECS: u32 = 600;
+
 /// The simulation's knobs.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -96,8 +104,13 @@ pub struct SimConfig {
     pub miners: usize,
     /// Extra random links per node (beyond a ring).
     pub extra_links: usize,
-    /// Mean time between blocks, network-wide, in ms.
+    /// Mean time between blocks, network-wide, at the genesis difficulty and the miners'
+    /// usual hash power, in ms. The real interval follows each template's difficulty (ASERT)
+    /// and the hash power of the moment.
     pub block_interval_ms: u64,
+    /// Whether the miners' hash power swings during mining: once up 4x (miners join) and
+    /// once down 4x (miners leave), each for a while, so ASERT has something to follow.
+    pub hash_power_swings: bool,
     /// How long mining runs, in ms.
     pub mining_ms: u64,
     /// Latency range of one message, in ms.
@@ -136,6 +149,7 @@ impl Default for SimConfig {
             miners: 4,
             extra_links: 3,
             block_interval_ms: 10_000,
+            hash_power_swings: true,
             mining_ms: 400_000,
             latency_ms: (5, 250),
             gossip_loss_percent: 5,
@@ -159,6 +173,9 @@ impl Default for SimConfig {
 pub struct SimReport {
     /// Blocks mined in all.
     pub blocks_mined: usize,
+    /// The hardest and the easiest template any miner worked on, as multiples of the
+    /// genesis difficulty: how far ASERT moved.
+    pub difficulty_range: (f64, f64),
     /// Reorganizations across all nodes.
     pub reorgs: usize,
     /// Deepest reorganization seen.
@@ -197,18 +214,39 @@ pub struct SimReport {
 enum Payload {
     Connected,
     Disconnected,
-    Request { id: u64, request: SyncRequest },
-    Response { id: u64, response: SyncResponse },
-    RequestFailed { id: u64 },
+    Request {
+        id: u64,
+        request: SyncRequest,
+    },
+    Response {
+        id: u64,
+        response: SyncResponse,
+    },
+    RequestFailed {
+        id: u64,
+    },
     Gossip(Block),
     GossipTransfer(Transfer),
     Submit,
     Tick,
     Continue,
-    Mine,
-    Crash { down_ms: u64 },
+    /// A miner finds a block, if it still works on the template this was drawn for (its
+    /// `round`): every new template, and every change of hash power, draws anew.
+    Mine {
+        round: u64,
+    },
+    /// The miners' hash power becomes this percentage of the usual.
+    HashPower {
+        percent: u64,
+    },
+    Crash {
+        down_ms: u64,
+    },
     Restart,
-    Partition { groups: Vec<u8>, heal_after_ms: u64 },
+    Partition {
+        groups: Vec<u8>,
+        heal_after_ms: u64,
+    },
     Heal,
     Attack,
     MinePrivate,
@@ -232,6 +270,8 @@ struct SimNode {
     journal: Vec<Transfer>,
     /// The template its miner works on.
     template: Option<BlockTemplate>,
+    /// Counts the template draws of its miner; a `Mine` of an older round is void.
+    mining_round: u64,
     /// How far its clock is off, in ms.
     skew_ms: i64,
     up: bool,
@@ -263,6 +303,10 @@ pub struct Sim {
     inbound: BTreeMap<u64, (NodeId, u64)>,
     next_inbound: u64,
     mining: bool,
+    /// The miners' hash power, in percent of the usual.
+    hash_power_percent: u64,
+    /// The genesis difficulty (multiples of the pow limit).
+    genesis_difficulty: f64,
     report: SimReport,
     protocol_config: ProtocolConfig,
     /// Hashes of the attack blocks, which no honest node may keep.
@@ -309,7 +353,12 @@ fn new_logic(
 impl Sim {
     /// A network of `config.nodes` fresh nodes on the test chain, seeded by `seed`.
     pub fn new(config: SimConfig, seed: u64) -> Sim {
-        let spec = test_spec_with_genesis_bits("0x1f7fffff");
+        // ASERT with a 10-minute half-life, so the difficulty follows the swings of hash
+        // power within the run; the network starts on schedule (2 minutes after genesis),
+        // not behind it.
+        let mut file = test_spec_with_genesis_bits("0x1f7fffff").file;
+        file.consensus.asert_half_life_secs = ASERT_HALF_LIFE_SECS;
+        let spec = ChainSpec::from_file(file).expect("the simulation's spec is valid");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let protocol_config = ProtocolConfig {
             request_timeout_ms: 10_000,
@@ -319,7 +368,7 @@ impl Sim {
         let roles = (0..config.nodes)
             .map(|_| None)
             .chain(config.hostile.iter().copied().map(Some));
-        let start_ms = (u64::from(spec.file.genesis.time) + 3_600) * 1000;
+        let start_ms = (u64::from(spec.file.genesis.time) + 120) * 1000;
         let skew = config
             .clock_skew_ms
             .min(u64::from(spec.file.consensus.max_future_drift_secs) * 500)
@@ -339,6 +388,7 @@ impl Sim {
                     logic,
                     journal: Vec::new(),
                     template: None,
+                    mining_round: 0,
                     skew_ms: rng.random_range(-skew..=skew),
                     up: true,
                     incarnation: 0,
@@ -367,6 +417,7 @@ impl Sim {
                 links.insert(link(config.nodes + h, j));
             }
         }
+        let genesis_difficulty = difficulty(&spec.pow_limit, spec.genesis_bits);
         Sim {
             config,
             spec,
@@ -382,7 +433,12 @@ impl Sim {
             inbound: BTreeMap::new(),
             next_inbound: 1,
             mining: true,
-            report: SimReport::default(),
+            hash_power_percent: 100,
+            genesis_difficulty,
+            report: SimReport {
+                difficulty_range: (1.0, 1.0),
+                ..SimReport::default()
+            },
             protocol_config,
             attack_blocks: BTreeSet::new(),
             invalid_blocks: BTreeSet::new(),
@@ -477,9 +533,16 @@ impl Sim {
                 self.schedule(self.now_ms + delay, i, i, 0, Payload::MinePrivate);
             }
         }
-        for miner in 0..self.config.miners {
-            let delay = self.exp_delay(self.config.block_interval_ms * self.config.miners as u64);
-            self.schedule(self.now_ms + delay, miner, miner, 0, Payload::Mine);
+        if self.config.hash_power_swings {
+            // Up 4x (miners join) in the first half of mining, down 4x (they leave) in the
+            // second, each for 30-120 s; the usual power in between.
+            let half = self.config.mining_ms / 2;
+            for (from, percent) in [(0, 400), (half, 25)] {
+                let at = self.start_ms + from + self.rng.random_range(0..half - 120_000);
+                let lasts = self.rng.random_range(30_000..120_000);
+                self.schedule(at, 0, 0, 0, Payload::HashPower { percent });
+                self.schedule(at + lasts, 0, 0, 0, Payload::HashPower { percent: 100 });
+            }
         }
         let delay = self.exp_delay(self.config.transfer_interval_ms);
         self.schedule(self.now_ms + delay, 0, 0, 0, Payload::Submit);
@@ -738,14 +801,16 @@ impl Sim {
                     self.handle(to, Event::Continue);
                 }
             }
-            Payload::Mine => {
-                if self.mining {
-                    if self.nodes[to].up {
-                        self.mine(to);
-                    }
-                    let mean = self.config.block_interval_ms * self.config.miners as u64;
-                    let delay = self.exp_delay(mean);
-                    self.schedule(self.now_ms + delay, to, to, 0, Payload::Mine);
+            Payload::Mine { round } => {
+                if self.mining && self.nodes[to].up && self.nodes[to].mining_round == round {
+                    self.mine(to);
+                }
+            }
+            Payload::HashPower { percent } => {
+                self.hash_power_percent = percent;
+                // Finding a block is memoryless: every miner draws anew at the new power.
+                for miner in 0..self.config.miners {
+                    self.draw_next_block(miner);
                 }
             }
             Payload::Crash { down_ms } => {
@@ -994,6 +1059,30 @@ impl Sim {
 
     fn gossip_transfer(&mut self, from: NodeId, except: Option<NodeId>, transfer: &Transfer) {
         self.gossip_payload(from, except, || Payload::GossipTransfer(transfer.clone()));
+    }
+
+    /// When miner `i` finds its next block: on its template's difficulty at the hash power of
+    /// the moment (all miners together find a genesis-difficulty block every
+    /// `block_interval_ms` at 100%). Voids any draw before; no draw without a template or
+    /// after mining stopped.
+    fn draw_next_block(&mut self, i: NodeId) {
+        self.nodes[i].mining_round += 1;
+        if !self.mining || i >= self.config.miners {
+            return;
+        }
+        let Some(bits) = self.nodes[i].template.as_ref().map(|t| t.block.header.bits) else {
+            return;
+        };
+        let relative = difficulty(&self.spec.pow_limit, bits) / self.genesis_difficulty;
+        let (hardest, easiest) = &mut self.report.difficulty_range;
+        *hardest = hardest.max(relative);
+        *easiest = easiest.min(relative);
+        let mean =
+            self.config.block_interval_ms as f64 * self.config.miners as f64 * relative * 100.0
+                / self.hash_power_percent as f64;
+        let delay = self.exp_delay(mean.round().max(1.0) as u64);
+        let round = self.nodes[i].mining_round;
+        self.schedule(self.now_ms + delay, i, i, 0, Payload::Mine { round });
     }
 
     /// The node's miner finds a block on the template it was given last (which may be on
@@ -1299,8 +1388,14 @@ impl Sim {
                     self.carry_out(i, more);
                 }
                 Output::CompactJournal(transfers) => self.nodes[i].journal = transfers,
-                Output::Mine(template) => self.nodes[i].template = Some(template),
-                Output::PauseMining => self.nodes[i].template = None,
+                Output::Mine(template) => {
+                    self.nodes[i].template = Some(template);
+                    self.draw_next_block(i);
+                }
+                Output::PauseMining => {
+                    self.nodes[i].template = None;
+                    self.draw_next_block(i);
+                }
                 Output::TemplateFailed(e) | Output::FollowFailed(e) => {
                     self.violations.push(format!("node {i}: {e}"))
                 }
