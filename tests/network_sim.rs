@@ -52,6 +52,7 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
     let mut slowest_heal = 0;
     let (mut accepted, mut confirmed, mut pending) = (0, 0, 0);
     let (mut hardest, mut easiest) = (1.0f64, 1.0f64);
+    let mut torn = 0;
     for &seed in &seeds {
         let report = run_seed(seed, &config);
         hardest = hardest.max(report.difficulty_range.0);
@@ -69,6 +70,7 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
         confirmed += report.transfers_confirmed;
         pending += report.transfers_pending;
         reorgs += report.reorgs;
+        torn += report.torn_writes;
         deepest = deepest.max(report.deepest_reorg);
         slowest = slowest.max(report.converged_after_ms);
         slowest_heal = slowest_heal.max(report.heaviest_after_heal_ms);
@@ -81,7 +83,8 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
          {slowest_heal} ms after the heal, full agreement {slowest} ms after the closing block; \
          {accepted} transfers accepted, {confirmed} in the final chains, {pending} (node, \
          sender, nonce) still pending where taken in, none lost; templates from \
-         {easiest:.2}x to {hardest:.2}x the genesis difficulty",
+         {easiest:.2}x to {hardest:.2}x the genesis difficulty; {torn} crashes tore the last \
+         write",
         seeds.len(),
     );
     // The scenario must actually exercise fork resolution, and difficulty that follows the

@@ -3,7 +3,8 @@
 //! the mempool's part in it, the miner's templates) joined by a simulated network with
 //! seeded random latency, gossip loss, lost requests and answers, clocks skewed within
 //! half the spec's drift, partitions that heal, and crashes with restarts (the pool comes
-//! back from the node's journal), several nodes mining on the templates their logic gives
+//! back from the node's journal; half of the crashes tear the last write, and the store
+//! reopens without its tip block), several nodes mining on the templates their logic gives
 //! them, and clients submitting transfers at random nodes, gossiped through the mempools.
 //! A miner finds its next block after a time drawn from its template's difficulty (ASERT, on
 //! a 10-minute half-life) and the hash power of the moment, which swings up 4x and down 4x
@@ -198,6 +199,8 @@ pub struct SimReport {
     pub selfish_published: usize,
     /// The most bytes of attack blocks (spam, junk, invalid) one honest node stored.
     pub attack_bytes_stored: usize,
+    /// Crashes that tore the last write (the store lost its tip block).
+    pub torn_writes: usize,
     /// Events processed.
     pub events: u64,
     /// Transfers clients submitted.
@@ -241,6 +244,7 @@ enum Payload {
     },
     Crash {
         down_ms: u64,
+        torn: bool,
     },
     Restart,
     Partition {
@@ -551,7 +555,9 @@ impl Sim {
             let node = self.rng.random_range(0..n);
             let at = self.start_ms + self.rng.random_range(0..self.config.mining_ms);
             let down_ms = self.rng.random_range(2_000..120_000);
-            self.schedule(at, node, node, 0, Payload::Crash { down_ms });
+            // Half the crashes tear the last write: the store reopens without its last block.
+            let torn = self.rng.random_bool(0.5);
+            self.schedule(at, node, node, 0, Payload::Crash { down_ms, torn });
         }
         if self.config.partition {
             let groups: Vec<u8> = (0..all).map(|_| self.rng.random_range(0..2)).collect();
@@ -813,9 +819,12 @@ impl Sim {
                     self.draw_next_block(miner);
                 }
             }
-            Payload::Crash { down_ms } => {
+            Payload::Crash { down_ms, torn } => {
                 if self.nodes[to].up && self.mining {
                     self.nodes[to].up = false;
+                    if torn {
+                        self.tear_last_write(to);
+                    }
                     self.refresh_links();
                     self.schedule(self.now_ms + down_ms, to, to, 0, Payload::Restart);
                 }
@@ -1004,6 +1013,41 @@ impl Sim {
         let saved = node.journal.clone();
         let outputs = self.handle_collect(i, Input::Restore(saved));
         self.carry_out(i, outputs);
+    }
+
+    /// A crash in the middle of writing the tip block: the store node `i` reopens holds its
+    /// best chain without the tip (side branches it held are gone too, as after a reopen of
+    /// a store that kept only what was flushed). The pool's journal is durable before any
+    /// transfer is reported accepted, so it is kept whole.
+    fn tear_last_write(&mut self, i: NodeId) {
+        let chain = &self.nodes[i].chain;
+        let mut hashes = Vec::new();
+        let mut at = chain.tip().clone();
+        while at.height() > 0 {
+            hashes.push(at.hash());
+            at = chain
+                .entry(&at.header.prev_hash)
+                .expect("memory store")
+                .expect("the best chain is whole");
+        }
+        if hashes.is_empty() {
+            return; // Only genesis: nothing to tear.
+        }
+        let blocks: Vec<Block> = hashes[1..]
+            .iter()
+            .rev()
+            .map(|hash| chain.block(hash).expect("memory store").expect("stored"))
+            .collect();
+        let mut reopened = ChainManager::new(MemoryChainStore::new(&self.spec), self.spec.clone())
+            .expect("memory store");
+        let now_secs = self.node_now(i) / 1000;
+        for block in blocks {
+            reopened
+                .submit_block(block, now_secs)
+                .expect("a block of its best chain connects again");
+        }
+        self.nodes[i].chain = reopened;
+        self.report.torn_writes += 1;
     }
 
     /// This node's clock.
