@@ -541,8 +541,9 @@ impl Sim {
             // Up 4x (miners join) in the first half of mining, down 4x (they leave) in the
             // second, each for 30-120 s; the usual power in between.
             let half = self.config.mining_ms / 2;
+            let window = half.saturating_sub(120_000).max(1);
             for (from, percent) in [(0, 400), (half, 25)] {
-                let at = self.start_ms + from + self.rng.random_range(0..half - 120_000);
+                let at = self.start_ms + from + self.rng.random_range(0..window);
                 let lasts = self.rng.random_range(30_000..120_000);
                 self.schedule(at, 0, 0, 0, Payload::HashPower { percent });
                 self.schedule(at + lasts, 0, 0, 0, Payload::HashPower { percent: 100 });
