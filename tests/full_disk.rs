@@ -151,6 +151,11 @@ impl Reported {
         }
     }
 
+    /// Accepted transfers not yet seen confirmed.
+    fn unconfirmed(&self) -> usize {
+        self.accepted.difference(&self.confirmed).count()
+    }
+
     /// Submits the next transfer from dev account 1; returns the answer's status.
     fn send(&mut self, node: &Node, spec: &TestSpec) -> u16 {
         let to = spec.spec.allocations[0].0;
@@ -181,7 +186,7 @@ impl Reported {
             // Within the mempool's nonce window (32 past the account's nonce): while blocks
             // come slowly, more would be refused as too far ahead, which is not this test's
             // point.
-            if self.accepted.len() - self.confirmed.len() < MAX_UNCONFIRMED {
+            if self.unconfirmed() < MAX_UNCONFIRMED {
                 self.send(node, spec);
             }
             self.observe(node);
@@ -330,6 +335,9 @@ fn a_full_disk_loses_nothing_reported_and_the_node_resumes_when_space_returns() 
             // Space returns: it resumes by itself, mining and taking transfers again.
             ballast.remove();
             wait_resumed(&node, &mut reported, &spec, 3);
+            // (The same sender as before: the transfers of a block the failed flush lost
+            // come back to the pool, or its later nonces would wait behind a gap. Failed so
+            // in CI before NodeLogic kept the blocks it followed onto.)
             let before = reported.confirmed.len();
             reported.stream_until(
                 &node,

@@ -203,6 +203,12 @@ pub enum Output<P> {
     TemplateFailed(String),
 }
 
+/// How many of the blocks the pool followed onto it keeps (see `NodeLogic::recent_followed`):
+/// more than a store holds unflushed (one batch of events, which connects at most the
+/// protocol's `connect_chunk` of 4 downloaded blocks, a mined one and gossiped ones), and
+/// few enough that full blocks cost at most 32 MB.
+pub const RECENT_FOLLOWED_BLOCKS: usize = 16;
+
 /// The node's logic: the network state machine, the mempool's part in it, and the miner's
 /// templates.
 pub struct NodeLogic<P> {
@@ -211,6 +217,10 @@ pub struct NodeLogic<P> {
     mempool: SharedMempool,
     /// The tip the pool last followed.
     mempool_tip: BlockIndexEntry,
+    /// The last blocks the pool followed onto, oldest first (at most
+    /// [`RECENT_FOLLOWED_BLOCKS`]): a store that reopens after a failed write has lost the
+    /// blocks it had not flushed, and their transfers come back to the pool from here.
+    recent_followed: std::collections::VecDeque<crate::core::primitives::Block>,
     /// The pool changed since the journal was last compacted.
     mempool_dirty: bool,
     /// Bytes appended to the journal since it was last compacted (about).
@@ -242,6 +252,7 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
             protocol,
             mempool,
             mempool_tip: tip,
+            recent_followed: std::collections::VecDeque::new(),
             mempool_dirty: false,
             journal_bytes: 0,
             journal_unsynced: false,

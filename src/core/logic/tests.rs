@@ -332,3 +332,44 @@ fn restored_transfers_are_checked_and_the_journal_compacted_at_shutdown() {
     let out = node.handle(Input::Shutdown);
     assert!(!out.iter().any(|o| matches!(o, Output::CompactJournal(_))));
 }
+
+/// Found by `tests/full_disk.rs` in CI: a block was mined (its transfer left the pool), then
+/// the flush that would have made it durable failed; the store reopened one block lower and
+/// the pool, unable to find its tip there, kept neither the block nor its transfer, so the
+/// sender's later nonces waited behind a gap until a restart. The transfer of a block the
+/// store lost comes back to the pool.
+#[test]
+fn the_transfers_of_a_block_the_store_lost_come_back_to_the_pool() {
+    let mut node = node(true);
+    let transfer = node.transfer(0, 0);
+    node.handle(Input::Submit {
+        id: 1,
+        transfer: transfer.clone(),
+    });
+    node.handle_at(Input::Wake, NOW + 1_000);
+    let out = node.handle_at(Input::JournalSynced, NOW + 1_000);
+    let mut block = template(&out).expect("template").block.clone();
+    solve(&mut block.header);
+    node.handle_at(Input::Net(Event::Mined(block)), NOW + 1_100);
+    assert_eq!(node.pool_len(), 0, "mined");
+    // The store reopens without the block (it was never flushed): only genesis is left.
+    node.chain = ChainManager::new(
+        MemoryChainStore::new(&node.test.spec),
+        node.test.spec.clone(),
+    )
+    .expect("chain");
+    let out = node.handle_at(Input::Wake, NOW + 1_200);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::FollowFailed(_))),
+        "{out:?}"
+    );
+    assert!(
+        node.logic
+            .mempool()
+            .read()
+            .unwrap()
+            .get(&transfer.txid())
+            .is_some(),
+        "the lost block's transfer is pending again: {out:?}"
+    );
+}

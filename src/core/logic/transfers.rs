@@ -10,8 +10,9 @@
 //!   ([`MempoolError::is_peer_fault`]); races, duplicates and policy are ignored.
 use super::{NodeLogic, Output, SubmitRefusal};
 use crate::core::chain::manager::{ChainManager, ChainStore};
+use crate::core::chain::BlockIndexEntry;
 use crate::core::mempool::{Admitted, MempoolError};
-use crate::core::primitives::Transfer;
+use crate::core::primitives::{Block, Transfer};
 use crate::core::protocol::machine::{Event, Reorg};
 use crate::core::storage::StorageFailure;
 
@@ -157,12 +158,16 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
         let tip = chain.tip().clone();
         let (off, on) = match chain.blocks_between(&self.mempool_tip, &tip) {
             Ok(blocks) => blocks,
-            Err(e) => {
-                out.push(Output::FollowFailed(e.to_string()));
-                (Vec::new(), Vec::new())
-            }
+            Err(e) => match self.blocks_since_lost(chain, &tip) {
+                Some(blocks) => blocks,
+                None => {
+                    out.push(Output::FollowFailed(e.to_string()));
+                    (Vec::new(), Vec::new())
+                }
+            },
         };
         self.mempool_tip = tip;
+        self.remember_followed(&off, &on);
         if off.is_empty() && on.is_empty() {
             return;
         }
@@ -181,6 +186,51 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
             returned: update.returned.len(),
             invalidated: update.invalidated,
         });
+    }
+
+    /// After a store reopened without blocks the pool had followed onto (never flushed):
+    /// those blocks, taken off (tip first) and the chain from the newest block the store
+    /// still has to `tip`, put on. `None` if the pool's tip is not among the blocks it
+    /// remembers, or the store has none of them.
+    fn blocks_since_lost<S: ChainStore>(
+        &self,
+        chain: &ChainManager<S>,
+        tip: &BlockIndexEntry,
+    ) -> Option<(Vec<Block>, Vec<Block>)> {
+        let newest = self.recent_followed.back()?;
+        if newest.hash() != self.mempool_tip.hash() {
+            return None;
+        }
+        let mut lost = Vec::new();
+        for block in self.recent_followed.iter().rev() {
+            match chain.entry(&block.hash()).ok()? {
+                Some(kept) => {
+                    let (mut off, on) = chain.blocks_between(&kept, tip).ok()?;
+                    lost.append(&mut off);
+                    return Some((lost, on));
+                }
+                None => lost.push(block.clone()),
+            }
+        }
+        // None of them survived: the store holds their parent at most.
+        let oldest = self.recent_followed.front()?;
+        let parent = chain.entry(&oldest.header.prev_hash).ok()??;
+        let (mut off, on) = chain.blocks_between(&parent, tip).ok()?;
+        lost.append(&mut off);
+        Some((lost, on))
+    }
+
+    /// Keeps the blocks the pool just followed onto (and forgets those it took off).
+    fn remember_followed(&mut self, off: &[Block], on: &[Block]) {
+        for block in off {
+            if self.recent_followed.back().map(Block::hash) == Some(block.hash()) {
+                self.recent_followed.pop_back();
+            }
+        }
+        self.recent_followed.extend(on.iter().cloned());
+        while self.recent_followed.len() > super::RECENT_FOLLOWED_BLOCKS {
+            self.recent_followed.pop_front();
+        }
     }
 
     /// Drops expired transfers; compacts the journal once it has grown.
