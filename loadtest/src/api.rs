@@ -58,7 +58,7 @@
 //! API_BENCH_KEEP=1 keeps the temp directory (node log) and prints its path. Loopback only; every phase is bounded in requests or
 //! time, and every wait has a timeout.
 
-use crate::machine::{cpu_model, env_number, load_average, process_cpu, self_cpu, stat_cpu};
+use crate::machine::{env_number, load_average, print_header, process_cpu, self_cpu, stat_cpu};
 use crate::node::percentile;
 use crate::node::{cairn_binary, Launcher, NodeProcess};
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -204,15 +204,7 @@ pub fn main(which: &str) -> Result<()> {
         .prefix("cairn-api-bench-")
         .tempdir()?;
     let keep = std::env::var_os("API_BENCH_KEEP").is_some();
-    println!("== machine");
-    println!(
-        "cpus: {}   model: {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model()
-    );
-    println!("load average at start: {}", load_average());
-    println!("binary: {}", cairn_binary().display());
-    println!("temp dir: {}", root.path().display());
+    print_header(cairn_binary(), root.path());
     let result = run(root.path(), &knobs, which);
     println!("\nload average at end: {}", load_average());
     if INTERRUPTED.load(Ordering::Relaxed) && !keep {

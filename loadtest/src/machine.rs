@@ -10,6 +10,20 @@ pub fn load_average() -> String {
         .unwrap_or_default()
 }
 
+/// Prints the `== machine` header of a run: cores, CPU model, load average, the binary and
+/// where the run keeps its files.
+pub fn print_header(binary: &std::path::Path, temp_dir: &std::path::Path) {
+    println!("== machine");
+    println!(
+        "cpus: {}   model: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    println!("load average at start: {}", load_average());
+    println!("binary: {}", binary.display());
+    println!("temp dir: {}", temp_dir.display());
+}
+
 /// The first CPU's model name.
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

@@ -47,7 +47,7 @@
 //! [2000] funded senders; SYNC_RUNS [3]; NET_BENCH_KEEP=1 keeps the temp directory (node
 //! logs) and prints its path.
 
-use crate::machine::{env_number, load_average, process_cpu, stat_cpu};
+use crate::machine::{env_number, load_average, print_header, process_cpu, stat_cpu};
 use crate::node::percentile;
 use crate::node::{cairn_binary, read_api_addr, Launcher, NodeProcess};
 use anyhow::{anyhow, ensure, Context, Result};
@@ -108,14 +108,7 @@ pub fn main(which: &str) -> Result<()> {
         .prefix("cairn-net-bench-")
         .tempdir()?;
     let keep = std::env::var_os("NET_BENCH_KEEP").is_some();
-    println!("== machine");
-    println!(
-        "cpus: {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    println!("load average at start: {}", load_average());
-    println!("binary: {}", cairn_binary().display());
-    println!("temp dir: {}", root.path().display());
+    print_header(cairn_binary(), root.path());
     let result = (|| {
         if which != "sync" {
             latency_bench(&root.path().join("latency"))?;

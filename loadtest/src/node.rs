@@ -10,7 +10,7 @@
 //! `impl NodeProcess` block of its own.
 
 use anyhow::{bail, ensure, Context, Result};
-use cairn::node::harness::{tail, ChildProcess, NodeCommand};
+use cairn::node::harness::{tail, wait_for_api, ChildProcess, NodeCommand};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::net::SocketAddr;
@@ -92,31 +92,26 @@ impl Launcher {
         log: &Path,
     ) -> Result<NodeProcess> {
         let mut node = self.spawn(name, data_dir, spec, extra, log)?;
-        let started = Instant::now();
-        loop {
-            node.check_alive()?;
-            (self.on_poll)()?;
-            if let Some(addr) = read_api_addr(data_dir) {
-                if self
-                    .get_json(&(self.agent)(), &format!("http://{addr}/api/v1/tip"))
-                    .is_ok()
-                {
-                    node.api = addr;
-                    return Ok(node);
-                }
+        let agent = (self.agent)();
+        let api = wait_for_api(
+            &mut node.child,
+            data_dir,
+            log,
+            self.startup_timeout,
+            |addr| {
+                (self.on_poll)().map_err(|e| e.to_string())?;
+                self.get_json(&agent, &format!("http://{addr}/api/v1/tip"))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        );
+        match api {
+            Ok(addr) => {
+                node.api = addr;
+                Ok(node)
             }
-            if started.elapsed() >= self.startup_timeout {
-                let timeout = self.startup_timeout;
-                if name.is_empty() {
-                    bail!(
-                        "no API within {timeout:?}; log {}:\n{}",
-                        node.log.display(),
-                        tail(&node.log, 30)
-                    );
-                }
-                bail!("{name}: no API within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            Err(why) if name.is_empty() => bail!("{why}"),
+            Err(why) => bail!("{name}: {why}"),
         }
     }
 
