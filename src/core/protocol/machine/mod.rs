@@ -88,16 +88,8 @@ pub struct PeerInfo {
 #[derive(Clone, Debug)]
 enum Pending {
     Status,
-    /// Headers, asked when the peer's last status claimed this much chain work (its chain
-    /// work never falls, so the headers it answers with must show at least as much).
-    Headers {
-        claimed: Option<Work>,
-        /// The most work of any block in our locator: an honest peer that answers with no
-        /// headers has its tip on the locator, so no more work than this.
-        asked_from: Work,
-        /// The hashes of the locator we sent: an honest answer starts after one of them.
-        locator: Vec<BlockHash>,
-    },
+    /// Headers, and what was asked (to judge the answer by).
+    Headers(sync::HeadersAsked),
     Blocks(Vec<BlockHash>),
 }
 

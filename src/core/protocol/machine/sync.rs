@@ -8,12 +8,15 @@
 use super::*;
 
 /// What a headers request asked, to judge its answer by.
+#[derive(Clone, Debug)]
 pub(super) struct HeadersAsked {
-    /// The chain work the peer claimed in its last status.
+    /// The chain work the peer claimed in its last status (its chain work never falls, so
+    /// the headers it answers with must show at least as much).
     claimed: Option<Work>,
-    /// The most work of any block in the locator.
+    /// The most work of any block in our locator: an honest peer that answers with no
+    /// headers has its tip on the locator, so no more work than this.
     asked_from: Work,
-    /// The locator's hashes.
+    /// The hashes of the locator we sent: an honest answer starts after one of them.
     locator: Vec<BlockHash>,
 }
 
@@ -42,20 +45,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             (Pending::Status, SyncResponse::Status(status)) => {
                 self.on_status(peer, status, chain, now_ms, out);
             }
-            (
-                Pending::Headers {
-                    claimed,
-                    asked_from,
-                    locator,
-                },
-                SyncResponse::Headers(headers),
-            ) => {
+            (Pending::Headers(asked), SyncResponse::Headers(headers)) => {
                 self.headers_request = None;
-                let asked = HeadersAsked {
-                    claimed,
-                    asked_from,
-                    locator,
-                };
                 self.on_headers(peer, headers, asked, chain, now_ms, out)?;
             }
             (Pending::Blocks(requested), SyncResponse::Blocks(blocks)) => {
@@ -77,7 +68,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 if let Pending::Blocks(requested) = &pending {
                     self.download.unassign(&peer, id, requested);
                 }
-                if matches!(pending, Pending::Headers { .. }) {
+                if matches!(pending, Pending::Headers(_)) {
                     self.headers_request = None;
                 }
                 self.penalize(
@@ -498,11 +489,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 locator: locator.clone(),
                 max: MAX_HEADERS as u32,
             },
-            Pending::Headers {
+            Pending::Headers(HeadersAsked {
                 claimed,
                 asked_from,
                 locator,
-            },
+            }),
             now_ms,
             out,
         );
@@ -575,7 +566,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         match request.pending {
             Pending::Blocks(hashes) => self.download.unassign(&request.peer, id, &hashes),
-            Pending::Headers { .. } => {
+            Pending::Headers(_) => {
                 self.headers_request = None;
                 if let Some(info) = self.peers.get_mut(&request.peer) {
                     info.exhausted = true;
