@@ -93,7 +93,7 @@ fn check(node: &Node, request: &BadRequest) -> Result<(), String> {
 
 #[test]
 fn every_api_error_is_json_with_a_code() {
-    let dir = TestDir::new("api-errors");
+    let dir = TestDir::new("api-errors").in_process();
     let spec = dir.write_spec();
     let node = dir.start_node("node", &dir.path().join("node"), &spec, false);
     let address = &spec.miner_address;
@@ -143,7 +143,7 @@ fn every_api_error_is_json_with_a_code() {
 
 #[test]
 fn loopback_names_and_allowed_hosts_are_served() {
-    let dir = TestDir::new("api-hosts");
+    let dir = TestDir::new("api-hosts").in_process();
     let spec = dir.write_spec();
     let node = dir.start_node_with(
         "node",

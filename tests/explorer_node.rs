@@ -29,7 +29,7 @@ fn get(url: &str) -> (u16, String, String) {
 
 #[test]
 fn the_node_serves_the_explorer_beside_the_api_unless_told_not_to() {
-    let dir = TestDir::new("explorer-node");
+    let dir = TestDir::new("explorer-node").in_process();
     let spec = dir.write_spec();
     let data = dir.path().join("node");
     let mut node = dir.start_node("node", &data, &spec, true);

@@ -94,7 +94,7 @@ fn confirmed_everywhere(nodes: &[&Node], txids: &BTreeSet<String>) -> Result<(),
 fn fifty_accounts_for_a_minute_through_three_nodes_lose_nothing() {
     let seconds = env_u64("CAIRN_LOAD_SECS", 60);
     let rate = env_u64("CAIRN_LOAD_RATE", 50);
-    let dir = TestDir::new("load");
+    let dir = TestDir::new("load").in_process();
     let spec = dir.write_spec();
     let s = &spec.spec;
     let genesis = genesis_hash(s);

@@ -69,7 +69,7 @@ fn submit(node: &Node, spec: &TestSpec, transfer: &Transfer) -> (u16, Value) {
 
 #[test]
 fn submissions_are_checked_and_every_refusal_has_its_code() {
-    let dir = TestDir::new("tx-checks");
+    let dir = TestDir::new("tx-checks").in_process();
     let spec = dir.write_spec();
     let data = dir.path().join("node");
     let node = dir.start_node("node", &data, &spec, true);
@@ -186,7 +186,7 @@ fn submissions_are_checked_and_every_refusal_has_its_code() {
 
 #[test]
 fn replace_by_fee_and_a_full_mempool_evicts_the_lowest_fee_rate() {
-    let dir = TestDir::new("tx-rbf");
+    let dir = TestDir::new("tx-rbf").in_process();
     let spec = dir.write_spec();
     let data = dir.path().join("node");
     // Room for ten memo-less transfers.
@@ -271,7 +271,7 @@ fn replace_by_fee_and_a_full_mempool_evicts_the_lowest_fee_rate() {
 
 #[test]
 fn pending_transfers_survive_a_restart() {
-    let dir = TestDir::new("tx-restart");
+    let dir = TestDir::new("tx-restart").in_process();
     let spec = dir.write_spec();
     let data = dir.path().join("node");
     let node = dir.start_node("node", &data, &spec, false);
@@ -314,7 +314,7 @@ fn pending_transfers_survive_a_restart() {
 
 #[test]
 fn a_reorg_returns_the_losing_branch_transfers_and_they_confirm_on_the_new_branch() {
-    let dir = TestDir::new("tx-reorg");
+    let dir = TestDir::new("tx-reorg").in_process();
     let spec = dir.write_spec();
     let s = &spec.spec;
     // Two nodes that do not know each other yet, both mining.
@@ -434,7 +434,7 @@ fn read_events(url: &str, wanted: &[&str], deadline: Duration) -> Vec<(String, V
 
 #[test]
 fn live_events_and_paged_history() {
-    let dir = TestDir::new("tx-events");
+    let dir = TestDir::new("tx-events").in_process();
     let spec = dir.write_spec();
     let s = &spec.spec;
     let mut node = dir.start_node("node", &dir.path().join("node"), &spec, true);

@@ -8,6 +8,35 @@ use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{AddressError, Block, Transfer};
 use serde::{Deserialize, Serialize};
 
+/// Every error the API answers: `{"error": {"code": "...", "message": "..."}}`, with a
+/// status that matches the code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorView {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorView`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `nonce_too_low` (docs/API.md lists them).
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl ErrorView {
+    /// An error with `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ErrorView {
+        ErrorView {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
 /// `GET /api/v1/tip`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TipView {

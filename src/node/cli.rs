@@ -5,6 +5,7 @@ use crate::core::consensus::spec::BUILTIN_SPECS;
 use crate::core::consensus::ChainSpec;
 use crate::core::mempool::MempoolConfig;
 use crate::core::primitives::Address;
+use crate::core::views::ErrorView;
 use crate::node::api::peers::{AdminDone, ConnectBody, PeerBody};
 use crate::node::api::views::PeersView;
 use crate::node::api::views::{BlockView, TipView};
@@ -263,17 +264,31 @@ fn data_dir(args: &ChainArgs, spec: &ChainSpec) -> anyhow::Result<PathBuf> {
 }
 
 fn init_logging(filter: &str) {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(log_dispatch(
+        filter,
+        std::io::stderr,
+        ansi,
+    ));
+}
+
+/// The node's log format (`--log FILTER`, an invalid filter meaning `info`), written to
+/// `writer`: the CLI's global subscriber, and each in-process node's own in tests.
+pub fn log_dispatch<W>(filter: &str, writer: W, ansi: bool) -> tracing::Dispatch
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .with_target(false)
-        .try_init();
+    tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .with_target(false)
+            .finish(),
+    )
 }
 
 /// Runs a parsed command line.
@@ -342,6 +357,42 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let node = crate::node::launch(node_config(args)?)?;
+    node.block_on(wait_for_signal());
+    tracing::info!("shutting down");
+    node.stop()
+}
+
+/// What `cairn node ARGS` would run: the node and its log filter.
+pub struct NodeCommandLine {
+    /// The node.
+    pub config: NodeConfig,
+    /// `--log` (or `RUST_LOG`).
+    pub log_filter: String,
+}
+
+/// Parses the arguments after `cairn node` as the binary does: tests and tools launch
+/// in-process nodes with the arguments they would give the binary.
+pub fn parse_node_command_line<I, S>(args: I) -> anyhow::Result<NodeCommandLine>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let command_line = ["cairn".into(), "node".into()]
+        .into_iter()
+        .chain(args.into_iter().map(Into::into));
+    let cli = Cli::try_parse_from(command_line)?;
+    match cli.command {
+        Command::Node(args) => Ok(NodeCommandLine {
+            config: node_config(args)?,
+            log_filter: cli.log,
+        }),
+        other => bail!("not a `cairn node` command line: {other:?}"),
+    }
+}
+
+/// Checks `cairn node` options and turns them into the node's configuration.
+pub fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
     let spec = load_spec(&args.chain.chain)?;
     let data_dir = data_dir(&args.chain, &spec)?;
     let mining = if args.mine {
@@ -372,7 +423,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     if args.mempool_max_bytes < MIN_MEMPOOL_BYTES {
         bail!("--mempool-max-bytes must be at least {MIN_MEMPOOL_BYTES} (a few transfers)");
     }
-    let node = crate::node::launch(NodeConfig {
+    Ok(NodeConfig {
         data_dir,
         spec,
         http_addr: args.http,
@@ -390,10 +441,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         },
         allow_hosts: args.allow_host,
         min_free_disk_bytes: args.min_free_disk.saturating_mul(1024 * 1024),
-    })?;
-    node.block_on(wait_for_signal());
-    tracing::info!("shutting down");
-    node.stop()
+    })
 }
 
 fn parse_multiaddrs(flag: &str, texts: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
@@ -616,11 +664,10 @@ fn read_json_response<T: serde::de::DeserializeOwned>(
         .read_json()
         .with_context(|| format!("the node at {node} sent a response that is not JSON"))?;
     if !status.is_success() {
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("no message")
-            .to_string();
-        bail!("node answered {status}: {message}");
+        match serde_json::from_value::<ErrorView>(body) {
+            Ok(ErrorView { error }) => bail!("node answered {status}: {}", error.message),
+            Err(_) => bail!("node answered {status} without an error body"),
+        }
     }
     serde_json::from_value(body).with_context(|| format!("unexpected JSON from {url}"))
 }

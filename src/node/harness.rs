@@ -1,8 +1,9 @@
-//! Real `cairn node` processes for the end-to-end tests and the load tools (feature
-//! `test-utils`): the one place that knows how to start a node on free loopback ports with its
-//! output in a log file, find its API, signal it, and kill and reap it when its owner goes.
-//! The tests (`tests/common`) and `cairn-loadtest` build their helpers on it; nodes that need
-//! no process of their own start in-process through [`crate::node::launch`].
+//! Test nodes for the end-to-end tests and the load tools (feature `test-utils`): the one
+//! place that knows how to start a node on free loopback ports with its output in a log file,
+//! as a real `cairn node` process (find its API, signal it, kill and reap it when its owner
+//! goes) or, from the very same arguments, in this process through [`crate::node::launch`]
+//! ([`NodeCommand::launch`]). The tests (`tests/common`) and `cairn-loadtest` build their
+//! helpers on it.
 //!
 //! # Invariants
 //! - A [`ChildProcess`] is killed and reaped when dropped, also while its owner panics; with
@@ -10,6 +11,7 @@
 //!   running destructors.
 //! - A node command never inherits `RUST_LOG` (its log filter is the command's own) and
 //!   writes plain, uncoloured lines.
+use crate::node::NodeHandle;
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -175,9 +177,31 @@ impl NodeCommand {
         self
     }
 
-    /// Deletes the address files a previous run left, then starts the node (without waiting
-    /// for its API: see [`wait_for_api`]).
-    pub fn spawn(self) -> io::Result<ChildProcess> {
+    /// The arguments after `cairn node`.
+    fn node_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "--data-dir".into(),
+            self.data_dir.clone().into(),
+            "--chain".into(),
+            self.spec.clone().into(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--listen".into(),
+            "/ip4/127.0.0.1/tcp/0".into(),
+            "--no-mdns".into(),
+        ];
+        // Always explicit, so that the test's own RUST_LOG does not reach an in-process node
+        // (a process never sees it: see `cairn_command`); `--log` among the extra arguments
+        // comes later and wins.
+        let filter = self.log_filter.as_deref().unwrap_or("info");
+        args.extend(["--log".into(), filter.into()]);
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// Creates the data directory, deletes the address files a previous run left and opens
+    /// the log for appending.
+    fn prepare(&self) -> io::Result<File> {
         std::fs::create_dir_all(&self.data_dir)?;
         for stale in [
             crate::node::API_ADDR_FILE,
@@ -189,29 +213,38 @@ impl NodeCommand {
                 Err(e) => return Err(e),
             }
         }
-        let output = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot open {}: {e}", self.log.display()))
-            })?;
-        let mut args: Vec<OsString> = vec![
-            "node".into(),
-            "--data-dir".into(),
-            self.data_dir.clone().into(),
-            "--chain".into(),
-            self.spec.clone().into(),
-            "--http".into(),
-            "127.0.0.1:0".into(),
-            "--listen".into(),
-            "/ip4/127.0.0.1/tcp/0".into(),
-            "--no-mdns".into(),
-        ];
-        if let Some(filter) = &self.log_filter {
-            args.extend(["--log".into(), filter.into()]);
+            })
+    }
+
+    /// Starts the same node in this process through [`crate::node::launch`], from the same
+    /// arguments (parsed as `cairn node` parses them), logging to the same file in the same
+    /// format; returns once its API serves. The binary is not used; an open-file limit or
+    /// parent-death signal apply to processes only and are refused here.
+    pub fn launch(self) -> anyhow::Result<NodeHandle> {
+        if self.open_files.is_some() || self.die_with_parent {
+            anyhow::bail!("open-file limits and parent-death signals apply to node processes");
         }
-        args.extend(self.extra);
+        let output = self.prepare()?;
+        let command_line = crate::node::cli::parse_node_command_line(self.node_args())?;
+        let log = crate::node::cli::log_dispatch(
+            &command_line.log_filter,
+            std::sync::Mutex::new(output),
+            false,
+        );
+        tracing::dispatcher::with_default(&log, || crate::node::launch(command_line.config))
+    }
+
+    /// Deletes the address files a previous run left, then starts the node (without waiting
+    /// for its API: see [`wait_for_api`]).
+    pub fn spawn(self) -> io::Result<ChildProcess> {
+        let output = self.prepare()?;
+        let args = std::iter::once(OsString::from("node")).chain(self.node_args());
         let mut command = cairn_command(&self.binary, args);
         command.stdout(File::try_clone(&output)?).stderr(output);
         let open_files = self.open_files.map(|limit| libc::rlimit {

@@ -52,9 +52,9 @@ impl<T: Send + 'static> JournalWriter<T> {
         on_commit: impl FnMut(Committed<T>) + Send + 'static,
     ) -> std::io::Result<JournalWriter<T>> {
         let (commands, queue) = channel();
-        let thread = std::thread::Builder::new()
-            .name("mempool-journal".into())
-            .spawn(move || write_loop(journal, queue, on_commit))?;
+        let thread = super::threads::spawn("mempool-journal", move || {
+            write_loop(journal, queue, on_commit)
+        })?;
         Ok(JournalWriter {
             commands,
             thread: Some(thread),

@@ -9,6 +9,10 @@
 //!   NodeHandle::stop ─► driver stops (miner, journal, final flush) ─► HTTP drains ─► swarm
 //! ```
 //!
+//! Every thread of a node logs to the `tracing` subscriber that was the default where
+//! `launch` was called (see [`super::threads`]), and so does its stop: several nodes in one
+//! process can each have their own log.
+//!
 //! # Invariants
 //! - `launch` returns only once the HTTP API serves and the pending transfers of an earlier
 //!   run are back in the pool.
@@ -21,7 +25,7 @@ use super::events::NodeEvent;
 use super::miner::MinerHandle;
 use super::net::{self, NetConfig, PeerId};
 use super::{
-    clock, disk, driver, events, explorer, journal_writer, metrics, pool_journal, store,
+    clock, disk, driver, events, explorer, journal_writer, metrics, pool_journal, store, threads,
     ExplorerPlacement, NodeConfig, NodeShared, API_ADDR_FILE, EXPLORER_ADDR_FILE,
 };
 use crate::core::mempool::Mempool;
@@ -41,6 +45,8 @@ pub struct NodeHandle {
     peer_id: PeerId,
     shared: NodeShared,
     data_dir: PathBuf,
+    /// Where its logs go.
+    log: tracing::Dispatch,
     /// What `stop` stops (taken by it).
     running: Option<Running>,
     /// Dropped last: the tasks above run on it.
@@ -123,6 +129,11 @@ impl NodeHandle {
     }
 
     fn stop_running(&mut self) -> anyhow::Result<()> {
+        let log = self.log.clone();
+        tracing::dispatcher::with_default(&log, || self.stop_logged())
+    }
+
+    fn stop_logged(&mut self) -> anyhow::Result<()> {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
@@ -194,7 +205,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         config.data_dir.display()
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = threads::carry_dispatch(&mut tokio::runtime::Builder::new_multi_thread())
         .worker_threads(2)
         .enable_all()
         .thread_name("cairn-io")
@@ -391,9 +402,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         })
         .collect();
     let driver_shutdown = Arc::clone(&shutdown);
-    let driver_thread = std::thread::Builder::new()
-        .name("driver".into())
-        .spawn(move || driver.run(events_rx, driver_shutdown))
+    let driver_thread = threads::spawn("driver", move || driver.run(events_rx, driver_shutdown))
         .context("cannot start the driver thread")?;
 
     Ok(NodeHandle {
@@ -402,6 +411,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         peer_id,
         shared: handle_shared,
         data_dir: config.data_dir,
+        log: tracing::dispatcher::get_default(tracing::Dispatch::clone),
         running: Some(Running {
             shutdown,
             stop_http,

@@ -33,6 +33,7 @@ pub mod pool_journal;
 pub mod precheck;
 pub mod store;
 pub mod store_health;
+pub mod threads;
 
 use crate::core::consensus::ChainSpec;
 use crate::core::mempool::{Mempool, MempoolConfig};

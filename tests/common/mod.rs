@@ -337,7 +337,22 @@ pub fn write_test_spec(path: &Path) -> TestSpec {
 pub struct TestDir {
     dir: Option<tempfile::TempDir>,
     logs: Mutex<Vec<PathBuf>>,
+    placement: Placement,
 }
+
+/// Where a test's nodes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Each a `cairn node` process.
+    Process,
+    /// Each launched in the test's process (`node::launch`), from the same arguments, with
+    /// its own log file.
+    InProcess,
+}
+
+/// `CAIRN_TEST_NODES=process` (or `in-process`) overrides where a test's nodes run, to time
+/// or debug a test both ways.
+const PLACEMENT_VAR: &str = "CAIRN_TEST_NODES";
 
 impl TestDir {
     /// A fresh directory named after the test.
@@ -349,7 +364,33 @@ impl TestDir {
         TestDir {
             dir: Some(dir),
             logs: Mutex::new(Vec::new()),
+            placement: Placement::Process,
         }
+    }
+
+    /// The same directory, its nodes launched in this process unless `CAIRN_TEST_NODES`
+    /// says `process`. For tests that never kill a node or limit its process: no binary
+    /// between the test and the node, and `node::launch` tested as the tools use it.
+    pub fn in_process(self) -> TestDir {
+        self.nodes(Placement::InProcess)
+    }
+
+    /// The same directory, its nodes placed as `CAIRN_TEST_NODES` says (`process` or
+    /// `in-process`), or by `default`: for tests that can run either way (where the
+    /// default is the faster here, and CI runs the other too).
+    pub fn nodes(mut self, default: Placement) -> TestDir {
+        self.placement = match std::env::var(PLACEMENT_VAR).as_deref() {
+            Ok("process") => Placement::Process,
+            Ok("in-process") => Placement::InProcess,
+            Err(_) => default,
+            Ok(other) => panic!("{PLACEMENT_VAR}={other}: say `process` or `in-process`"),
+        };
+        self
+    }
+
+    /// Where its nodes run.
+    pub fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// Its path.
@@ -373,7 +414,7 @@ impl TestDir {
     /// Starts a node on `data_dir` (mining with one thread if `mine`), logging to
     /// `<name>.log`, and waits for its API to answer.
     pub fn start_node(&self, name: &str, data_dir: &Path, spec: &TestSpec, mine: bool) -> Node {
-        Node::start(self.new_log(name), data_dir, spec, mine, &[], None)
+        self.start_node_with(name, data_dir, spec, mine, &[])
     }
 
     /// Like [`TestDir::start_node`], with more command-line arguments (e.g. `--bootnode`).
@@ -385,7 +426,11 @@ impl TestDir {
         mine: bool,
         extra: &[String],
     ) -> Node {
-        Node::start(self.new_log(name), data_dir, spec, mine, extra, None)
+        let log = self.new_log(name);
+        match self.placement {
+            Placement::Process => Node::start(log, data_dir, spec, mine, extra, None),
+            Placement::InProcess => Node::launch(log, data_dir, spec, mine, extra),
+        }
     }
 
     /// Mines on `data_dir` until the tip is at least at `height`, then stops the node
@@ -415,9 +460,10 @@ impl Drop for TestDir {
     }
 }
 
-/// A running `cairn node`, killed when dropped.
+/// A running node: a `cairn node` process, killed when dropped, or a node launched in this
+/// process, stopped when dropped.
 pub struct Node {
-    process: ProcessGuard,
+    running: Running,
     /// Its stdout and stderr.
     pub log: PathBuf,
     /// Where its API listens.
@@ -426,7 +472,60 @@ pub struct Node {
     pub data_dir: PathBuf,
 }
 
+/// `CAIRN_TEST_NODE_LOG=debug` (any `--log` filter) makes test nodes log more.
+const NODE_LOG_VAR: &str = "CAIRN_TEST_NODE_LOG";
+
+/// `cairn node` on `data_dir` and `spec`, logging to `log` (at `CAIRN_TEST_NODE_LOG` if set).
+fn node_command(data_dir: &Path, spec: &TestSpec, log: &Path) -> NodeCommand {
+    let command = NodeCommand::new(Path::new(CAIRN), data_dir, &spec.path, log);
+    match std::env::var(NODE_LOG_VAR) {
+        Ok(filter) => command.log_filter(&filter),
+        Err(_) => command,
+    }
+}
+
+/// How a [`Node`] runs.
+enum Running {
+    Process(ProcessGuard),
+    InProcess(Box<cairn::node::NodeHandle>),
+}
+
 impl Node {
+    /// Launches in this process the node `cairn node` would start with the same arguments
+    /// (see [`Node::start`]), logging to `log`.
+    fn launch(
+        log: PathBuf,
+        data_dir: &Path,
+        spec: &TestSpec,
+        mine: bool,
+        extra: &[String],
+    ) -> Node {
+        let mut command = node_command(data_dir, spec, &log);
+        if mine {
+            command = command.args(mining_args(spec));
+        }
+        let handle = command
+            .args(extra)
+            .launch()
+            .unwrap_or_else(|e| panic!("the node did not launch: {e:#} (log {})", log.display()));
+        Node {
+            api: handle.api_addr(),
+            running: Running::InProcess(Box::new(handle)),
+            log,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// The process, for what only a process can do.
+    fn process(&mut self) -> &mut ProcessGuard {
+        match &mut self.running {
+            Running::Process(process) => process,
+            Running::InProcess(_) => {
+                panic!("a node launched in-process cannot be signalled: use a process node")
+            }
+        }
+    }
+
     /// Starts `cairn node --http 127.0.0.1:0` on `data_dir` (with its open-file limit, soft
     /// and hard, set to `open_files` if given, as under `ulimit -n`), and waits until the
     /// address in `<data-dir>/api.addr` answers `GET /api/v1/tip`.
@@ -438,7 +537,7 @@ impl Node {
         extra: &[String],
         open_files: Option<u64>,
     ) -> Node {
-        let mut command = NodeCommand::new(Path::new(CAIRN), data_dir, &spec.path, &log);
+        let mut command = node_command(data_dir, spec, &log);
         if mine {
             command = command.args(mining_args(spec));
         }
@@ -452,7 +551,7 @@ impl Node {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         Node {
-            process: ProcessGuard(process),
+            running: Running::Process(ProcessGuard(process)),
             log,
             api,
             data_dir: data_dir.to_path_buf(),
@@ -545,7 +644,7 @@ impl Node {
     pub fn wait_for_height(&mut self, height: u64, timeout: Duration) -> Value {
         let what = format!("height {height} (log {})", self.log.display());
         poll(&what, timeout, || {
-            if let Some(status) = self.process.try_status() {
+            if let Some(status) = self.exit_status() {
                 panic!("the node exited with {status} while waiting for height {height}");
             }
             let tip = self.tip();
@@ -556,23 +655,43 @@ impl Node {
         })
     }
 
+    /// How the node's process exited, if it has (an in-process node never exits by itself).
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        match &mut self.running {
+            Running::Process(process) => process.try_status(),
+            Running::InProcess(_) => None,
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit (at most [`STOP_TIMEOUT`]).
     pub fn terminate(mut self) -> ExitStatus {
-        self.process.signal(libc::SIGTERM);
+        self.process().signal(libc::SIGTERM);
         self.wait_for_exit("SIGTERM")
     }
 
-    /// Stops the node with SIGTERM and asserts it exits with status 0 after logging
-    /// "stopped cleanly".
+    /// Stops the node (SIGTERM for a process, which must exit with status 0; `stop` for an
+    /// in-process node, which must succeed) and asserts it logged "stopped cleanly".
     pub fn stop_cleanly(self) {
         let log = self.log.clone();
-        let status = self.terminate();
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "the node should exit with status 0 on SIGTERM, got {status} (log {})",
-            log.display()
-        );
+        match self.running {
+            Running::InProcess(handle) => {
+                if let Err(e) = handle.stop() {
+                    panic!(
+                        "the node did not stop cleanly: {e:#} (log {})",
+                        log.display()
+                    );
+                }
+            }
+            Running::Process(_) => {
+                let status = self.terminate();
+                assert_eq!(
+                    status.code(),
+                    Some(0),
+                    "the node should exit with status 0 on SIGTERM, got {status} (log {})",
+                    log.display()
+                );
+            }
+        }
         let text = std::fs::read_to_string(&log).expect("cannot read the node log");
         assert!(
             text.contains("stopped cleanly"),
@@ -584,7 +703,7 @@ impl Node {
     /// Kills the node with SIGKILL and reaps it; asserts it had not exited by itself.
     pub fn kill9(mut self) {
         use std::os::unix::process::ExitStatusExt;
-        self.process.signal(libc::SIGKILL);
+        self.process().signal(libc::SIGKILL);
         let status = self.wait_for_exit("SIGKILL");
         assert_eq!(
             status.signal(),
@@ -595,12 +714,15 @@ impl Node {
     }
 
     fn wait_for_exit(&mut self, after: &str) -> ExitStatus {
-        self.process.wait_timeout(STOP_TIMEOUT).unwrap_or_else(|| {
-            panic!(
-                "the node did not exit within {STOP_TIMEOUT:?} of {after} (log {})",
-                self.log.display()
-            )
-        })
+        let log = self.log.clone();
+        self.process()
+            .wait_timeout(STOP_TIMEOUT)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the node did not exit within {STOP_TIMEOUT:?} of {after} (log {})",
+                    log.display()
+                )
+            })
     }
 }
 

@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use cairn::core::primitives::Txid;
 pub use cairn::core::views::{
-    AccountView, FeesView, HistoryEntryView, HistoryView, InfoView, SubmitTransferRequest,
-    SubmitTransferResponse, TransactionView, TransferView,
+    AccountView, ErrorView, FeesView, HistoryEntryView, HistoryView, InfoView,
+    SubmitTransferRequest, SubmitTransferResponse, TransactionView, TransferView,
 };
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
 use crate::chain::ChainParams;
 
@@ -77,18 +76,6 @@ impl ClientError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::NodeUnreachable { .. })
     }
-}
-
-/// The API's error body: `{"error": {"code", "message"}}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
 }
 
 /// A client of one node.
@@ -255,7 +242,7 @@ fn read_response<T: DeserializeOwned>(
         .read_to_string()
         .map_err(|e| bad(format!("cannot read the body: {e}")))?;
     if !status.is_success() {
-        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+        return Err(match serde_json::from_str::<ErrorView>(&text) {
             Ok(body) => ClientError::Api {
                 status: status.as_u16(),
                 code: body.error.code,

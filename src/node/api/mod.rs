@@ -221,7 +221,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.code();
-        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        let body = crate::core::views::ErrorView::new(code, self.to_string());
         (status, Json(body)).into_response()
     }
 }

@@ -62,10 +62,10 @@ impl MinerHandle {
                 let slot = Arc::clone(&slot);
                 let stats = Arc::clone(&stats);
                 let found = Arc::clone(&found);
-                std::thread::Builder::new()
-                    .name(format!("miner-{index}"))
-                    .spawn(move || worker(index, threads, &slot, &stats, found.as_ref()))
-                    .expect("the OS can start a mining thread")
+                crate::node::threads::spawn(format!("miner-{index}"), move || {
+                    worker(index, threads, &slot, &stats, found.as_ref())
+                })
+                .expect("the OS can start a mining thread")
             })
             .collect();
         MinerHandle {
