@@ -22,6 +22,7 @@ use crate::core::primitives::{Address, Block, Transfer};
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource, Verdict};
 use crate::core::protocol::messages::{SyncRequest, SyncResponse};
 use crate::core::protocol::peers::Misbehavior;
+use crate::core::storage::StorageFailure;
 use crate::core::views::{
     BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
 };
@@ -132,7 +133,7 @@ pub fn on_journal_commit(
 /// The store could not be made durable when the node stopped.
 #[derive(Debug, thiserror::Error)]
 #[error("could not make the store durable at shutdown ({0}): blocks after the last durable tip may be lost; the node reopens at that tip")]
-pub struct ShutdownError(pub String);
+pub struct ShutdownError(pub StorageFailure);
 
 /// The mining threads, for the driver.
 pub struct MiningThreads {
@@ -352,7 +353,7 @@ impl Driver {
         self.chain
             .store()
             .flush()
-            .map_err(|e| ShutdownError(e.to_string()))
+            .map_err(|e| ShutdownError(e.into()))
     }
 
     /// Hands an input to the logic and carries out what it decided.
@@ -765,7 +766,7 @@ impl Driver {
                     "syncing: height {height} of {target_height}, {blocks_per_sec:.1} blocks/s, about {left} left"
                 );
             }
-            Action::StoreFailed(e) => self.store_failed(e.to_string()),
+            Action::StoreFailed(e) => self.store_failed(e.into()),
             Action::Continue => self.continue_sync = true,
         }
     }
@@ -831,7 +832,7 @@ impl Driver {
     /// A write or flush failed: what sled holds in memory may be ahead of the disk and will
     /// not be written. The store is reopened from disk at once, so that reads show what is
     /// durable, and the chain goes back to the tip on disk.
-    fn store_failed(&mut self, error: String) {
+    fn store_failed(&mut self, error: StorageFailure) {
         if matches!(self.health, StoreHealth::Failed { .. }) && self.chain.store().is_closed() {
             // Still closed after the failure being handled; `check_store_health` retries.
             tracing::debug!(target: "cairn::chain", "store still closed: {error}");

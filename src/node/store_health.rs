@@ -11,6 +11,7 @@
 //! While not writable the node takes in no block and mines none (the logic's
 //! [`pause_blocks`](crate::core::protocol::machine::Protocol::pause_blocks)), refuses
 //! transfers with `503`, and serves reads of what is durable.
+use crate::core::storage::StorageFailure;
 use crate::core::views::HealthView;
 use crate::node::disk::{human_bytes, DiskSpace};
 
@@ -30,7 +31,7 @@ pub enum StoreHealth {
     /// A write or flush failed: the store was closed and reopened from disk.
     Failed {
         /// What failed.
-        error: String,
+        error: StorageFailure,
         /// Since when (Unix seconds).
         since: u64,
     },
@@ -151,7 +152,7 @@ mod tests {
             "{problem}"
         );
         let failed = StoreHealth::Failed {
-            error: "No space left on device".into(),
+            error: StorageFailure::io("No space left on device"),
             since: 9,
         };
         assert!(failed
@@ -182,7 +183,7 @@ mod tests {
         assert_eq!(paused.next_step(enough, idle), HealthStep::Resume);
 
         let failed = StoreHealth::Failed {
-            error: "full".into(),
+            error: StorageFailure::io("full"),
             since: 1,
         };
         let not_due = Retry { due: false, ..idle };

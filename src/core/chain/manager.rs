@@ -3,8 +3,8 @@
 //! on sled and the network simulation runs the very same code on memory.
 //!
 //! ```text
-//!   block ──► known? ──► parent known and valid? ──► check_header ──► check_body
-//!               │                                                      │
+//!   block ──► known? ──► parent known and valid? ──► check_child (header, body: the
+//!               │                                      │   order `cairn verify` replays)
 //!          AlreadyKnown                                store block + index entry
 //!                                                                      │
 //!                     more work than the tip? (is_better_chain) ── no ──► SideBranch
@@ -17,11 +17,11 @@
 //! and the manager returns to the heaviest valid chain it had.
 use super::locator::{find_fork_point, locator_heights, LocatorError};
 use super::{
-    child_context, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndex,
-    BlockIndexEntry, BlockStatus, ChainError,
+    check_child, is_better_chain, plan_reorg, should_return_after_failed_reorg, BlockIndex,
+    BlockIndexEntry, BlockStatus, ChainError, ChildError,
 };
 use crate::core::consensus::apply::{check_chain_ids, check_transfer_signatures};
-use crate::core::consensus::validation::{check_body, check_header, check_state_cached};
+use crate::core::consensus::validation::check_state_cached;
 use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::primitives::{Block, BlockHash, Header};
 use crate::core::state::sigcache::{self, SignatureCache};
@@ -279,17 +279,11 @@ impl<S: ChainStore> ChainManager<S> {
         if let BlockStatus::Invalid { .. } = parent.status {
             return Err(invalid(BlockError::InvalidAncestor(parent_hash)));
         }
-        let context = child_context(&self.store, &parent, &self.spec)?;
-        check_header(&block.header, &context, now, &self.spec).map_err(invalid)?;
-        check_body(&block, &self.spec).map_err(invalid)?;
-        let entry = parent
-            .child(block.header, &self.spec.asert_params())
-            .map_err(|_| {
-                invalid(BlockError::WrongBits {
-                    expected: context.expected_bits,
-                    found: block.header.bits,
-                })
-            })?;
+        let entry = match check_child(&self.store, &parent, &block, now, &self.spec) {
+            Ok(entry) => entry,
+            Err(ChildError::Index(e)) => return Err(e.into()),
+            Err(ChildError::Invalid(error)) => return Err(invalid(error)),
+        };
         if entry.chain_work < self.tip.chain_work && !store_low_work {
             return Ok(BlockOutcome::LowWork);
         }

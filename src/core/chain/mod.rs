@@ -14,10 +14,10 @@
 use crate::core::consensus::asert::{asert_clock_after, genesis_asert_clock, AsertParams};
 use crate::core::consensus::target::{Target, TargetError, Work};
 use crate::core::consensus::validation::{
-    median_time_past, next_bits, HeaderContext, MEDIAN_TIME_SPAN,
+    check_body, check_header, median_time_past, next_bits, HeaderContext, MEDIAN_TIME_SPAN,
 };
-use crate::core::consensus::ChainSpec;
-use crate::core::primitives::{BlockHash, Header};
+use crate::core::consensus::{BlockError, ChainSpec};
+use crate::core::primitives::{Block, BlockHash, Header};
 use serde::{Deserialize, Serialize};
 
 pub mod locator;
@@ -99,6 +99,15 @@ pub enum ChainError {
     /// A block the index refers to is missing.
     #[error("block index is missing block {0}: the store is damaged")]
     Missing(BlockHash),
+}
+
+impl From<ChainError> for crate::core::storage::StorageFailure {
+    fn from(e: ChainError) -> Self {
+        match e {
+            ChainError::Store(failure) => failure,
+            missing @ ChainError::Missing(_) => Self::corrupt(missing.to_string()),
+        }
+    }
 }
 
 /// Read access to the block tree.
@@ -194,6 +203,42 @@ pub fn child_context<I: BlockIndex + ?Sized>(
         median_time_past: median_time_past(&times),
         expected_bits: next_bits(spec, parent.height(), parent.asert_clock),
     })
+}
+
+/// Why a block cannot join the tree under its parent.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    /// The index could not be read.
+    #[error(transparent)]
+    Index(#[from] ChainError),
+    /// The block breaks a rule.
+    #[error(transparent)]
+    Invalid(BlockError),
+}
+
+/// The checks a block passes before it joins the tree under `parent`, in the one order every
+/// path uses (the chain manager on arrival, `cairn verify` on replay): the header against its
+/// context (height, time against the median and `now`, bits, proof of work), then the body
+/// without state (counts, size, transfer root); returns the block's index entry (its chain
+/// work and ASERT clock). The state is checked later, when the block joins the best chain.
+pub fn check_child<I: BlockIndex + ?Sized>(
+    index: &I,
+    parent: &BlockIndexEntry,
+    block: &Block,
+    now: u64,
+    spec: &ChainSpec,
+) -> Result<BlockIndexEntry, ChildError> {
+    let context = child_context(index, parent, spec)?;
+    check_header(&block.header, &context, now, spec).map_err(ChildError::Invalid)?;
+    check_body(block, spec).map_err(ChildError::Invalid)?;
+    parent
+        .child(block.header, &spec.asert_params())
+        .map_err(|_| {
+            ChildError::Invalid(BlockError::WrongBits {
+                expected: context.expected_bits,
+                found: block.header.bits,
+            })
+        })
 }
 
 #[cfg(test)]
