@@ -700,6 +700,17 @@ impl Node {
         );
     }
 
+    /// Freezes the node's process (SIGSTOP): its connections stay open, as the kernel still
+    /// acknowledges them, but it answers nothing, like a peer behind a link that went dead.
+    pub fn freeze(&mut self) {
+        self.process().signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen node run again (SIGCONT).
+    pub fn thaw(&mut self) {
+        self.process().signal(libc::SIGCONT);
+    }
+
     /// Kills the node with SIGKILL and reaps it; asserts it had not exited by itself.
     pub fn kill9(mut self) {
         use std::os::unix::process::ExitStatusExt;

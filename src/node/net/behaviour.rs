@@ -7,7 +7,8 @@
 //!   gate        (`admission`)      inbound slots: per host and net group, outbound slots kept,
 //!                                  eviction of inbound peers that contribute least
 //!   identify    /ipfs/id/1.0.0     protocol version /cairn/<genesis[..8]>, agent cairn/<version>
-//!   ping        /ipfs/ping/1.0.0
+//!   ping        /ipfs/ping/1.0.0   every PING_INTERVAL; the service closes a connection
+//!                                  whose ping goes unanswered for PING_TIMEOUT
 //!   kademlia    /cairn/kad/1.0.0   server mode, memory store: peer discovery only
 //!   mdns        (optional)         local network discovery
 //!   gossipsub   /meshsub/1.x       signed, strict, validated by the node before forwarding
@@ -35,6 +36,14 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/kad/1.0.0")
 
 /// How often Kademlia refreshes its routing table with a bootstrap query.
 pub const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often each connection is pinged.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long a ping may go unanswered before its connection counts as dead (and is closed, so
+/// that the peer is dialed afresh: a TCP connection across a network split that healed can
+/// otherwise sit in retransmission backoff for minutes).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Gossipsub's heartbeat: meshes form within a few of these.
 pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
@@ -156,7 +165,11 @@ impl Behaviour {
             limits,
             gate,
             identify,
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_TIMEOUT),
+            ),
             kademlia,
             mdns: Toggle::from(mdns),
             gossipsub,

@@ -27,7 +27,7 @@ use libp2p::request_response::{
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{
-    identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder, Transport,
+    identify, kad, mdns, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder, Transport,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -286,7 +286,18 @@ impl NetService {
                     .behaviour_mut()
                     .gate
                     .record_ping(event.connection, rtt),
-                Err(e) => tracing::trace!("ping of {} failed: {e}", event.peer),
+                Err(ping::Failure::Unsupported) => {
+                    tracing::trace!("{} does not answer pings", event.peer)
+                }
+                Err(e) => {
+                    // A dead link (a network split, a peer gone without closing): close it,
+                    // so that the upkeep dials the peer afresh once it can be reached.
+                    tracing::debug!(
+                        "ping of {} failed ({e}): closing that connection",
+                        event.peer
+                    );
+                    self.swarm.close_connection(event.connection);
+                }
             },
             BehaviourEvent::Kademlia(event) => self.on_kademlia_event(event),
             BehaviourEvent::Mdns(event) => self.on_mdns_event(event),
