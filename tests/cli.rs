@@ -239,6 +239,71 @@ fn queries_fail_clearly_when_the_node_is_unreachable() {
     cairn(["block", "0", "--node", &url]).expect_failure(&["cannot reach the node", &url]);
 }
 
+/// Serves `answers` (path, status, JSON body), one request per connection, on a free port
+/// of 127.0.0.1 until the test ends; returns its URL.
+fn fake_node(answers: Vec<(&'static str, u16, Value)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("");
+            let (status, body) = answers
+                .iter()
+                .find(|(p, ..)| *p == path)
+                .map_or((404, Value::Null), |(_, s, b)| (*s, b.clone()));
+            let body = body.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn tip_of_a_node_whose_store_is_closed_says_why() {
+    let url = fake_node(vec![
+        (
+            "/api/v1/tip",
+            503,
+            serde_json::json!({ "error": { "code": "unavailable", "message": "the store is closed after a write failure" } }),
+        ),
+        (
+            "/api/v1/health",
+            503,
+            serde_json::json!({
+                "status": "degraded", "writable": false,
+                "problem": "the store cannot write (I/O failure: No space left on device)",
+                "since": 9, "height": 7, "disk_available_bytes": 0, "disk_reserve_bytes": 0
+            }),
+        ),
+    ]);
+    let shown = cairn(["tip", "--node", &url]);
+    shown.expect_failure(&["503", "the store is closed after a write failure"]);
+    assert!(
+        shown
+            .stdout
+            .contains("health      DEGRADED: the store cannot write (I/O failure")
+            && shown.stdout.contains("durable     up to height 7"),
+        "{shown}"
+    );
+    // --json prints exactly the tip, so it has nothing to print.
+    let json = cairn(["tip", "--node", &url, "--json"]);
+    json.expect_failure(&["503"]);
+    assert!(json.stdout.is_empty(), "{json}");
+}
+
 #[test]
 fn tip_and_block_show_a_running_node() {
     let dir = TestDir::new("query");

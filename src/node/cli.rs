@@ -299,13 +299,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => run_node(args),
         Command::ChainSpec(command) => run_chain_spec(command),
         Command::Tip(query) => {
-            let tip: TipView = get_json(&query.node, "/api/v1/tip")?;
-            // A node too old to have a health endpoint still shows its tip.
-            let health = get_health(&query.node).ok().filter(|_| !query.json);
+            let tip = get_json::<TipView>(&query.node, "/api/v1/tip");
             if query.json {
                 // Exactly `GET /api/v1/tip`; the health is `GET /api/v1/health`.
-                println!("{}", serde_json::to_string_pretty(&tip)?);
-            } else {
+                println!("{}", serde_json::to_string_pretty(&tip?)?);
+                return Ok(());
+            }
+            // A node too old to have a health endpoint still shows its tip; a node whose
+            // store is closed (after a write failed) cannot show its tip but still says why.
+            let health = get_health(&query.node).ok();
+            if let Ok(tip) = &tip {
                 println!("chain       {}", tip.chain);
                 println!("height      {}", tip.height);
                 println!("hash        {}", tip.hash);
@@ -313,16 +316,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("bits        {}", tip.bits);
                 println!("state root  {}", tip.state_root);
                 println!("chain work  {}", tip.chain_work);
-                match &health {
-                    Some(h) if h.writable => println!("health      ok"),
-                    Some(h) => println!(
+            }
+            match &health {
+                Some(h) if h.writable => println!("health      ok"),
+                Some(h) => {
+                    println!(
                         "health      DEGRADED: {}",
                         h.problem.as_deref().unwrap_or("the store cannot write")
-                    ),
-                    None => {}
+                    );
+                    println!("durable     up to height {}", h.height);
                 }
+                None => {}
             }
-            Ok(())
+            tip.map(drop)
         }
         Command::Block { id, query } => {
             let block: BlockView = get_json(&query.node, &format!("/api/v1/blocks/{id}"))?;
