@@ -3,6 +3,8 @@
 //! Groups:
 //! - `pow/midstate`: `NonceSearch::search` over a fixed range of nonces with a zero target, so
 //!   no nonce is found and the whole range is searched. One element is one attempt.
+//! - `pow/midstate_<kernel>`: the same search on each fast kernel this CPU runs (`avx512`,
+//!   `shani`), to compare them in one run.
 //! - `pow/naive`: the same attempts done with `Header::hash()` (the full double SHA-256 of the
 //!   116-byte header: three compressions, plus the padding/copy work of the `Digest` API) and
 //!   `Target::is_met_by`, to show what the midstate saves.
@@ -15,6 +17,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use cairn::core::consensus::target::{CompactTarget, Target};
+use cairn::core::miner::search::Kernel;
 use cairn::core::miner::NonceSearch;
 use cairn::core::primitives::{BlockHash, Header, MerkleRoot, StateRoot};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -83,6 +86,25 @@ fn pow(c: &mut Criterion) {
             black_box(outcome)
         })
     });
+
+    // Each fast kernel this CPU runs, by name (`midstate` above is the one the miner picks,
+    // `midstate_portable` the fallback).
+    for kernel in Kernel::available()
+        .into_iter()
+        .filter(|kernel| *kernel != Kernel::Portable)
+    {
+        let search = search.clone().with_kernel(kernel);
+        let name = format!("midstate_{kernel:?}").to_lowercase();
+        group.bench_function(BenchmarkId::new(name, RANGE), |b| {
+            let mut start = 0u32;
+            b.iter(|| {
+                let s = black_box(start);
+                let outcome = black_box(&search).search(s, s + RANGE);
+                start = start.wrapping_add(RANGE) % (u32::MAX - RANGE);
+                black_box(outcome)
+            })
+        });
+    }
 
     group.throughput(Throughput::Elements(u64::from(NAIVE_RANGE)));
     group.bench_function(BenchmarkId::new("naive", NAIVE_RANGE), |b| {

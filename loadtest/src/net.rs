@@ -375,7 +375,7 @@ fn sync_bench(dir: &Path) -> Result<()> {
     let accounts: usize = env_number("SYNC_ACCOUNTS", 2000)?;
     let runs: usize = env_number("SYNC_RUNS", 3)?;
     ensure!(
-        block_count >= 2 && accounts >= 10 && accounts % 10 == 0,
+        block_count >= 2 && accounts >= 10 && accounts.is_multiple_of(10),
         "SYNC_BLOCKS >= 2, SYNC_ACCOUNTS a multiple of 10"
     );
     std::fs::create_dir_all(dir)?;

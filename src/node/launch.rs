@@ -354,8 +354,9 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
 
     let mining = config.mining.as_ref().map(|m| {
         tracing::info!(
-            "mining on {} threads, paying {}",
+            "mining on {} threads with the {} kernel, paying {}",
             m.threads,
+            crate::core::miner::search::Kernel::detect().describe(),
             m.reward_address
                 .to_bech32(config.spec.hrp())
                 .unwrap_or_default()

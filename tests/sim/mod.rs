@@ -1259,7 +1259,7 @@ impl Sim {
                     self.schedule(at, to, i, epoch, Payload::Offence);
                 }
                 self.nodes[i].offences += 1;
-                if self.nodes[i].offences % 4 == 0 {
+                if self.nodes[i].offences.is_multiple_of(4) {
                     // Reconnect: close every link, then let them reopen.
                     for (to, _) in neighbours {
                         self.close_link(i, to);

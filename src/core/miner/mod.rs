@@ -1,5 +1,7 @@
 //! Mining logic without I/O: block templates and the pure nonce search with midstate
 //! hashing. The node's mining threads (in `node::miner`) call these and own the clock.
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod search;
 #[cfg(target_arch = "x86_64")]
 mod sha_ni;

@@ -3,9 +3,10 @@
 //! The header's first 64 bytes do not change while mining a template, so their compression
 //! (the midstate) is done once. Each attempt then costs two SHA-256 compressions: the tail
 //! chunk (header bytes 64..116 holding time and nonce, plus padding) and the outer hash of
-//! the 32-byte inner digest. On x86-64 CPUs with SHA extensions the search runs four
-//! nonces at once (`sha_ni`); elsewhere it uses `sha2`'s `compress256` (the portable path,
-//! also the oracle the fast path is tested against).
+//! the 32-byte inner digest. A [`Kernel`] does the hashing, picked once for the CPU at hand:
+//! on x86-64 with AVX-512 sixteen nonces at once in vector lanes (`avx512`), with SHA
+//! extensions four at once on the SHA unit (`sha_ni`); elsewhere `sha2`'s `compress256` (the
+//! portable path, also the oracle every fast path is tested against).
 use crate::core::consensus::target::Target;
 use crate::core::primitives::header::{Header, HEADER_SIZE, NONCE_OFFSET, TIME_OFFSET};
 use sha2::block_api::compress256;
@@ -24,12 +25,57 @@ const OUTER_BLOCK: [u8; 64] = {
     block
 };
 
+/// The code that hashes nonces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512: sixteen nonces per step in 32-bit vector lanes.
+    Avx512,
+    /// The SHA extensions: four nonces interleaved on the SHA unit.
+    ShaNi,
+    /// `sha2`'s compression function, one nonce at a time: any CPU.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs (AVX-512 is about twice the SHA extensions' rate
+    /// where both exist: docs/BENCHMARKS.md).
+    pub fn detect() -> Kernel {
+        Kernel::available()[0]
+    }
+
+    /// Every kernel this CPU runs, fastest first (the portable one always last).
+    pub fn available() -> Vec<Kernel> {
+        let mut kernels = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::avx512::available() {
+                kernels.push(Kernel::Avx512);
+            }
+            if super::sha_ni::available() {
+                kernels.push(Kernel::ShaNi);
+            }
+        }
+        kernels.push(Kernel::Portable);
+        kernels
+    }
+
+    /// Its name and width, for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "AVX-512 (16 nonces per step)",
+            Kernel::ShaNi => "SHA extensions (4 nonces interleaved)",
+            Kernel::Portable => "portable sha2 (1 nonce per step)",
+        }
+    }
+}
+
 /// The precomputed state for searching nonces of one header.
 #[derive(Clone, Debug)]
 pub struct NonceSearch {
     midstate: [u32; 8],
     tail: [u8; 64],
     target_words: [u32; 8],
+    kernel: Kernel,
 }
 
 /// The result of searching a range of nonces.
@@ -64,7 +110,24 @@ impl NonceSearch {
             midstate,
             tail,
             target_words,
+            kernel: Kernel::detect(),
         }
+    }
+
+    /// The same search on `kernel`, which must be one of [`Kernel::available`] (another
+    /// falls back to the portable one).
+    pub fn with_kernel(mut self, kernel: Kernel) -> NonceSearch {
+        self.kernel = if Kernel::available().contains(&kernel) {
+            kernel
+        } else {
+            Kernel::Portable
+        };
+        self
+    }
+
+    /// The kernel it hashes with.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Sets the header time (it lies in the tail chunk, so the midstate stays valid).
@@ -90,49 +153,34 @@ impl NonceSearch {
 
     /// Tries every nonce in `start..end` in order; stops at the first that meets the target.
     pub fn search(&self, start: u32, end: u32) -> SearchOutcome {
-        #[cfg(target_arch = "x86_64")]
-        if super::sha_ni::available() {
-            return self.search_sha_ni(start, end);
-        }
-        self.search_portable(start, end)
-    }
-
-    /// Whether [`NonceSearch::search`] uses the CPU's SHA extensions here.
-    pub fn uses_sha_extensions() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            super::sha_ni::available()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    }
-
-    /// Whether `nonce` meets the target, by the portable double SHA-256.
-    fn meets_target(&self, nonce: u32) -> bool {
-        let mut tail = self.tail;
-        let mut outer = OUTER_BLOCK;
-        self.hash_words(&mut tail, &mut outer, nonce) <= self.target_words
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn search_sha_ni(&self, start: u32, end: u32) -> SearchOutcome {
-        let mut tail_words = [0u32; 16];
-        for (word, chunk) in tail_words.iter_mut().zip(self.tail.chunks_exact(4)) {
-            *word = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
-        // SAFETY: `available()` returned true, so the CPU has the required extensions.
-        let found = unsafe {
-            super::sha_ni::search_candidates(
-                &self.midstate,
-                &IV,
-                &tail_words,
-                self.target_words[0],
-                start,
-                end,
-                |nonce| self.meets_target(nonce),
-            )
+        let found = match self.kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_kernel` and `detect` pick only kernels this CPU runs.
+            Kernel::Avx512 => unsafe {
+                super::avx512::search_candidates(
+                    &self.midstate,
+                    &IV,
+                    &self.tail_words(),
+                    self.target_words[0],
+                    start,
+                    end,
+                    |nonce| self.meets_target(nonce),
+                )
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Kernel::ShaNi => unsafe {
+                super::sha_ni::search_candidates(
+                    &self.midstate,
+                    &IV,
+                    &self.tail_words(),
+                    self.target_words[0],
+                    start,
+                    end,
+                    |nonce| self.meets_target(nonce),
+                )
+            },
+            _ => return self.search_portable(start, end),
         };
         SearchOutcome {
             found,
@@ -141,6 +189,22 @@ impl NonceSearch {
                 None => u64::from(end - start),
             },
         }
+    }
+
+    /// The tail chunk as big-endian words (the nonce in word 12).
+    fn tail_words(&self) -> [u32; 16] {
+        let mut words = [0u32; 16];
+        for (word, chunk) in words.iter_mut().zip(self.tail.chunks_exact(4)) {
+            *word = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        words
+    }
+
+    /// Whether `nonce` meets the target, by the portable double SHA-256.
+    fn meets_target(&self, nonce: u32) -> bool {
+        let mut tail = self.tail;
+        let mut outer = OUTER_BLOCK;
+        self.hash_words(&mut tail, &mut outer, nonce) <= self.target_words
     }
 
     /// The search on any CPU, with `sha2`'s compression function.
@@ -221,31 +285,87 @@ mod tests {
         assert_eq!(outcome.attempts, u64::from(nonce) + 1);
     }
 
-    /// The fast path finds exactly what the portable path finds, on ranges that do not
-    /// divide into lanes, at several targets and times.
+    /// Every kernel this CPU runs finds exactly what the portable path finds, on ranges
+    /// that do not divide into lanes, at several targets and times.
     #[test]
-    fn fast_path_agrees_with_portable_path() {
-        for (i, bits) in [0x207f_ffffu32, 0x1f0f_ffff, 0x1f00_ffff, 0x1e0f_ffff]
-            .into_iter()
-            .enumerate()
-        {
-            let mut header = header(bits);
-            header.height = i as u32;
-            let target = Target::from_compact(header.bits).unwrap();
-            let mut search = NonceSearch::new(&header, &target);
-            for (start, len) in [(0u32, 1u32), (5, 3), (7, 4099), (1 << 20, 70_001)] {
-                search.set_time(1_700_000_000 + start);
-                let fast = search.search(start, start + len);
-                let portable = search.search_portable(start, start + len);
-                assert_eq!(fast, portable, "bits {bits:#x} range {start}+{len}");
+    fn every_kernel_agrees_with_the_portable_path() {
+        let kernels = Kernel::available();
+        assert_eq!(kernels.last(), Some(&Kernel::Portable));
+        for kernel in kernels {
+            for (i, bits) in [0x207f_ffffu32, 0x1f0f_ffff, 0x1f00_ffff, 0x1e0f_ffff]
+                .into_iter()
+                .enumerate()
+            {
+                let mut header = header(bits);
+                header.height = i as u32;
+                let target = Target::from_compact(header.bits).unwrap();
+                let mut search = NonceSearch::new(&header, &target).with_kernel(kernel);
+                assert_eq!(search.kernel(), kernel);
+                for (start, len) in [(0u32, 1u32), (5, 3), (7, 4099), (1 << 20, 70_001)] {
+                    search.set_time(1_700_000_000 + start);
+                    let fast = search.search(start, start + len);
+                    let portable = search.search_portable(start, start + len);
+                    assert_eq!(
+                        fast, portable,
+                        "{kernel:?} bits {bits:#x} range {start}+{len}"
+                    );
+                }
+            }
+            let header = header(0x207f_ffff);
+            let search = NonceSearch::new(&header, &Target::from_compact(header.bits).unwrap())
+                .with_kernel(kernel);
+            assert_eq!(
+                search.search(u32::MAX - 2, u32::MAX),
+                search.search_portable(u32::MAX - 2, u32::MAX)
+            );
+        }
+    }
+
+    /// On random headers and an easy target (about one hash in 16 meets it), every kernel
+    /// finds the same first nonce as a plain double SHA-256 of the header (`Header::hash`,
+    /// the `sha2` digest validation uses), and its hash meets the target.
+    #[test]
+    fn every_kernel_finds_what_sha2_finds_on_random_headers() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let target = Target::from_compact(CompactTarget::from_consensus(0x2010_0000)).unwrap();
+        for _ in 0..50 {
+            let mut bytes = [0u8; 32];
+            let mut fill = |out: &mut [u8; 32]| {
+                for chunk in out.chunks_exact_mut(8) {
+                    chunk.copy_from_slice(&next().to_le_bytes());
+                }
+            };
+            fill(&mut bytes);
+            let prev_hash = BlockHash(bytes);
+            fill(&mut bytes);
+            let state_root = StateRoot(bytes);
+            let mut header = Header {
+                prev_hash,
+                state_root,
+                time: next() as u32,
+                height: next() as u32,
+                ..header(0x2010_0000)
+            };
+            let start = (next() as u32) % (u32::MAX - 4096);
+            let expected = (start..start + 4096).find(|&nonce| {
+                header.nonce = nonce;
+                target.is_met_by(header.hash().as_bytes())
+            });
+            for kernel in Kernel::available() {
+                let search = NonceSearch::new(&header, &target).with_kernel(kernel);
+                assert_eq!(
+                    search.search(start, start + 4096).found,
+                    expected,
+                    "{kernel:?} on {header:?}"
+                );
             }
         }
-        let header = header(0x207f_ffff);
-        let search = NonceSearch::new(&header, &Target::from_compact(header.bits).unwrap());
-        assert_eq!(
-            search.search(u32::MAX - 2, u32::MAX),
-            search.search_portable(u32::MAX - 2, u32::MAX)
-        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn find_node<V: StateView + ?Sized>(
             return Ok((node.clone(), page.clone()));
         }
     }
-    if depth % PAGE_DEPTH == 0 {
+    if depth.is_multiple_of(PAGE_DEPTH) {
         let page = view.smt_page(hash)?.ok_or_else(|| missing(hash))?;
         let node = page.get(hash).cloned().ok_or_else(|| {
             StateStoreError::corrupt(format!(
