@@ -32,6 +32,19 @@ fn seeds() -> Vec<u64> {
     }
 }
 
+/// On long runs, a line every 250 seeds (shown with `--nocapture`), so that a run stopped
+/// early still says how far it got.
+fn report_progress(done: usize, seeds: &[u64]) {
+    if seeds.len() > 250 && done > 0 && done.is_multiple_of(250) {
+        eprintln!(
+            "{done} of {} seeds passed (seeds {} to {})",
+            seeds.len(),
+            seeds[0],
+            seeds[done - 1]
+        );
+    }
+}
+
 fn run_seed(seed: u64, config: &SimConfig) -> sim::SimReport {
     match Sim::new(config.clone(), seed).run() {
         Ok(report) => report,
@@ -53,7 +66,8 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
     let (mut accepted, mut confirmed, mut pending) = (0, 0, 0);
     let (mut hardest, mut easiest) = (1.0f64, 1.0f64);
     let mut torn = 0;
-    for &seed in &seeds {
+    for (done, &seed) in seeds.iter().enumerate() {
+        report_progress(done, &seeds);
         let report = run_seed(seed, &config);
         hardest = hardest.max(report.difficulty_range.0);
         easiest = easiest.min(report.difficulty_range.1);
@@ -121,7 +135,8 @@ fn honest_nodes_converge_and_never_punish_each_other_among_hostile_peers() {
     let mut most_stored = 0;
     let mut slowest = 0;
     let mut slowest_heal = 0;
-    for &seed in &seeds {
+    for (done, &seed) in seeds.iter().enumerate() {
+        report_progress(done, &seeds);
         let report = match Sim::new(config.clone(), seed).run() {
             Ok(report) => report,
             Err(failure) => panic!(
