@@ -169,9 +169,21 @@ fn nodes_sync_agree_and_converge_after_a_split() {
         "identify reports the agent: {identified}"
     );
 
-    // Mining stops: A and B restart without --mine, dialing C.
-    a.stop_cleanly();
+    // Mining stops: A and B restart without --mine, dialing C. One miner at a time: blocks
+    // that A and B mine at one height just before both stop tie at equal work, and with no
+    // miner left nothing would break the tie (it happened, 5 ms apart). So B stops first and
+    // A mines two more blocks, which outweigh anything B mined.
     b.stop_cleanly();
+    let seen = [&a, &c, &d].iter().map(|n| tip_of(n).0).max().unwrap_or(0);
+    poll("A mines past B's last blocks", CONVERGE, || {
+        let (height, ..) = tip_of(&a);
+        if height >= seen + 2 {
+            Ok(())
+        } else {
+            Err(format!("A at {height}, waiting for {}", seen + 2))
+        }
+    });
+    a.stop_cleanly();
     let a = dir.start_node_with("a2", &data("a"), &spec, false, &bootnode_args(&[&c]));
     let b = dir.start_node_with("b2", &data("b"), &spec, false, &bootnode_args(&[&c, &d]));
     let agreed = wait_for_agreement(&[&a, &b, &c, &d], CONVERGE);
