@@ -3,8 +3,8 @@
 //! Groups:
 //! - `pow/midstate`: `NonceSearch::search` over a fixed range of nonces with a zero target, so
 //!   no nonce is found and the whole range is searched. One element is one attempt.
-//! - `pow/midstate_<kernel>`: the same search on each fast kernel this CPU runs (`avx512`,
-//!   `shani`), to compare them in one run.
+//! - `pow/midstate_<kernel>`: the same search on each kernel this CPU runs (`avx512`,
+//!   `shani`, `portable`), to compare them in one run.
 //! - `pow/naive`: the same attempts done with `Header::hash()` (the full double SHA-256 of the
 //!   116-byte header: three compressions, plus the padding/copy work of the `Digest` API) and
 //!   `Target::is_met_by`, to show what the midstate saves.
@@ -62,40 +62,19 @@ fn pow(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
 
-    group.throughput(Throughput::Elements(u64::from(RANGE)));
-    group.bench_function(BenchmarkId::new("midstate", RANGE), |b| {
-        // Move the start so successive calls do not hash the very same nonces (they would
-        // cost the same, but this keeps the compiler honest about the inputs).
-        let mut start = 0u32;
-        b.iter(|| {
-            let s = black_box(start);
-            let outcome = black_box(&search).search(s, s + RANGE);
-            start = start.wrapping_add(RANGE) % (u32::MAX - RANGE);
-            black_box(outcome)
-        })
-    });
-
-    // The portable path (sha2's compress256, one nonce at a time): what CPUs without SHA
-    // extensions run, and the oracle the fast path is tested against.
-    group.bench_function(BenchmarkId::new("midstate_portable", RANGE), |b| {
-        let mut start = 0u32;
-        b.iter(|| {
-            let s = black_box(start);
-            let outcome = black_box(&search).search_portable(s, s + RANGE);
-            start = start.wrapping_add(RANGE) % (u32::MAX - RANGE);
-            black_box(outcome)
-        })
-    });
-
-    // Each fast kernel this CPU runs, by name (`midstate` above is the one the miner picks,
-    // `midstate_portable` the fallback).
-    for kernel in Kernel::available()
-        .into_iter()
-        .filter(|kernel| *kernel != Kernel::Portable)
-    {
-        let search = search.clone().with_kernel(kernel);
+    // `midstate` is the kernel the miner picks; then each kernel this CPU runs by name
+    // (`midstate_portable`: sha2's compress256 one nonce at a time, what CPUs without SHA
+    // extensions run, and the oracle the fast kernels are tested against).
+    let mut searches = vec![("midstate".to_string(), search.clone())];
+    for kernel in Kernel::available() {
         let name = format!("midstate_{kernel:?}").to_lowercase();
+        searches.push((name, search.clone().with_kernel(kernel)));
+    }
+    group.throughput(Throughput::Elements(u64::from(RANGE)));
+    for (name, search) in searches {
         group.bench_function(BenchmarkId::new(name, RANGE), |b| {
+            // Move the start so successive calls do not hash the very same nonces (they would
+            // cost the same, but this keeps the compiler honest about the inputs).
             let mut start = 0u32;
             b.iter(|| {
                 let s = black_box(start);

@@ -388,11 +388,6 @@ impl TestDir {
         self
     }
 
-    /// Where its nodes run.
-    pub fn placement(&self) -> Placement {
-        self.placement
-    }
-
     /// Its path.
     pub fn path(&self) -> &Path {
         self.dir.as_ref().expect("present until dropped").path()
@@ -475,13 +470,23 @@ pub struct Node {
 /// `CAIRN_TEST_NODE_LOG=debug` (any `--log` filter) makes test nodes log more.
 const NODE_LOG_VAR: &str = "CAIRN_TEST_NODE_LOG";
 
-/// `cairn node` on `data_dir` and `spec`, logging to `log` (at `CAIRN_TEST_NODE_LOG` if set).
-fn node_command(data_dir: &Path, spec: &TestSpec, log: &Path) -> NodeCommand {
-    let command = NodeCommand::new(Path::new(CAIRN), data_dir, &spec.path, log);
-    match std::env::var(NODE_LOG_VAR) {
-        Ok(filter) => command.log_filter(&filter),
-        Err(_) => command,
+/// `cairn node` on `data_dir` and `spec` (mining with one thread if `mine`, then `extra`),
+/// logging to `log` (at `CAIRN_TEST_NODE_LOG` if set).
+fn node_command(
+    data_dir: &Path,
+    spec: &TestSpec,
+    log: &Path,
+    mine: bool,
+    extra: &[String],
+) -> NodeCommand {
+    let mut command = NodeCommand::new(Path::new(CAIRN), data_dir, &spec.path, log);
+    if let Ok(filter) = std::env::var(NODE_LOG_VAR) {
+        command = command.log_filter(&filter);
     }
+    if mine {
+        command = command.args(mining_args(spec));
+    }
+    command.args(extra)
 }
 
 /// How a [`Node`] runs.
@@ -500,12 +505,7 @@ impl Node {
         mine: bool,
         extra: &[String],
     ) -> Node {
-        let mut command = node_command(data_dir, spec, &log);
-        if mine {
-            command = command.args(mining_args(spec));
-        }
-        let handle = command
-            .args(extra)
+        let handle = node_command(data_dir, spec, &log, mine, extra)
             .launch()
             .unwrap_or_else(|e| panic!("the node did not launch: {e:#} (log {})", log.display()));
         Node {
@@ -537,11 +537,7 @@ impl Node {
         extra: &[String],
         open_files: Option<u64>,
     ) -> Node {
-        let mut command = node_command(data_dir, spec, &log);
-        if mine {
-            command = command.args(mining_args(spec));
-        }
-        command = command.args(extra);
+        let mut command = node_command(data_dir, spec, &log, mine, extra);
         if let Some(open_files) = open_files {
             command = command.open_files(open_files);
         }

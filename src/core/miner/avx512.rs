@@ -10,6 +10,7 @@
 //! Mining is not consensus: a wrong answer here would only produce a block that every node
 //! (this one included) rejects, because validation hashes with the plain `sha2` path. Tests
 //! check every result against the portable search.
+use super::search::{KernelInput, IV};
 use super::sha_ni::K32;
 use core::arch::x86_64::*;
 
@@ -22,10 +23,7 @@ pub fn available() -> bool {
 }
 
 /// Searches `start..end` and returns the first nonce whose double SHA-256 has a first
-/// state word `<= target_word0` and passes `full_check`.
-///
-/// `midstate` is the state after the header's first chunk, `iv` the SHA-256 initial state,
-/// `tail` the second chunk as big-endian words (nonce in word 12).
+/// state word `<= input.target_word0` and passes `full_check`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F: call only when [`available`] is true.
@@ -33,14 +31,12 @@ pub fn available() -> bool {
 // Rounds index message words and states side by side; index loops say that best.
 #[allow(clippy::needless_range_loop)]
 pub unsafe fn search_candidates(
-    midstate: &[u32; 8],
-    iv: &[u32; 8],
-    tail: &[u32; 16],
-    target_word0: u32,
+    input: &KernelInput,
     start: u32,
     end: u32,
     mut full_check: impl FnMut(u32) -> bool,
 ) -> Option<u32> {
+    let (midstate, tail) = (&input.midstate, &input.tail);
     // SAFETY (whole body): AVX-512F intrinsics on registers only, and one unaligned load
     // (`_mm512_loadu_si512`) from a 16-word array.
     //
@@ -62,10 +58,10 @@ pub unsafe fn search_candidates(
     let broadcast = |x: u32| _mm512_set1_epi32(x as i32);
     let pre_state: [__m512i; 8] = pre.map(broadcast);
     let mid: [__m512i; 8] = midstate.map(broadcast);
-    let iv_state: [__m512i; 8] = iv.map(broadcast);
+    let iv_state: [__m512i; 8] = IV.map(broadcast);
     let tail_words: [__m512i; 16] = tail.map(broadcast);
     let fixed_words: [__m512i; 3] = fixed.map(broadcast);
-    let target = broadcast(target_word0);
+    let target = broadcast(input.target_word0);
 
     let mut nonce = start;
     while end - nonce >= LANES {

@@ -12,7 +12,7 @@ use crate::core::primitives::header::{Header, HEADER_SIZE, NONCE_OFFSET, TIME_OF
 use sha2::block_api::compress256;
 
 /// SHA-256 initial hash values.
-const IV: [u32; 8] = [
+pub(super) const IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
@@ -36,27 +36,44 @@ pub enum Kernel {
     Portable,
 }
 
+/// Every kernel, fastest first (AVX-512 is about twice the SHA extensions' rate where both
+/// exist: docs/BENCHMARKS.md).
+const KERNELS: [Kernel; 3] = [Kernel::Avx512, Kernel::ShaNi, Kernel::Portable];
+
+/// What a fast kernel is given for one search: the state after the header's first chunk,
+/// the second chunk as big-endian words (the nonce in word 12), and the target's first word
+/// (a nonce whose first hash word is at most this is checked in full).
+pub(super) struct KernelInput {
+    pub midstate: [u32; 8],
+    pub tail: [u32; 16],
+    pub target_word0: u32,
+}
+
 impl Kernel {
-    /// The fastest kernel this CPU runs (AVX-512 is about twice the SHA extensions' rate
-    /// where both exist: docs/BENCHMARKS.md).
+    /// The fastest kernel this CPU runs.
     pub fn detect() -> Kernel {
-        Kernel::available()[0]
+        KERNELS
+            .into_iter()
+            .find(|kernel| kernel.runs_here())
+            .unwrap_or(Kernel::Portable)
     }
 
     /// Every kernel this CPU runs, fastest first (the portable one always last).
     pub fn available() -> Vec<Kernel> {
-        let mut kernels = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if super::avx512::available() {
-                kernels.push(Kernel::Avx512);
-            }
-            if super::sha_ni::available() {
-                kernels.push(Kernel::ShaNi);
-            }
+        KERNELS.into_iter().filter(|k| k.runs_here()).collect()
+    }
+
+    /// Whether this CPU runs it.
+    pub fn runs_here(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => super::avx512::available(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::ShaNi => super::sha_ni::available(),
+            Kernel::Portable => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
         }
-        kernels.push(Kernel::Portable);
-        kernels
     }
 
     /// Its name and width, for logs.
@@ -117,7 +134,7 @@ impl NonceSearch {
     /// The same search on `kernel`, which must be one of [`Kernel::available`] (another
     /// falls back to the portable one).
     pub fn with_kernel(mut self, kernel: Kernel) -> NonceSearch {
-        self.kernel = if Kernel::available().contains(&kernel) {
+        self.kernel = if kernel.runs_here() {
             kernel
         } else {
             Kernel::Portable
@@ -153,33 +170,20 @@ impl NonceSearch {
 
     /// Tries every nonce in `start..end` in order; stops at the first that meets the target.
     pub fn search(&self, start: u32, end: u32) -> SearchOutcome {
+        let input = KernelInput {
+            midstate: self.midstate,
+            tail: self.tail_words(),
+            target_word0: self.target_words[0],
+        };
+        let check = |nonce| self.meets_target(nonce);
+        // SAFETY: `with_kernel` and `detect` pick only kernels this CPU runs.
         let found = match self.kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `with_kernel` and `detect` pick only kernels this CPU runs.
             Kernel::Avx512 => unsafe {
-                super::avx512::search_candidates(
-                    &self.midstate,
-                    &IV,
-                    &self.tail_words(),
-                    self.target_words[0],
-                    start,
-                    end,
-                    |nonce| self.meets_target(nonce),
-                )
+                super::avx512::search_candidates(&input, start, end, check)
             },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            Kernel::ShaNi => unsafe {
-                super::sha_ni::search_candidates(
-                    &self.midstate,
-                    &IV,
-                    &self.tail_words(),
-                    self.target_words[0],
-                    start,
-                    end,
-                    |nonce| self.meets_target(nonce),
-                )
-            },
+            Kernel::ShaNi => unsafe { super::sha_ni::search_candidates(&input, start, end, check) },
             _ => return self.search_portable(start, end),
         };
         SearchOutcome {

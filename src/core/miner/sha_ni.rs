@@ -12,6 +12,7 @@
 //! Mining is not consensus: a wrong answer here would only produce a block that every node
 //! (this one included) rejects, because validation hashes with the plain `sha2` path. Tests
 //! still check every result against the portable search.
+use super::search::{KernelInput, IV};
 use core::arch::x86_64::*;
 
 /// SHA-256 round constants.
@@ -37,10 +38,7 @@ pub fn available() -> bool {
 }
 
 /// Searches `start..end` and returns the first nonce whose double SHA-256 has a first
-/// state word `<= target_word0` and passes `full_check`, plus the nonces tried.
-///
-/// `midstate` is the state after the header's first chunk, `iv` the SHA-256 initial state,
-/// `tail` the second chunk as big-endian words (nonce in word 12).
+/// state word `<= input.target_word0` and passes `full_check`.
 ///
 /// # Safety
 /// The CPU must support SHA, SSE4.1 and SSSE3: call only when [`available`] is true.
@@ -48,14 +46,13 @@ pub fn available() -> bool {
 // Rounds index the lanes' states and message words side by side; index loops say that best.
 #[allow(clippy::needless_range_loop)]
 pub unsafe fn search_candidates(
-    midstate: &[u32; 8],
-    iv: &[u32; 8],
-    tail: &[u32; 16],
-    target_word0: u32,
+    input: &KernelInput,
     start: u32,
     end: u32,
     mut full_check: impl FnMut(u32) -> bool,
 ) -> Option<u32> {
+    let (midstate, iv, tail, target_word0) =
+        (&input.midstate, &IV, &input.tail, input.target_word0);
     // SAFETY (whole body): only SSE/SHA intrinsics on registers, and unaligned loads
     // (`_mm_loadu_si128`) from arrays whose length covers every 16 bytes read.
     let w0 = _mm_loadu_si128(tail.as_ptr().cast());
