@@ -4,7 +4,7 @@
 //! - `pow/midstate`: `NonceSearch::search` over a fixed range of nonces with a zero target, so
 //!   no nonce is found and the whole range is searched. One element is one attempt.
 //! - `pow/midstate_<kernel>`: the same search on each kernel this CPU runs (`avx512`,
-//!   `shani`, `portable`), to compare them in one run.
+//!   `shani`, `avx2`, `portable`), to compare them in one run.
 //! - `pow/naive`: the same attempts done with `Header::hash()` (the full double SHA-256 of the
 //!   116-byte header: three compressions, plus the padding/copy work of the `Digest` API) and
 //!   `Target::is_met_by`, to show what the midstate saves.
