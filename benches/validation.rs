@@ -8,20 +8,30 @@
 //! - `validation_parts/...`: the pieces of that work, each on one thread, to show where the
 //!   time goes (see `docs/BENCHMARKS.md`): signature checks, txids, the merkle root, the
 //!   state tree update, and `check_body`.
+//! - `execution/{few,many}_conflicts/<threads>`: the transfer rules and the state root alone
+//!   (no signatures), for a block of nearly independent transfers and one of a single
+//!   conflict group.
+//! - `paired`: validation against raw BIP340 verification of the same signatures, 1 and 2
+//!   threads, interleaved round by round (see [`paired`]).
 //!
 //! One element is one transfer. See `docs/BENCHMARKS.md` and `benches/run.sh`.
 #![allow(clippy::disallowed_methods)]
 
+use cairn::core::consensus::apply::{apply_block, ApplyContext};
+use cairn::core::consensus::schedule::conflict_groups;
 use cairn::core::consensus::validation::{check_body, check_state};
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::{Address, Block, BlockHash, StateRoot};
 use cairn::core::state::memory::MemoryState;
 use cairn::core::state::smt::update_root;
 use cairn::core::testkit::{solve, TestChain};
+use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    Throughput,
 };
-use secp256k1::Keypair;
+use rayon::prelude::*;
+use secp256k1::{schnorr, Keypair, XOnlyPublicKey};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -54,20 +64,45 @@ struct Fixture {
     block: Block,
 }
 
+/// How the block's transfers pick their accounts.
+#[derive(Clone, Copy, Debug)]
+enum Conflicts {
+    /// Each transfer from its own sender to a pseudo-randomly chosen account (some of them
+    /// senders too): nearly every transfer is independent of the others.
+    Few,
+    /// [`MANY_CONFLICTS_SENDERS`] senders, each paying the next in a ring, 100 transfers
+    /// each: one conflict group, which must run in order.
+    Many,
+}
+
+/// Senders of the [`Conflicts::Many`] block.
+const MANY_CONFLICTS_SENDERS: u32 = 20;
+
 fn fixture() -> Fixture {
+    fixture_with(Conflicts::Few)
+}
+
+fn fixture_with(conflicts: Conflicts) -> Fixture {
     let keys: Vec<Keypair> = (0..ACCOUNTS).map(keypair).collect();
     let addresses: Vec<Address> = keys.iter().map(address).collect();
     let chain = TestChain::with_spec(spec(&addresses));
     let genesis_hash = chain.genesis_hash;
-    // Sender i pays a pseudo-randomly chosen account (some of them senders too).
     let mut lcg: u64 = 0x2545_f491_4f6c_dd1d;
     let transfers = (0..TRANSFERS as usize)
-        .map(|i| {
-            lcg = lcg
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let to = addresses[((lcg >> 33) % u64::from(ACCOUNTS)) as usize];
-            chain.transfer(&keys[i], to, 1_000 + i as u64, 10, 0)
+        .map(|i| match conflicts {
+            Conflicts::Few => {
+                lcg = lcg
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let to = addresses[((lcg >> 33) % u64::from(ACCOUNTS)) as usize];
+                chain.transfer(&keys[i], to, 1_000 + i as u64, 10, 0)
+            }
+            Conflicts::Many => {
+                let senders = MANY_CONFLICTS_SENDERS as usize;
+                let (sender, nonce) = (i % senders, (i / senders) as u64);
+                let to = addresses[(sender + 1) % senders];
+                chain.transfer(&keys[sender], to, 1_000 + i as u64, 10, nonce)
+            }
         })
         .collect();
     let miner = address(&keypair(ACCOUNTS + 1));
@@ -95,6 +130,22 @@ fn fixture() -> Fixture {
     fixture
 }
 
+/// A criterion group of few, flat samples whose elements are the block's transfers.
+fn transfer_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    warm_up: Duration,
+    measurement: Duration,
+) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(warm_up);
+    group.measurement_time(measurement);
+    group.throughput(Throughput::Elements(u64::from(TRANSFERS)));
+    group
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -120,12 +171,12 @@ fn validation(c: &mut Criterion) {
         .expect("valid state change")
     };
 
-    let mut group = c.benchmark_group("validation");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
-    group.throughput(Throughput::Elements(u64::from(TRANSFERS)));
+    let mut group = transfer_group(
+        c,
+        "validation",
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    );
     for threads in THREADS {
         let pool = pool(threads);
         group.bench_function(BenchmarkId::new("body+state", threads), |b| {
@@ -140,16 +191,38 @@ fn validation(c: &mut Criterion) {
     // The pieces, each on one thread.
     let one = pool(1);
     let change = validate_state();
-    let mut group = c.benchmark_group("validation_parts");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_millis(500));
-    group.measurement_time(Duration::from_secs(2));
-    group.throughput(Throughput::Elements(u64::from(TRANSFERS)));
+    let mut group = transfer_group(
+        c,
+        "validation_parts",
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+    );
     group.bench_function("signatures", |b| {
         b.iter(|| {
             for transfer in &f.block.transfers {
                 assert!(transfer.has_valid_signature(black_box(&f.genesis_hash)));
+            }
+        })
+    });
+    let raw = RawVerification::of(&f);
+    group.bench_function("signatures_of_parsed_keys", |b| {
+        b.iter(|| {
+            for (signature, message, key) in black_box(&raw.items) {
+                assert!(schnorr::verify(signature, message, key).is_ok());
+            }
+        })
+    });
+    group.bench_function("key_parsing", |b| {
+        b.iter(|| {
+            for transfer in black_box(&f.block.transfers) {
+                black_box(XOnlyPublicKey::from_byte_array(*transfer.from.as_bytes()).ok());
+            }
+        })
+    });
+    group.bench_function("signing_hashes", |b| {
+        b.iter(|| {
+            for transfer in black_box(&f.block.transfers) {
+                black_box(transfer.signing_hash(&f.genesis_hash));
             }
         })
     });
@@ -183,62 +256,195 @@ fn validation(c: &mut Criterion) {
     );
 }
 
-/// Pairs of runs for [`paired_speedup`].
+/// Transfer execution alone (every rule but signatures, and the state root), for a block
+/// with few and one with many conflicts, in pools of 1 and 2 threads: what parallel
+/// execution of independent transfers gains, and that a block of one conflict group loses
+/// nothing to it.
+fn execution(c: &mut Criterion) {
+    let mut group = transfer_group(
+        c,
+        "execution",
+        Duration::from_millis(500),
+        Duration::from_secs(3),
+    );
+    for conflicts in [Conflicts::Few, Conflicts::Many] {
+        let f = fixture_with(conflicts);
+        let ctx = ApplyContext {
+            genesis_hash: &f.genesis_hash,
+            chain_id: f.spec.chain_id(),
+            subsidy: f.spec.subsidy_at(f.block.header.height),
+            check_signatures: false,
+            signature_cache: None,
+        };
+        let groups = conflict_groups(&f.block.transfers);
+        eprintln!(
+            "execution fixture {conflicts:?}: {} conflict groups, the largest {} transfers",
+            groups.len(),
+            groups.iter().map(Vec::len).max().unwrap_or(0)
+        );
+        for threads in THREADS {
+            let pool = pool(threads);
+            let name = format!("{conflicts:?}_conflicts").to_lowercase();
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter(|| {
+                    pool.install(|| {
+                        apply_block(&f.state, f.parent_root, black_box(&f.block), &ctx)
+                            .expect("valid block")
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The references for validation: the block's BIP340 signatures verified by libsecp256k1
+/// and nothing else, messages already hashed, on all threads of the current rayon pool.
+/// Two of them:
+/// - [`RawVerification::verify_parsed`]: the keys already parsed, as the issue's "raw
+///   verification" is measured (`secp256k1_schnorrsig_verify` alone);
+/// - [`RawVerification::verify_from_bytes`]: BIP340's `Verify(pk, m, sig)` as specified,
+///   which takes the 32-byte key and lifts it to a point (`lift_x`, a square root), as any
+///   verifier of a signature from the wire must.
+struct RawVerification {
+    items: Vec<(schnorr::Signature, [u8; 32], XOnlyPublicKey)>,
+    key_bytes: Vec<[u8; 32]>,
+}
+
+impl RawVerification {
+    fn of(f: &Fixture) -> RawVerification {
+        let items = f
+            .block
+            .transfers
+            .iter()
+            .map(|t| {
+                let key = XOnlyPublicKey::from_byte_array(*t.from.as_bytes()).expect("a key");
+                let signature = schnorr::Signature::from_byte_array(t.signature.0);
+                (signature, t.signing_hash(&f.genesis_hash), key)
+            })
+            .collect();
+        let key_bytes = f
+            .block
+            .transfers
+            .iter()
+            .map(|t| *t.from.as_bytes())
+            .collect();
+        RawVerification { items, key_bytes }
+    }
+
+    fn verify_parsed(&self) {
+        self.items
+            .par_iter()
+            .with_min_len(32)
+            .for_each(|(signature, message, key)| {
+                assert!(schnorr::verify(signature, message, key).is_ok());
+            });
+    }
+
+    fn verify_from_bytes(&self) {
+        self.items
+            .par_iter()
+            .zip(&self.key_bytes)
+            .with_min_len(32)
+            .for_each(|((signature, message, _), key_bytes)| {
+                let key = XOnlyPublicKey::from_byte_array(*key_bytes).expect("a key");
+                assert!(schnorr::verify(signature, message, &key).is_ok());
+            });
+    }
+}
+
+/// Pairs of runs for [`paired`].
 const PAIRS: usize = 40;
 
-/// The 2-thread speedup measured in pairs: each pair validates the block once in a 1-thread
-/// pool and once in a 2-thread pool, back to back (alternating which goes first), and the
-/// ratio is taken within the pair. Noise from a shared or virtual machine that comes and goes
-/// over seconds then hits both halves of a pair alike, which separate criterion runs of 1
-/// and 2 threads, taken a minute apart, cannot promise.
-fn paired_speedup(_: &mut Criterion) {
+/// Side by side, in rounds: each round validates the block (`check_body` and `check_state`)
+/// in a 1-thread and a 2-thread pool, and verifies its signatures raw in the same two pools
+/// both ways ([`RawVerification`]), in an order that rotates from round to round; ratios
+/// are taken within the round. Noise from a shared or virtual machine that comes and goes
+/// over seconds then hits all six alike, which separate criterion runs, a minute apart,
+/// cannot promise. Prints the 2-thread speedup and validation's rate as a share of each
+/// raw verification rate, per thread count.
+fn paired(_: &mut Criterion) {
     let f = fixture();
+    let raw = RawVerification::of(&f);
     let pools = [pool(1), pool(2)];
-    let validate = |pool: &rayon::ThreadPool| {
+    let time = |work: &dyn Fn()| {
         let start = std::time::Instant::now();
-        pool.install(|| {
-            check_body(&f.block, &f.spec).expect("valid body");
-            check_state(&f.state, f.parent_root, &f.block, &f.spec, &f.genesis_hash)
-                .expect("valid state change");
-        });
+        work();
         start.elapsed().as_secs_f64()
     };
-    validate(&pools[0]);
-    validate(&pools[1]);
-    let mut one = Vec::with_capacity(PAIRS);
-    let mut two = Vec::with_capacity(PAIRS);
-    let mut ratios = Vec::with_capacity(PAIRS);
-    for pair in 0..PAIRS {
-        let (t1, t2) = if pair % 2 == 0 {
-            let t1 = validate(&pools[0]);
-            (t1, validate(&pools[1]))
-        } else {
-            let t2 = validate(&pools[1]);
-            (validate(&pools[0]), t2)
-        };
-        one.push(t1);
-        two.push(t2);
-        ratios.push(t1 / t2);
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
+    let validate = |pool: &rayon::ThreadPool| {
+        time(&|| {
+            pool.install(|| {
+                check_body(&f.block, &f.spec).expect("valid body");
+                check_state(&f.state, f.parent_root, &f.block, &f.spec, &f.genesis_hash)
+                    .expect("valid state change");
+            })
+        })
     };
-    let (m1, m2) = (median(&mut one), median(&mut two));
-    let mr = median(&mut ratios);
-    let transfers = f.block.transfers.len() as f64;
+    let parsed = |pool: &rayon::ThreadPool| time(&|| pool.install(|| raw.verify_parsed()));
+    let from_bytes = |pool: &rayon::ThreadPool| time(&|| pool.install(|| raw.verify_from_bytes()));
+    // Columns: validation, verification of parsed keys, verification from bytes; each on 1
+    // and on 2 threads.
+    let runs: [&dyn Fn() -> f64; 6] = [
+        &|| validate(&pools[0]),
+        &|| validate(&pools[1]),
+        &|| parsed(&pools[0]),
+        &|| parsed(&pools[1]),
+        &|| from_bytes(&pools[0]),
+        &|| from_bytes(&pools[1]),
+    ];
+    for run in &runs {
+        run();
+    }
+    let mut times: [Vec<f64>; 6] = Default::default();
+    for round in 0..PAIRS {
+        for k in 0..runs.len() {
+            let column = (round + k) % runs.len();
+            times[column].push(runs[column]());
+        }
+    }
+    let ratios = |numerator: usize, denominator: usize| -> Vec<f64> {
+        let mut r: Vec<f64> = (0..PAIRS)
+            .map(|i| times[numerator][i] / times[denominator][i])
+            .collect();
+        r.sort_by(|a, b| a.total_cmp(b));
+        r
+    };
+    let summary = |r: &[f64]| {
+        format!(
+            "{:.2} (quartiles {:.2}..{:.2})",
+            r[PAIRS / 2],
+            r[PAIRS / 4],
+            r[PAIRS * 3 / 4]
+        )
+    };
+    let rate = |column: usize| {
+        let mut t = times[column].clone();
+        t.sort_by(|a, b| a.total_cmp(b));
+        f.block.transfers.len() as f64 / t[PAIRS / 2]
+    };
     println!(
-        "paired validation ({PAIRS} pairs): 1 thread {:.1} ms ({:.0} transfers/s), \
-         2 threads {:.1} ms ({:.0} transfers/s), speedup median {mr:.2}x \
-         (quartiles {:.2}x..{:.2}x)",
-        m1 * 1e3,
-        transfers / m1,
-        m2 * 1e3,
-        transfers / m2,
-        ratios[PAIRS / 4],
-        ratios[PAIRS * 3 / 4],
+        "paired validation ({PAIRS} rounds, medians, transfers/s, 1 / 2 threads): \
+         validation {:.0} / {:.0}; verification of parsed keys {:.0} / {:.0}; \
+         verification from key bytes {:.0} / {:.0}",
+        rate(0),
+        rate(1),
+        rate(2),
+        rate(3),
+        rate(4),
+        rate(5)
+    );
+    println!(
+        "paired validation: 2-thread speedup {}x; validation / verification of parsed keys: \
+         1 thread {}, 2 threads {}; validation / verification from key bytes: 1 thread {}, \
+         2 threads {}",
+        summary(&ratios(0, 1)),
+        summary(&ratios(2, 0)),
+        summary(&ratios(3, 1)),
+        summary(&ratios(4, 0)),
+        summary(&ratios(5, 1)),
     );
 }
 
-criterion_group!(benches, validation, paired_speedup);
+criterion_group!(benches, validation, execution, paired);
 criterion_main!(benches);

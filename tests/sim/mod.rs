@@ -523,6 +523,9 @@ impl Sim {
 
     /// Runs the whole scenario; `Err` describes a broken invariant.
     pub fn run(mut self) -> Result<SimReport, String> {
+        // The simulation's blocks are small: run their transfers in independent batches
+        // anyway, so every seed checks parallel execution against the other nodes' state.
+        cairn::core::consensus::apply::run_small_blocks_in_parallel();
         let n = self.config.nodes;
         let all = self.nodes.len();
         for i in 0..all {

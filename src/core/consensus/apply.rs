@@ -1,14 +1,18 @@
 //! Applying a block to the account state: every transfer rule, the reward, and the new state
 //! root, returned as a [`BlockStateChange`] to be written atomically. No I/O.
 //!
-//! Signatures are checked on all cores (rayon) before the transfers are applied in order on
-//! one thread; the state root's tree update is again spread over cores near its top.
+//! Signatures are checked on all cores (rayon) while the transfers are applied, also on all
+//! cores: transfers touching disjoint accounts run at once ([`super::schedule`]), with the
+//! outcome of running them in block order. The state root's tree update is again spread
+//! over cores near its top.
 use super::error::BlockError;
-use crate::core::primitives::{Address, Amount, Block, BlockHash, Hash256, StateRoot};
+use super::schedule::independent_batches;
+use crate::core::primitives::{Address, Amount, Block, BlockHash, Hash256, StateRoot, Transfer};
 use crate::core::state::smt::{account_at, update_root, EMPTY_ROOT};
 use crate::core::state::{Account, BlockStateChange, BlockUndo, SignatureCache, StateView};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Chain facts a block's transfers are checked against.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +41,14 @@ struct Overlay<'v, V: StateView + ?Sized> {
 }
 
 impl<'v, V: StateView + ?Sized> Overlay<'v, V> {
+    fn new(view: &'v V, parent_root: Hash256) -> Overlay<'v, V> {
+        Overlay {
+            view,
+            parent_root,
+            touched: BTreeMap::new(),
+        }
+    }
+
     fn get(&mut self, address: &Address) -> Result<Account, BlockError> {
         if let Some((_, now)) = self.touched.get(address) {
             return Ok(*now);
@@ -54,56 +66,142 @@ impl<'v, V: StateView + ?Sized> Overlay<'v, V> {
     }
 }
 
-/// Applies the transfers in order, checking nonces, balances and overflows (not signatures).
+/// Blocks with fewer transfers run on one thread: scheduling costs more than it saves.
+/// (A variable only so that tests can run small blocks in parallel too.)
+static PARALLEL_MIN_TRANSFERS: AtomicUsize = AtomicUsize::new(64);
+
+/// Makes every block of two or more transfers, in this process, run in independent batches
+/// when the pool has several threads: for tests and the simulation, whose blocks are small,
+/// to exercise the parallel path.
+#[cfg(any(test, feature = "test-utils"))]
+pub fn run_small_blocks_in_parallel() {
+    PARALLEL_MIN_TRANSFERS.store(2, Ordering::Relaxed);
+}
+/// Batches per thread of the pool, so a thread that finishes early takes another.
+const BATCHES_PER_THREAD: usize = 4;
+
+/// Applies the transfers, checking nonces, balances and overflows (not signatures), on all
+/// cores of the current rayon pool: see [`super::schedule`]. The outcome, the first failing
+/// transfer and its error included, is that of running them in block order on one thread.
 fn apply_transfers<'v, V: StateView + ?Sized>(
     view: &'v V,
     parent_root: Hash256,
     block: &Block,
 ) -> Result<(Overlay<'v, V>, Amount), BlockError> {
-    let mut overlay = Overlay {
-        view,
-        parent_root,
-        touched: BTreeMap::new(),
+    let threads = rayon::current_num_threads();
+    let batches = if block.transfers.len() < PARALLEL_MIN_TRANSFERS.load(Ordering::Relaxed) {
+        1
+    } else {
+        threads * BATCHES_PER_THREAD
     };
-    let mut fees = Amount::ZERO;
-    for transfer in &block.transfers {
-        let mut sender = overlay.get(&transfer.from)?;
-        if transfer.nonce != sender.nonce {
-            return Err(BlockError::BadNonce {
-                txid: transfer.txid(),
-                expected: sender.nonce,
-                found: transfer.nonce,
-            });
+    apply_transfers_in_batches(view, parent_root, &block.transfers, batches)
+}
+
+/// [`apply_transfers`] with the transfers split into at most `batches` independent batches
+/// (1: in block order on this thread).
+fn apply_transfers_in_batches<'v, V: StateView + ?Sized>(
+    view: &'v V,
+    parent_root: Hash256,
+    transfers: &[Transfer],
+    batches: usize,
+) -> Result<(Overlay<'v, V>, Amount), BlockError> {
+    let batches = independent_batches(transfers, batches);
+    let outcomes: Vec<Result<Overlay<'v, V>, (usize, BlockError)>> = if batches.len() == 1 {
+        vec![apply_batch(view, parent_root, transfers, &batches[0])]
+    } else {
+        batches
+            .par_iter()
+            .map(|batch| apply_batch(view, parent_root, transfers, batch))
+            .collect()
+    };
+    let mut merged = Overlay::new(view, parent_root);
+    let mut first_failure: Option<(usize, BlockError)> = None;
+    for outcome in outcomes {
+        match outcome {
+            Ok(overlay) => merged.touched.extend(overlay.touched),
+            Err((index, error)) => {
+                if first_failure
+                    .as_ref()
+                    .is_none_or(|(first, _)| index < *first)
+                {
+                    first_failure = Some((index, error));
+                }
+            }
         }
-        let needed = transfer.total_cost().ok_or_else(|| BlockError::Overflow {
-            context: format!("transfer {}: amount plus fee", transfer.txid()),
-        })?;
-        sender.balance =
-            sender
-                .balance
-                .checked_sub(needed)
-                .ok_or_else(|| BlockError::InsufficientBalance {
-                    txid: transfer.txid(),
-                    needed,
-                    available: sender.balance,
-                })?;
-        sender.nonce += 1;
-        overlay.set(&transfer.from, sender);
-        let mut recipient = overlay.get(&transfer.to)?;
-        recipient.balance = recipient
+    }
+    // In block order the fee sum is checked after each transfer's own rules, so an
+    // overflow before the first failing transfer is what sequential execution reports.
+    let failing_index = first_failure
+        .as_ref()
+        .map_or(transfers.len(), |(index, _)| *index);
+    let fees = sum_fees(&transfers[..failing_index])?;
+    match first_failure {
+        Some((_, error)) => Err(error),
+        None => Ok((merged, fees)),
+    }
+}
+
+/// Runs the transfers at `indices` (block order) on one overlay, stopping at the first that
+/// breaks a rule, whose index comes back with the error.
+fn apply_batch<'v, V: StateView + ?Sized>(
+    view: &'v V,
+    parent_root: Hash256,
+    transfers: &[Transfer],
+    indices: &[usize],
+) -> Result<Overlay<'v, V>, (usize, BlockError)> {
+    let mut overlay = Overlay::new(view, parent_root);
+    for &index in indices {
+        apply_transfer(&mut overlay, &transfers[index]).map_err(|error| (index, error))?;
+    }
+    Ok(overlay)
+}
+
+/// One transfer's rules: the sender's nonce and balance, the recipient's balance.
+fn apply_transfer<V: StateView + ?Sized>(
+    overlay: &mut Overlay<'_, V>,
+    transfer: &Transfer,
+) -> Result<(), BlockError> {
+    let mut sender = overlay.get(&transfer.from)?;
+    if transfer.nonce != sender.nonce {
+        return Err(BlockError::BadNonce {
+            txid: transfer.txid(),
+            expected: sender.nonce,
+            found: transfer.nonce,
+        });
+    }
+    let needed = transfer.total_cost().ok_or_else(|| BlockError::Overflow {
+        context: format!("transfer {}: amount plus fee", transfer.txid()),
+    })?;
+    sender.balance =
+        sender
             .balance
-            .checked_add(transfer.amount)
-            .ok_or_else(|| BlockError::Overflow {
-                context: format!("transfer {}: recipient balance", transfer.txid()),
+            .checked_sub(needed)
+            .ok_or_else(|| BlockError::InsufficientBalance {
+                txid: transfer.txid(),
+                needed,
+                available: sender.balance,
             })?;
-        overlay.set(&transfer.to, recipient);
-        fees = fees
-            .checked_add(transfer.fee)
+    sender.nonce += 1;
+    overlay.set(&transfer.from, sender);
+    let mut recipient = overlay.get(&transfer.to)?;
+    recipient.balance = recipient
+        .balance
+        .checked_add(transfer.amount)
+        .ok_or_else(|| BlockError::Overflow {
+            context: format!("transfer {}: recipient balance", transfer.txid()),
+        })?;
+    overlay.set(&transfer.to, recipient);
+    Ok(())
+}
+
+/// The sum of the transfers' fees, in block order.
+fn sum_fees(transfers: &[Transfer]) -> Result<Amount, BlockError> {
+    transfers.iter().try_fold(Amount::ZERO, |sum, transfer| {
+        sum.checked_add(transfer.fee)
             .ok_or_else(|| BlockError::Overflow {
                 context: "sum of fees".to_string(),
-            })?;
-    }
-    Ok((overlay, fees))
+            })
+    })
 }
 
 /// Checks that every transfer of `block` carries `chain_id`.
@@ -151,8 +249,8 @@ pub fn apply_block<V: StateView + ?Sized>(
 ) -> Result<BlockStateChange, BlockError> {
     check_chain_ids(block, ctx.chain_id)?;
     let (mut overlay, fees) = if ctx.check_signatures {
-        // Signatures (on all cores) and the transfer rules (in order, on one thread) run at
-        // the same time; a bad signature is reported first whatever the rules found.
+        // Signatures and the transfer rules run at the same time; a bad signature is
+        // reported first whatever the rules found.
         let (signatures, rules) = rayon::join(
             || check_transfer_signatures(block, ctx.genesis_hash, ctx.signature_cache),
             || apply_transfers(view, parent_root.0, block),
@@ -234,3 +332,7 @@ pub fn apply_genesis<V: StateView + ?Sized>(
         .collect();
     finish(view, StateRoot(EMPTY_ROOT), touched, Amount::ZERO)
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

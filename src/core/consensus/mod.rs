@@ -4,6 +4,7 @@ pub mod apply;
 pub mod asert;
 pub mod error;
 pub mod genesis;
+pub mod schedule;
 pub mod spec;
 /// The target types live with the other primitives (a header carries its bits); here
 /// under their old path too.
