@@ -19,11 +19,13 @@
 
 use cairn::core::consensus::apply::{apply_block, ApplyContext};
 use cairn::core::consensus::schedule::conflict_groups;
-use cairn::core::consensus::validation::{check_body, check_state};
+use cairn::core::consensus::validation::{check_body, check_state, check_state_cached};
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::{Address, Block, BlockHash, StateRoot};
 use cairn::core::state::memory::MemoryState;
+use cairn::core::state::sigcache::DEFAULT_CAPACITY;
 use cairn::core::state::smt::update_root;
+use cairn::core::state::SignatureCache;
 use cairn::core::testkit::{solve, TestChain};
 use criterion::measurement::WallTime;
 use criterion::{
@@ -358,11 +360,12 @@ const PAIRS: usize = 40;
 
 /// Side by side, in rounds: each round validates the block (`check_body` and `check_state`)
 /// in a 1-thread and a 2-thread pool, and verifies its signatures raw in the same two pools
-/// both ways ([`RawVerification`]), in an order that rotates from round to round; ratios
-/// are taken within the round. Noise from a shared or virtual machine that comes and goes
-/// over seconds then hits all six alike, which separate criterion runs, a minute apart,
-/// cannot promise. Prints the 2-thread speedup and validation's rate as a share of each
-/// raw verification rate, per thread count.
+/// both ways ([`RawVerification`]), and validates it once more as from senders seen before
+/// (their keys in the signature cache, not the block's signatures), in an order that
+/// rotates from round to round; ratios are taken within the round. Noise from a shared or
+/// virtual machine that comes and goes over seconds then hits all eight alike, which
+/// separate criterion runs, a minute apart, cannot promise. Prints the 2-thread speedup and
+/// validation's rate as a share of each raw verification rate, per thread count.
 fn paired(_: &mut Criterion) {
     let f = fixture();
     let raw = RawVerification::of(&f);
@@ -381,22 +384,47 @@ fn paired(_: &mut Criterion) {
             })
         })
     };
+    // The same block from senders this node has seen before: their keys are in the
+    // signature cache, the block's signatures are not.
+    let known_senders = SignatureCache::new(f.genesis_hash, DEFAULT_CAPACITY);
+    for transfer in &f.block.transfers {
+        assert!(known_senders.check(transfer));
+    }
+    let validate_known_senders = |pool: &rayon::ThreadPool| {
+        known_senders.forget_signatures();
+        time(&|| {
+            pool.install(|| {
+                check_body(&f.block, &f.spec).expect("valid body");
+                check_state_cached(
+                    &f.state,
+                    f.parent_root,
+                    &f.block,
+                    &f.spec,
+                    &f.genesis_hash,
+                    Some(&known_senders),
+                )
+                .expect("valid state change");
+            })
+        })
+    };
     let parsed = |pool: &rayon::ThreadPool| time(&|| pool.install(|| raw.verify_parsed()));
     let from_bytes = |pool: &rayon::ThreadPool| time(&|| pool.install(|| raw.verify_from_bytes()));
-    // Columns: validation, verification of parsed keys, verification from bytes; each on 1
-    // and on 2 threads.
-    let runs: [&dyn Fn() -> f64; 6] = [
+    // Columns: validation, verification of parsed keys, verification from bytes, validation
+    // of known senders; each on 1 and on 2 threads.
+    let runs: [&dyn Fn() -> f64; 8] = [
         &|| validate(&pools[0]),
         &|| validate(&pools[1]),
         &|| parsed(&pools[0]),
         &|| parsed(&pools[1]),
         &|| from_bytes(&pools[0]),
         &|| from_bytes(&pools[1]),
+        &|| validate_known_senders(&pools[0]),
+        &|| validate_known_senders(&pools[1]),
     ];
     for run in &runs {
         run();
     }
-    let mut times: [Vec<f64>; 6] = Default::default();
+    let mut times: [Vec<f64>; 8] = Default::default();
     for round in 0..PAIRS {
         for k in 0..runs.len() {
             let column = (round + k) % runs.len();
@@ -426,23 +454,29 @@ fn paired(_: &mut Criterion) {
     println!(
         "paired validation ({PAIRS} rounds, medians, transfers/s, 1 / 2 threads): \
          validation {:.0} / {:.0}; verification of parsed keys {:.0} / {:.0}; \
-         verification from key bytes {:.0} / {:.0}",
+         verification from key bytes {:.0} / {:.0}; validation, known senders {:.0} / {:.0}",
         rate(0),
         rate(1),
         rate(2),
         rate(3),
         rate(4),
-        rate(5)
+        rate(5),
+        rate(6),
+        rate(7)
     );
     println!(
         "paired validation: 2-thread speedup {}x; validation / verification of parsed keys: \
          1 thread {}, 2 threads {}; validation / verification from key bytes: 1 thread {}, \
-         2 threads {}",
+         2 threads {}; validation of known senders / verification of parsed keys: \
+         1 thread {}, 2 threads {}; known senders' 2-thread speedup {}x",
         summary(&ratios(0, 1)),
         summary(&ratios(2, 0)),
         summary(&ratios(3, 1)),
         summary(&ratios(4, 0)),
         summary(&ratios(5, 1)),
+        summary(&ratios(2, 6)),
+        summary(&ratios(3, 7)),
+        summary(&ratios(6, 7)),
     );
 }
 

@@ -120,11 +120,22 @@ impl Transfer {
 
     /// Whether the signature is a valid BIP340 signature by `from` for this chain.
     pub fn has_valid_signature(&self, genesis: &BlockHash) -> bool {
-        let Ok(key) = XOnlyPublicKey::from_byte_array(*self.from.as_bytes()) else {
-            return false;
-        };
+        self.sender_key()
+            .is_some_and(|key| self.has_valid_signature_by(&key, genesis))
+    }
+
+    /// The sender's address as a public key (BIP340's `lift_x`: a field square root, about
+    /// an eighth of a verification), or `None` if it is no point on the curve.
+    pub fn sender_key(&self) -> Option<XOnlyPublicKey> {
+        XOnlyPublicKey::from_byte_array(*self.from.as_bytes()).ok()
+    }
+
+    /// [`Transfer::has_valid_signature`] with the sender's key already parsed: `key` must be
+    /// [`Transfer::sender_key`] (a cache of parsed keys by address).
+    pub fn has_valid_signature_by(&self, key: &XOnlyPublicKey, genesis: &BlockHash) -> bool {
+        debug_assert_eq!(key.to_byte_array(), *self.from.as_bytes());
         let signature = schnorr::Signature::from_byte_array(self.signature.0);
-        schnorr::verify(&signature, &self.signing_hash(genesis), &key).is_ok()
+        schnorr::verify(&signature, &self.signing_hash(genesis), key).is_ok()
     }
 
     /// What the transfer takes from its sender: amount plus fee, or `None` if that
