@@ -77,6 +77,7 @@ static PARALLEL_MIN_TRANSFERS: AtomicUsize = AtomicUsize::new(64);
 pub fn run_small_blocks_in_parallel() {
     PARALLEL_MIN_TRANSFERS.store(2, Ordering::Relaxed);
 }
+
 /// Batches per thread of the pool, so a thread that finishes early takes another.
 const BATCHES_PER_THREAD: usize = 4;
 

@@ -34,15 +34,16 @@ pub fn conflict_groups(transfers: &[Transfer]) -> Vec<Vec<usize>> {
             }
         }
     }
-    let mut group_of_root: HashMap<usize, usize> = HashMap::default();
+    // Roots are transfer indices, so a vector maps them to their groups.
+    let mut group_of_root = vec![usize::MAX; transfers.len()];
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for index in 0..transfers.len() {
         let root = sets.find(index);
-        let group = *group_of_root.entry(root).or_insert_with(|| {
+        if group_of_root[root] == usize::MAX {
+            group_of_root[root] = groups.len();
             groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[group].push(index);
+        }
+        groups[group_of_root[root]].push(index);
     }
     groups
 }

@@ -148,26 +148,33 @@ const OUTER_K_PLUS_W: [u32; 64] = {
     sums
 };
 
+/// The sum of message word `t`'s schedule terms
+/// (`σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16]`) on the words `varies` marks as the same
+/// for every nonce; `w` holds those words (the others are never read).
+const fn constant_terms(w: &[u32], varies: &[bool; 64], t: usize) -> u32 {
+    let mut part = 0u32;
+    if !varies[t - 2] {
+        part = part.wrapping_add(small_sigma1(w[t - 2]));
+    }
+    if !varies[t - 7] {
+        part = part.wrapping_add(w[t - 7]);
+    }
+    if !varies[t - 15] {
+        part = part.wrapping_add(small_sigma0(w[t - 15]));
+    }
+    if !varies[t - 16] {
+        part = part.wrapping_add(w[t - 16]);
+    }
+    part
+}
+
 /// For each outer message word 16..31, the sum of its schedule terms that are padding
 /// words (most are zero).
 const OUTER_FIXED_PART: [u32; 64] = {
     let mut parts = [0u32; 64];
     let mut t = 16;
     while t < 32 {
-        let (mut part, p) = (0u32, &OUTER_PADDING);
-        if !OUTER_VARIES[t - 2] {
-            part = part.wrapping_add(small_sigma1(p[t - 2]));
-        }
-        if !OUTER_VARIES[t - 7] {
-            part = part.wrapping_add(p[t - 7]);
-        }
-        if !OUTER_VARIES[t - 15] {
-            part = part.wrapping_add(small_sigma0(p[t - 15]));
-        }
-        if !OUTER_VARIES[t - 16] {
-            part = part.wrapping_add(p[t - 16]);
-        }
-        parts[t] = part;
+        parts[t] = constant_terms(&OUTER_PADDING, &OUTER_VARIES, t);
         t += 1;
     }
     parts
@@ -224,19 +231,7 @@ impl Shared<u32> {
         let mut k_w = [0u32; 64];
         let mut fixed_part = [0u32; 64];
         for t in 16..41 {
-            let mut part = 0u32;
-            if !INNER_VARIES[t - 2] {
-                part = part.wrapping_add(small_sigma1(w[t - 2]));
-            }
-            if !INNER_VARIES[t - 7] {
-                part = part.wrapping_add(w[t - 7]);
-            }
-            if !INNER_VARIES[t - 15] {
-                part = part.wrapping_add(small_sigma0(w[t - 15]));
-            }
-            if !INNER_VARIES[t - 16] {
-                part = part.wrapping_add(w[t - 16]);
-            }
+            let part = constant_terms(&w, &INNER_VARIES, t);
             if INNER_VARIES[t] {
                 fixed_part[t] = part;
             } else {

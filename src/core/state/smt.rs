@@ -180,18 +180,35 @@ fn too_deep() -> StateStoreError {
     StateStoreError::corrupt("the state tree is deeper than 256 levels")
 }
 
+/// Where [`find_node`] found a node: in its parent's page (borrowed: every walk passes the
+/// top pages, so cloning their `Arc` at each level would contend on its counter), or in a
+/// page it tops, just read from the view.
+enum Holder<'p> {
+    Parent(&'p Arc<SmtPage>),
+    Entered(Arc<SmtPage>),
+}
+
+impl Holder<'_> {
+    fn page(&self) -> &Arc<SmtPage> {
+        match self {
+            Holder::Parent(page) => page,
+            Holder::Entered(page) => page,
+        }
+    }
+}
+
 /// Finds node `hash`, which sits at `depth`, given the page its parent is in (`None` for the
 /// root): in that page, or else, at a page-top depth, in the page it tops. Returns the node
-/// and the page holding it.
-fn find_node<V: StateView + ?Sized>(
+/// and where it was.
+fn find_node<'p, V: StateView + ?Sized>(
     view: &V,
     hash: &Hash256,
     depth: usize,
-    parent_page: Option<&Arc<SmtPage>>,
-) -> Result<(SmtNode, Arc<SmtPage>), StateStoreError> {
+    parent_page: Option<&'p Arc<SmtPage>>,
+) -> Result<(SmtNode, Holder<'p>), StateStoreError> {
     if let Some(page) = parent_page {
         if let Some(node) = page.get(hash) {
-            return Ok((node.clone(), page.clone()));
+            return Ok((node.clone(), Holder::Parent(page)));
         }
     }
     if depth.is_multiple_of(PAGE_DEPTH) {
@@ -202,7 +219,7 @@ fn find_node<V: StateView + ?Sized>(
                 hex::encode(hash)
             ))
         })?;
-        return Ok((node, page));
+        return Ok((node, Holder::Entered(page)));
     }
     Err(missing(hash))
 }
@@ -214,21 +231,16 @@ pub fn account_at<V: StateView + ?Sized>(
     address: &Address,
 ) -> Result<Option<Account>, StateStoreError> {
     let mut hash = root;
-    // The page the walk is in: looked up in the view only when the walk enters a new page,
-    // and borrowed, not cloned, from level to level (all readers share the top pages).
+    // The page the walk is in, replaced only when the walk enters a new one.
     let mut page: Option<Arc<SmtPage>> = None;
     for depth in 0..=256 {
         if hash == EMPTY_ROOT {
             return Ok(None);
         }
-        let node = match page.as_deref().and_then(|p| p.get(&hash)) {
-            Some(node) => node.clone(),
-            None => {
-                let (node, holder) = find_node(view, &hash, depth, None)?;
-                page = Some(holder);
-                node
-            }
-        };
+        let (node, holder) = find_node(view, &hash, depth, page.as_ref())?;
+        if let Holder::Entered(entered) = holder {
+            page = Some(entered);
+        }
         match node {
             SmtNode::Leaf {
                 address: found,
@@ -260,6 +272,7 @@ pub fn all_accounts<V: StateView + ?Sized>(
         match find_node(view, &hash, depth, page.as_ref())? {
             (SmtNode::Leaf { address, account }, _) => out.push((address, account)),
             (SmtNode::Internal { left, right }, holder) => {
+                let holder = holder.page().clone();
                 stack.push((right, depth + 1, Some(holder.clone())));
                 stack.push((left, depth + 1, Some(holder)));
             }
@@ -433,16 +446,10 @@ fn update_subtree<V: StateView + ?Sized>(
     if node == EMPTY_ROOT {
         return build_subtree(depth, updates, work);
     }
-    // In the parent's page (borrowed), or else topping a page of its own.
-    let own_page;
-    let (loaded, page, tops_page) = match parent_page.and_then(|p| p.get(&node).map(|n| (n, p))) {
-        Some((found, parent)) => (found.clone(), parent, false),
-        None => {
-            let (found, holder) = find_node(view, &node, depth, None)?;
-            own_page = holder;
-            (found, &own_page, true)
-        }
-    };
+    let (loaded, holder) = find_node(view, &node, depth, parent_page)?;
+    // The node tops its own page (rather than sitting in its parent's).
+    let tops_page = matches!(holder, Holder::Entered(_));
+    let page = holder.page();
     match loaded {
         SmtNode::Leaf { address, account } => {
             if updates.iter().any(|(a, _)| *a == address) {
