@@ -39,8 +39,8 @@ use cairn::core::primitives::{Address, Amount, Block, BlockHash};
 use cairn::core::protocol::messages::{Status, SyncRequest, SyncResponse};
 use cairn::core::testkit::{solve, TestChain};
 use cairn::node::net::{
-    self, GossipTopic, GossipVerdict, NetCommand, NetConfig, NetEvent, NetHandle, PeerId,
-    MAX_REQUEST_BYTES,
+    self, BlockRelay, GossipTopic, GossipVerdict, NetCommand, NetConfig, NetEvent, NetHandle,
+    PeerId, MAX_REQUEST_BYTES,
 };
 use common::{bootnode_args, poll, unix_now, Node, TestDir, TestSpec};
 use serde_json::Value;
@@ -166,6 +166,10 @@ impl HostilePeer {
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")];
         config.bootnodes = vec![target.p2p_addr().parse().expect("a valid address")];
         config.mdns = false;
+        // Whole blocks: this peer answers no request, so a compact block of transfers its
+        // target lacks could not be completed (compact relay of invalid blocks is covered by
+        // the protocol's tests).
+        config.block_relay = BlockRelay::Full;
         let (sender, events) = tokio::sync::mpsc::unbounded_channel();
         let (net, service) = {
             let _entered = runtime.enter();
@@ -272,8 +276,11 @@ async fn play_honest(
                 response: SyncResponse::Status(status.clone()),
             }),
             NetEvent::InboundRequest { id, .. } => net.send(NetCommand::Refuse { id }),
-            NetEvent::GossipBlock { source, block } => net.send(NetCommand::ReportBlock {
-                hash: block.hash(),
+            NetEvent::GossipBlock {
+                source,
+                announcement,
+            } => net.send(NetCommand::ReportBlock {
+                hash: announcement.hash(),
                 source,
                 verdict: GossipVerdict::Ignore,
             }),

@@ -66,6 +66,7 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
     let (mut accepted, mut confirmed, mut pending) = (0, 0, 0);
     let (mut hardest, mut easiest) = (1.0f64, 1.0f64);
     let mut torn = 0;
+    let (mut compact, mut fetches) = (0, 0);
     for (done, &seed) in seeds.iter().enumerate() {
         report_progress(done, &seeds);
         let report = run_seed(seed, &config);
@@ -85,6 +86,8 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
         pending += report.transfers_pending;
         reorgs += report.reorgs;
         torn += report.torn_writes;
+        compact += report.compact_blocks;
+        fetches += report.transfer_fetches;
         deepest = deepest.max(report.deepest_reorg);
         slowest = slowest.max(report.converged_after_ms);
         slowest_heal = slowest_heal.max(report.heaviest_after_heal_ms);
@@ -98,8 +101,14 @@ fn every_node_converges_on_the_heaviest_chain_after_splits_crashes_and_loss() {
          {accepted} transfers accepted, {confirmed} in the final chains, {pending} (node, \
          sender, nonce) still pending where taken in, none lost; templates from \
          {easiest:.2}x to {hardest:.2}x the genesis difficulty; {torn} crashes tore the last \
-         write",
+         write; {compact} compact blocks received, {fetches} of them completed by asking the \
+         relayer for missing transfers",
         seeds.len(),
+    );
+    // Blocks travel compact, and transfers lost or late in gossip are fetched.
+    assert!(
+        compact > 0 && fetches > 0,
+        "compact relay was not exercised: {compact} compact blocks, {fetches} transfer fetches"
     );
     // The scenario must actually exercise fork resolution, and difficulty that follows the
     // hash power's swings.

@@ -10,6 +10,7 @@ use cairn::core::consensus::spec::{DEV_SPEC_TOML, TESTNET_SPEC_TOML};
 use cairn::core::consensus::target::Work;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{codec, Amount, Block, Header, Transfer};
+use cairn::core::protocol::compact::{BlockAnnouncement, CompactBlock};
 use cairn::core::protocol::messages::{Status, SyncRequest, SyncResponse};
 use cairn::core::testkit::{test_address, test_keypair, TestChain};
 use cairn::core::views::{SubmitTransferRequest, TransferView};
@@ -66,7 +67,10 @@ fn main() {
     for (i, block) in blocks.iter().enumerate() {
         write("header", &format!("header-{i}"), &encoded(&block.header));
         write("block", &format!("block-{i}"), &encoded(block));
-        write("gossip", &format!("block-{i}"), &encoded(block));
+        let full = BlockAnnouncement::Full(block.clone());
+        write("gossip", &format!("block-{i}"), &encoded(&full));
+        let compact = BlockAnnouncement::Compact(CompactBlock::of(block));
+        write("gossip", &format!("compact-block-{i}"), &encoded(&compact));
     }
     for (i, transfer) in transfers.iter().enumerate() {
         write("transfer", &format!("transfer-{i}"), &encoded(transfer));
@@ -105,6 +109,13 @@ fn main() {
                 hashes: hashes[1..].to_vec(),
             },
         ),
+        (
+            "get-block-transfers",
+            SyncRequest::GetBlockTransfers {
+                block: full.hash(),
+                indexes: vec![0, 1],
+            },
+        ),
     ];
     for (name, request) in &requests {
         write("sync_request", name, &encoded(request));
@@ -114,6 +125,10 @@ fn main() {
         ("status", SyncResponse::Status(status)),
         ("headers", SyncResponse::Headers(headers)),
         ("blocks", SyncResponse::Blocks(blocks[2..].to_vec())),
+        (
+            "block-transfers",
+            SyncResponse::BlockTransfers(transfers.clone()),
+        ),
     ];
     for (name, response) in &responses {
         write("sync_response", name, &encoded(response));

@@ -11,7 +11,7 @@ use crate::node::api::views::PeersView;
 use crate::node::api::views::{BlockView, TipView};
 use crate::node::chain::verify_best_chain;
 use crate::node::cookie::{AdminToken, COOKIE_FILE};
-use crate::node::net::Multiaddr;
+use crate::node::net::{BlockRelay, Multiaddr};
 use crate::node::store::Store;
 use crate::node::{ExplorerPlacement, MiningConfig, NetworkConfig, NodeConfig};
 use anyhow::{anyhow, bail, Context};
@@ -176,6 +176,11 @@ pub struct NodeArgs {
     /// How long a misbehaving peer stays banned, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = crate::node::DEFAULT_BAN_SECS)]
     pub ban_secs: u64,
+    /// How this node announces the blocks it mines: `compact` (header and short transfer
+    /// ids; peers fetch what they lack) or `full` (whole blocks, for comparison). Either way
+    /// it takes both from peers.
+    #[arg(long, value_enum, value_name = "FORM", default_value_t = BlockRelay::Compact)]
+    pub block_relay: BlockRelay,
     /// The mempool's fee floor, in base units per byte of a transfer.
     #[arg(long, value_name = "UNITS", default_value_t = MempoolConfig::default().min_fee_rate)]
     pub min_fee_rate: u64,
@@ -483,6 +488,7 @@ fn network_config(args: &NodeArgs, spec: &ChainSpec) -> anyhow::Result<NetworkCo
         mdns: spec.file.network.mdns && !args.no_mdns,
         max_peers: args.max_peers,
         ban_secs: args.ban_secs,
+        block_relay: args.block_relay,
     })
 }
 

@@ -286,7 +286,7 @@ impl Driver {
                     Ok(event) => Some(event),
                     Err(TryRecvError::Empty) => {
                         self.continue_sync = false;
-                        self.take_blocks(Event::Continue);
+                        self.take_blocks(Input::Net(Event::Continue));
                         None
                     }
                     Err(TryRecvError::Disconnected) => break,
@@ -368,12 +368,12 @@ impl Driver {
         self.refresh_mempool_metrics();
     }
 
-    /// Hands the logic an event that may write a block, once the disk has room for it.
-    fn take_blocks(&mut self, event: Event<PeerId>) {
+    /// Hands the logic an input that may write a block, once the disk has room for it.
+    fn take_blocks(&mut self, input: Input<PeerId>) {
         if self.health.is_writable() {
             self.check_store_health();
         }
-        self.feed(Input::Net(event));
+        self.feed(input);
     }
 
     fn carry_out(&mut self, output: Output<PeerId>) {
@@ -544,7 +544,7 @@ impl Driver {
 
     fn on_event(&mut self, event: DriverEvent) {
         match event {
-            DriverEvent::Mined(block) => self.take_blocks(Event::Mined(block)),
+            DriverEvent::Mined(block) => self.take_blocks(Input::Net(Event::Mined(block))),
             DriverEvent::Ban(peer) => {
                 self.feed(Input::Net(Event::Ban(peer)));
                 self.refresh_view();
@@ -619,20 +619,23 @@ impl Driver {
                         precheck.queue(blocks);
                     }
                 }
-                let event = Event::Response { peer, id, response };
+                let input = Input::Net(Event::Response { peer, id, response });
                 if carries_blocks {
-                    self.take_blocks(event)
+                    self.take_blocks(input)
                 } else {
-                    self.feed(Input::Net(event))
+                    self.feed(input)
                 }
             }
             NetEvent::RequestFailed { peer, id, reason } => {
                 tracing::debug!(target: "cairn::net", "request {id} to {peer} failed: {reason}");
                 self.feed(Input::Net(Event::RequestFailed { peer, id }));
             }
-            NetEvent::GossipBlock { source, block } => self.take_blocks(Event::GossipBlock {
+            NetEvent::GossipBlock {
+                source,
+                announcement,
+            } => self.take_blocks(Input::GossipBlock {
                 peer: source,
-                block,
+                announcement,
             }),
             NetEvent::GossipTransfer { source, transfer } => {
                 // Admission, the verdict and any penalty are the logic's.

@@ -253,6 +253,12 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     net_config.external_addresses = config.network.external_addresses.clone();
     net_config.mdns = config.network.mdns;
     net_config.max_connections = config.network.max_peers;
+    net_config.block_relay = config.network.block_relay;
+    let metrics = Arc::new(metrics::Metrics::new());
+    net_config.traffic = net::Traffic {
+        received: metrics.p2p_received_bytes.clone(),
+        sent: metrics.p2p_sent_bytes.clone(),
+    };
     net_config.banned = bans.iter().map(|(peer, _)| *peer).collect();
     let net_events = events_tx.clone();
     let (net, net_task) = {
@@ -276,7 +282,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             config.spec.chain_id(),
         ))),
         events: events::EventBus::default(),
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics,
         peers: Arc::new(RwLock::new(api::views::PeersView::default())),
         mining: Arc::new(RwLock::new(api::views::MiningView::default())),
         syncing: Arc::new(AtomicBool::new(false)),

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub mempool_rejected: Family<Vec<(String, String)>, Counter>,
     /// Connected peers.
     pub peers: Gauge,
+    /// Bytes read from peers (TCP payload: noise and yamux framing included).
+    pub p2p_received_bytes: Counter,
+    /// Bytes written to peers.
+    pub p2p_sent_bytes: Counter,
     /// Hashes the miner tried.
     pub miner_hashes: Counter,
     /// Blocks this node mined that extended the best chain.
@@ -59,6 +63,8 @@ impl Metrics {
             mempool_admitted: Counter::default(),
             mempool_rejected: Family::default(),
             peers: Gauge::default(),
+            p2p_received_bytes: Counter::default(),
+            p2p_sent_bytes: Counter::default(),
             miner_hashes: Counter::default(),
             blocks_mined: Counter::default(),
             http_requests: Counter::default(),
@@ -106,6 +112,16 @@ impl Metrics {
             metrics.mempool_rejected.clone(),
         );
         r.register("peers", "Connected peers", metrics.peers.clone());
+        r.register(
+            "p2p_received_bytes",
+            "Bytes read from peers, framing and encryption included",
+            metrics.p2p_received_bytes.clone(),
+        );
+        r.register(
+            "p2p_sent_bytes",
+            "Bytes written to peers, framing and encryption included",
+            metrics.p2p_sent_bytes.clone(),
+        );
         r.register(
             "miner_hashes",
             "Proof-of-work attempts made by this node",

@@ -39,7 +39,7 @@ use crate::core::consensus::ChainSpec;
 use crate::core::mempool::{Mempool, MempoolConfig};
 use crate::core::primitives::Address;
 pub use launch::{launch, NodeHandle};
-use net::Multiaddr;
+use net::{BlockRelay, Multiaddr};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -122,6 +122,8 @@ pub struct NetworkConfig {
     pub max_peers: u32,
     /// How long a misbehaving peer stays banned.
     pub ban_secs: u64,
+    /// How mined blocks are announced.
+    pub block_relay: BlockRelay,
 }
 
 /// Default of `--max-peers`.
@@ -147,6 +149,7 @@ impl NodeConfig {
                 mdns: false,
                 max_peers: DEFAULT_MAX_PEERS,
                 ban_secs: DEFAULT_BAN_SECS,
+                block_relay: BlockRelay::Compact,
             },
             mempool: MempoolConfig::default(),
             allow_hosts: Vec::new(),

@@ -46,6 +46,7 @@ use cairn::core::mempool::{Mempool, MempoolConfig};
 use cairn::core::miner::{template_on, BlockTemplate};
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{Address, Amount, Block, BlockHash, Transfer, Txid};
+use cairn::core::protocol::compact::{BlockAnnouncement, CompactBlock};
 use cairn::core::protocol::machine::{Action, Event, Protocol, ProtocolConfig, Verdict};
 use cairn::core::protocol::messages::{SyncRequest, SyncResponse};
 use cairn::core::protocol::peers::Misbehavior;
@@ -211,6 +212,10 @@ pub struct SimReport {
     pub transfers_confirmed: usize,
     /// (node, sender, nonce) taken into a pool that are still pending at the end (none lost).
     pub transfers_pending: usize,
+    /// Compact blocks honest nodes received.
+    pub compact_blocks: usize,
+    /// Of those, the ones whose missing transfers an honest node asked its relayer for.
+    pub transfer_fetches: usize,
 }
 
 #[derive(Debug)]
@@ -228,7 +233,8 @@ enum Payload {
     RequestFailed {
         id: u64,
     },
-    Gossip(Block),
+    /// A block: compact from honest relays, whole from attackers.
+    Gossip(BlockAnnouncement),
     GossipTransfer(Transfer),
     Submit,
     Tick,
@@ -957,19 +963,23 @@ impl Sim {
                     self.gossip_transfer(to, Some(from), &transfer);
                 }
             }
-            Payload::Gossip(block) => {
-                if self.epoch(to, from) != Some(epoch) || !self.nodes[to].seen.insert(block.hash())
-                {
+            Payload::Gossip(announcement) => {
+                let hash = announcement.hash();
+                if self.epoch(to, from) != Some(epoch) || !self.nodes[to].seen.insert(hash) {
                     return;
                 }
-                let hash = block.hash();
+                if self.is_honest(to) && matches!(announcement, BlockAnnouncement::Compact(_)) {
+                    self.report.compact_blocks += 1;
+                }
                 let tip_work = self.nodes[to].chain.tip().chain_work;
+                // Forwarded on an `Accept` verdict (which a compact block may earn only after
+                // its missing transfers arrived): see `carry_out_actions`.
                 let outputs = self.handle_collect(
                     to,
-                    Input::Net(Event::GossipBlock {
+                    Input::GossipBlock {
                         peer: from,
-                        block: block.clone(),
-                    }),
+                        announcement,
+                    },
                 );
                 let unsolicited_attack = self.is_honest(to)
                     && (self.attack_blocks.contains(&hash) || self.invalid_blocks.contains(&hash));
@@ -983,13 +993,7 @@ impl Sim {
                         }
                     }
                 }
-                let accepted = outputs.iter().any(|o| {
-                    matches!(o, Output::Net(Action::Verdict { hash, verdict: Verdict::Accept, .. }) if *hash == block.hash())
-                });
                 self.carry_out(to, outputs);
-                if accepted {
-                    self.gossip(to, Some(from), &block);
-                }
             }
         }
     }
@@ -1185,7 +1189,8 @@ impl Sim {
         self.report.attack_blocks += 1;
         for (to, epoch) in self.connected_neighbours(i) {
             let at = self.now_ms + self.latency();
-            self.schedule(at, to, i, epoch, Payload::Gossip(block.clone()));
+            let whole = BlockAnnouncement::Full(block.clone());
+            self.schedule(at, to, i, epoch, Payload::Gossip(whole));
         }
     }
 
@@ -1353,7 +1358,7 @@ impl Sim {
         };
         match action {
             Action::Respond {
-                response: SyncResponse::Blocks(_),
+                response: SyncResponse::Blocks(_) | SyncResponse::BlockTransfers(_),
                 ..
             } => None,
             Action::Respond {
@@ -1387,8 +1392,10 @@ impl Sim {
         self.rng.random_range(0..100) < self.config.request_loss_percent
     }
 
+    /// Gossips `block` compact, as nodes do.
     fn gossip(&mut self, from: NodeId, except: Option<NodeId>, block: &Block) {
-        self.gossip_payload(from, except, || Payload::Gossip(block.clone()));
+        let compact = BlockAnnouncement::Compact(CompactBlock::of(block));
+        self.gossip_payload(from, except, || Payload::Gossip(compact.clone()));
     }
 
     /// Sends `payload()` to every connected neighbour of `from` but `except`, each copy
@@ -1471,6 +1478,17 @@ impl Sim {
                 action,
                 Action::Request { .. } | Action::Respond { .. } | Action::Refuse { .. }
             ) && self.request_lost();
+            if self.is_honest(i)
+                && matches!(
+                    action,
+                    Action::Request {
+                        request: SyncRequest::GetBlockTransfers { .. },
+                        ..
+                    }
+                )
+            {
+                self.report.transfer_fetches += 1;
+            }
             match action {
                 Action::Request { .. } if lost => {}
                 Action::Respond { id, .. } | Action::Refuse { id } if lost => {
@@ -1514,6 +1532,17 @@ impl Sim {
                     }
                 }
                 Action::Publish(block) => self.gossip(i, None, &block),
+                Action::Verdict {
+                    hash,
+                    source,
+                    verdict: Verdict::Accept,
+                } => {
+                    // Gossipsub forwards an accepted block to the other neighbours.
+                    let block = self.nodes[i].chain.block(&hash).expect("memory store");
+                    if let Some(block) = block {
+                        self.gossip(i, Some(source), &block);
+                    }
+                }
                 Action::Verdict { .. } | Action::TransferVerdict { .. } => {}
                 Action::Disconnect(peer) => {
                     // Closing a connection in the simulation: both ends see it; the link

@@ -17,6 +17,7 @@
 //!                                                      JournalSynced ──► Mine(template)
 //! ```
 //!
+//! - `blocks`: gossiped blocks, compact ones rebuilt from the pool.
 //! - `transfers`: admission of gossiped and submitted transfers, following the tip, expiry,
 //!   journal compaction.
 //! - `mining`: when a template is due and building it.
@@ -30,6 +31,7 @@
 //! - After every input, the mempool has followed the chain's tip.
 //! - While the store cannot write ([`Input::Durability`]), no block or transfer is taken
 //!   in and the miner is paused.
+mod blocks;
 mod mining;
 mod transfers;
 
@@ -38,6 +40,7 @@ use crate::core::chain::BlockIndexEntry;
 use crate::core::mempool::{Admitted, Mempool, MempoolError};
 use crate::core::miner::BlockTemplate;
 use crate::core::primitives::{Address, Block, Transfer, Txid};
+use crate::core::protocol::compact::BlockAnnouncement;
 use crate::core::protocol::machine::{Action, Event, Protocol, Reorg};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -91,8 +94,16 @@ pub struct MiningSetup {
 #[derive(Clone, Debug)]
 pub enum Input<P> {
     /// A network event, handed to [`Protocol::handle`] (the logic ticks the protocol itself
-    /// on [`Input::Wake`]; a gossiped transfer comes as [`Input::GossipTransfer`]).
+    /// on [`Input::Wake`]; a gossiped transfer comes as [`Input::GossipTransfer`], a gossiped
+    /// block as [`Input::GossipBlock`]).
     Net(Event<P>),
+    /// A block arrived by gossip, whole or compact.
+    GossipBlock {
+        /// The peer that forwarded it.
+        peer: P,
+        /// The block.
+        announcement: BlockAnnouncement,
+    },
     /// A transfer arrived by gossip.
     GossipTransfer {
         /// The peer that forwarded it.
@@ -295,6 +306,9 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
         let mut out = Vec::new();
         match input {
             Input::Net(event) => self.feed(event, chain, now_ms, &mut out),
+            Input::GossipBlock { peer, announcement } => {
+                self.on_gossip_block(peer, announcement, chain, now_ms, &mut out)
+            }
             Input::GossipTransfer { peer, transfer } => {
                 self.on_gossip_transfer(peer, transfer, chain, now_ms, &mut out)
             }

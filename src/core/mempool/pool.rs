@@ -124,6 +124,11 @@ impl Mempool {
         self.bytes
     }
 
+    /// Every held transfer, in txid order.
+    pub fn entries(&self) -> impl Iterator<Item = &PoolEntry> {
+        self.entries.values()
+    }
+
     /// Every held transfer, best fee rate first; equal rates older first, then by txid.
     pub fn by_fee_rate(&self) -> impl Iterator<Item = &PoolEntry> {
         self.by_rate

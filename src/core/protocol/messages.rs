@@ -5,12 +5,16 @@
 //!   Status     ⇄  genesis, tip, height, chain work        (handshake; other genesis: disconnect)
 //!   GetHeaders →  locator, stop, max      Headers ←  up to MAX_HEADERS, linked, after the fork
 //!   GetBlocks  →  up to MAX_BLOCKS hashes Blocks  ←  those blocks, in order, skipping unknown
+//!   GetBlockTransfers → block, positions   BlockTransfers ← the transfers at those positions
+//!                                          (none if the block is unknown)
 //! ```
+//! `GetBlockTransfers` completes a compact block (`compact`) whose transfers the receiver
+//! did not all hold; it goes to the peer that relayed the compact block.
 //! Every response is bounded, and [`check_headers_response`] / [`check_blocks_response`]
 //! say whether a response is one an honest peer could have sent for the request.
 use super::locator::MAX_LOCATOR_HASHES;
 use crate::core::consensus::target::Work;
-use crate::core::primitives::{Block, BlockHash, Header};
+use crate::core::primitives::{Block, BlockHash, Header, Transfer};
 use serde::{Deserialize, Serialize};
 
 /// Most headers in one `Headers` response (116 bytes each: about 232 KB).
@@ -48,6 +52,13 @@ pub enum SyncRequest {
         /// At most [`MAX_BLOCKS`] hashes.
         hashes: Vec<BlockHash>,
     },
+    /// Some transfers of a block, by position.
+    GetBlockTransfers {
+        /// The block.
+        block: BlockHash,
+        /// Positions in the block, strictly ascending.
+        indexes: Vec<u32>,
+    },
 }
 
 /// A sync response.
@@ -59,6 +70,9 @@ pub enum SyncResponse {
     Headers(Vec<Header>),
     /// The requested blocks the responder has, in request order.
     Blocks(Vec<Block>),
+    /// The transfers at the positions asked for, in that order; none if the responder does
+    /// not have the block.
+    BlockTransfers(Vec<Transfer>),
 }
 
 /// Why a request or response breaks the protocol. Every variant is the peer's fault.
@@ -84,6 +98,28 @@ pub enum ProtocolError {
         /// Position of the first header that does not link.
         index: usize,
     },
+    /// Transfer positions not strictly ascending.
+    #[error("transfer positions not strictly ascending at {index}")]
+    UnorderedIndexes {
+        /// Position in the request of the first one out of order.
+        index: usize,
+    },
+    /// Transfer positions past the end of the block.
+    #[error("transfer position {index} is past the block's {count} transfers")]
+    IndexOutOfRange {
+        /// The position asked for.
+        index: u32,
+        /// The block's transfers.
+        count: usize,
+    },
+    /// Not one transfer per position asked for.
+    #[error("{got} transfers sent for {asked} positions")]
+    WrongTransferCount {
+        /// Positions asked for.
+        asked: usize,
+        /// Transfers sent.
+        got: usize,
+    },
     /// Blocks that were not asked for, or out of order, or too many.
     #[error("block {index} of the response was not requested (or is out of order)")]
     UnrequestedBlock {
@@ -105,6 +141,12 @@ impl SyncRequest {
                 Err(ProtocolError::TooManyBlocksRequested(hashes.len()))
             }
             SyncRequest::GetBlocks { .. } => Ok(()),
+            SyncRequest::GetBlockTransfers { indexes, .. } => {
+                match indexes.windows(2).position(|pair| pair[0] >= pair[1]) {
+                    Some(at) => Err(ProtocolError::UnorderedIndexes { index: at + 1 }),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -142,6 +184,23 @@ pub fn check_blocks_response(
         }
     }
     Ok(())
+}
+
+/// Checks a `BlockTransfers` response to a `GetBlockTransfers` for `asked` positions: one
+/// transfer per position, or none (the responder lacks the block). Whether each transfer is
+/// the block's is checked against its short id (`compact`).
+pub fn check_block_transfers_response(
+    transfers: &[Transfer],
+    asked: usize,
+) -> Result<(), ProtocolError> {
+    if transfers.is_empty() || transfers.len() == asked {
+        Ok(())
+    } else {
+        Err(ProtocolError::WrongTransferCount {
+            asked,
+            got: transfers.len(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +265,22 @@ mod tests {
     }
 
     #[test]
+    fn block_transfers_come_one_per_position_or_not_at_all() {
+        let transfer = crate::core::testkit::sample_transfer(0, Vec::new());
+        let two = vec![transfer.clone(), transfer];
+        assert_eq!(check_block_transfers_response(&two, 2), Ok(()));
+        assert_eq!(check_block_transfers_response(&[], 2), Ok(()));
+        assert_eq!(
+            check_block_transfers_response(&two[..1], 2),
+            Err(ProtocolError::WrongTransferCount { asked: 2, got: 1 })
+        );
+        assert_eq!(
+            check_block_transfers_response(&two, 1),
+            Err(ProtocolError::WrongTransferCount { asked: 1, got: 2 })
+        );
+    }
+
+    #[test]
     fn request_bounds() {
         let too_long = SyncRequest::GetHeaders {
             locator: vec![BlockHash::ZERO; MAX_LOCATOR_HASHES + 1],
@@ -226,6 +301,20 @@ mod tests {
             hashes: vec![BlockHash::ZERO; MAX_BLOCKS],
         };
         assert_eq!(fine.check(), Ok(()));
+        let transfers = |indexes: Vec<u32>| SyncRequest::GetBlockTransfers {
+            block: BlockHash::ZERO,
+            indexes,
+        };
+        assert_eq!(transfers(vec![0, 1, 5]).check(), Ok(()));
+        assert_eq!(transfers(vec![]).check(), Ok(()));
+        assert_eq!(
+            transfers(vec![0, 5, 5]).check(),
+            Err(ProtocolError::UnorderedIndexes { index: 2 })
+        );
+        assert_eq!(
+            transfers(vec![3, 2]).check(),
+            Err(ProtocolError::UnorderedIndexes { index: 1 })
+        );
     }
 
     #[test]

@@ -1,16 +1,20 @@
-//! The two gossip topics and their message ids; no I/O.
+//! The two gossip topics, their message ids, and how a block is announced; no I/O.
 //!
 //! ```text
-//!   /cairn/<genesis hex>/blocks/1      codec(Block)      message id = block hash
-//!   /cairn/<genesis hex>/transfers/1   codec(Transfer)   message id = txid
+//!   /cairn/<genesis hex>/blocks/2      codec(BlockAnnouncement)   message id = block hash
+//!   /cairn/<genesis hex>/transfers/1   codec(Transfer)            message id = txid
 //! ```
 //!
+//! A block travels compact (header, reward fields, short transfer ids: see
+//! `core::protocol::compact`) or, from a node set to [`BlockRelay::Full`], whole; both
+//! forms start with the header, so the id is read from the message's prefix.
 //! Ids are content addressed, so the same block from two peers is one message, and the node
 //! can name a message by its hash when it reports a verdict. Bytes that do not decode get the
 //! SHA-256 of the bytes instead (and are rejected by the service).
 use super::GossipVerdict;
 use crate::core::primitives::codec;
-use crate::core::primitives::{BlockHash, Header, Transfer};
+use crate::core::primitives::{Block, BlockHash, Transfer};
+use crate::core::protocol::compact::{BlockAnnouncement, CompactBlock};
 use libp2p::gossipsub::{IdentTopic, Message, MessageAcceptance, MessageId, TopicHash};
 use sha2::{Digest, Sha256};
 
@@ -23,10 +27,30 @@ pub enum GossipTopic {
     Transfers,
 }
 
+/// How this node announces the blocks it mines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BlockRelay {
+    /// Compact: header, reward fields and a 6-byte short id per transfer (the default).
+    #[default]
+    Compact,
+    /// The whole block (the reference compact relay is measured against).
+    Full,
+}
+
+impl BlockRelay {
+    /// How `block` goes on the wire.
+    pub fn announce(self, block: &Block) -> BlockAnnouncement {
+        match self {
+            BlockRelay::Compact => BlockAnnouncement::Compact(CompactBlock::of(block)),
+            BlockRelay::Full => BlockAnnouncement::Full(block.clone()),
+        }
+    }
+}
+
 /// The topics of one chain.
 #[derive(Clone, Debug)]
 pub struct Topics {
-    /// `/cairn/<genesis hex>/blocks/1`.
+    /// `/cairn/<genesis hex>/blocks/2`.
     pub blocks: IdentTopic,
     /// `/cairn/<genesis hex>/transfers/1`.
     pub transfers: IdentTopic,
@@ -36,7 +60,7 @@ impl Topics {
     /// The topics of the chain with this genesis.
     pub fn new(genesis: &BlockHash) -> Topics {
         Topics {
-            blocks: IdentTopic::new(format!("/cairn/{genesis}/blocks/1")),
+            blocks: IdentTopic::new(format!("/cairn/{genesis}/blocks/2")),
             transfers: IdentTopic::new(format!("/cairn/{genesis}/transfers/1")),
         }
     }
@@ -61,13 +85,13 @@ impl Topics {
     }
 
     /// The message id of `message`: the block hash or txid it carries, read as cheaply as
-    /// possible (a block's header is the prefix of its encoding), or the SHA-256 of its
-    /// bytes if they do not decode or the topic is not ours.
+    /// possible (a block announcement's variant tag and header are the prefix of its
+    /// encoding), or the SHA-256 of its bytes if they do not decode or the topic is not ours.
     pub fn message_id(&self, message: &Message) -> MessageId {
         let id = match self.kind_of(&message.topic) {
-            Some(GossipTopic::Blocks) => codec::decode_prefix::<Header>(&message.data)
-                .ok()
-                .map(|header| header.hash().0),
+            Some(GossipTopic::Blocks) => {
+                BlockAnnouncement::header_of(&message.data).map(|header| header.hash().0)
+            }
             Some(GossipTopic::Transfers) => codec::decode::<Transfer>(&message.data)
                 .ok()
                 .map(|transfer| transfer.txid().0),
@@ -113,15 +137,18 @@ mod tests {
         let topics = Topics::new(&genesis);
         assert_eq!(
             topics.blocks.to_string(),
-            format!("/cairn/{}/blocks/1", genesis.to_hex())
+            format!("/cairn/{}/blocks/2", genesis.to_hex())
         );
         let block = chain.extend(&genesis, 1, test_address(0)).remove(0);
         let transfer = chain.transfer(&test_keypair(0), test_address(1), 5, 1, 0);
-        let block_bytes = codec::encode(&block).unwrap();
+        let block_bytes = codec::encode(&BlockRelay::Full.announce(&block)).unwrap();
+        let compact_bytes = codec::encode(&BlockRelay::Compact.announce(&block)).unwrap();
         let transfer_bytes = codec::encode(&transfer).unwrap();
 
-        let id = topics.message_id(&message(&topics.blocks, block_bytes.clone()));
-        assert_eq!(id, message_id_of(&block.hash().0));
+        for bytes in [&block_bytes, &compact_bytes] {
+            let id = topics.message_id(&message(&topics.blocks, bytes.clone()));
+            assert_eq!(id, message_id_of(&block.hash().0));
+        }
         let id = topics.message_id(&message(&topics.transfers, transfer_bytes.clone()));
         assert_eq!(id, message_id_of(&transfer.txid().0));
 

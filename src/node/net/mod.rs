@@ -33,18 +33,21 @@ mod behaviour;
 mod gossip;
 mod identity;
 mod service;
+mod traffic;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use admission::{AdmissionConfig, AdmissionError};
-pub use gossip::GossipTopic;
+pub use gossip::{BlockRelay, GossipTopic};
 pub use identity::NODE_KEY_FILE;
 pub use libp2p::{Multiaddr, PeerId};
+pub use traffic::Traffic;
 pub use wire::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
 use crate::core::primitives::{Block, BlockHash, Transfer, Txid};
+use crate::core::protocol::compact::BlockAnnouncement;
 use crate::core::protocol::messages::{SyncRequest, SyncResponse};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -90,6 +93,10 @@ pub struct NetConfig {
     pub banned: Vec<PeerId>,
     /// How long a sync request may wait for its response.
     pub request_timeout: Duration,
+    /// How mined blocks are announced: compact (default) or whole.
+    pub block_relay: BlockRelay,
+    /// Where the bytes read from and written to peers are counted.
+    pub traffic: Traffic,
 }
 
 impl NetConfig {
@@ -112,6 +119,8 @@ impl NetConfig {
             target_peers: 8,
             banned: Vec::new(),
             request_timeout: Duration::from_secs(20),
+            block_relay: BlockRelay::Compact,
+            traffic: Traffic::default(),
         }
     }
 }
@@ -198,8 +207,8 @@ pub enum NetEvent {
     GossipBlock {
         /// The peer that forwarded it to us (the one to report and penalise).
         source: PeerId,
-        /// The block.
-        block: Block,
+        /// The block, compact or whole.
+        announcement: BlockAnnouncement,
     },
     /// A gossiped transfer; report a verdict with [`NetCommand::ReportTransfer`].
     GossipTransfer {

@@ -10,11 +10,13 @@
 //! - `banned` is the set in the allow/block list behaviour; the upkeep never dials its peers.
 //! - `identified` has an entry only for connected peers.
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
-use super::gossip::{message_id_of, GossipTopic, Topics};
+use super::gossip::{message_id_of, BlockRelay, GossipTopic, Topics};
+use super::traffic::Counted;
 use super::wire::{malformed_kind, WireRequest, WireResponse};
 use super::{behaviour, EventSink, Malformed, NetCommand, NetConfig, NetError, NetEvent};
 use crate::core::primitives::codec;
-use crate::core::primitives::{Block, Transfer};
+use crate::core::primitives::Transfer;
+use crate::core::protocol::compact::BlockAnnouncement;
 use libp2p::core::transport::timeout::TransportTimeout;
 use libp2p::core::upgrade;
 use libp2p::futures::StreamExt;
@@ -48,6 +50,8 @@ const REDIAL_AFTER: Duration = Duration::from_secs(30);
 pub struct NetService {
     swarm: Swarm<Behaviour>,
     topics: Topics,
+    /// How the blocks this node mines go on the wire.
+    block_relay: BlockRelay,
     sink: EventSink,
     commands: mpsc::UnboundedReceiver<NetCommand>,
     listen_addresses: Arc<Mutex<Vec<Multiaddr>>>,
@@ -82,6 +86,7 @@ impl NetService {
         let topics = Topics::new(&config.genesis);
         let behaviour = Behaviour::new(&key, &config, &topics)?;
         let handshake_timeout = config.inbound_handshake_timeout;
+        let traffic = config.traffic.clone();
         let mut swarm = SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             // TCP, noise and yamux as `with_tcp` builds them, except that an inbound connection
@@ -91,6 +96,7 @@ impl NetService {
                 |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
                     let transport =
                         tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                            .map(move |stream, _| Counted::new(stream, traffic.clone()))
                             .upgrade(upgrade::Version::V1Lazy)
                             .authenticate(noise::Config::new(key)?)
                             .multiplex(yamux::Config::default());
@@ -149,6 +155,7 @@ impl NetService {
         Ok(NetService {
             swarm,
             topics,
+            block_relay: config.block_relay,
             sink,
             commands,
             listen_addresses,
@@ -402,10 +409,13 @@ impl NetService {
         // Gossipsub delivers a message once, from the first peer that relays it: a sign the
         // peer is useful, which protects it from eviction (an invalid one gets it banned).
         match self.topics.kind_of(&message.topic) {
-            Some(GossipTopic::Blocks) => match codec::decode::<Block>(&message.data) {
-                Ok(block) => {
+            Some(GossipTopic::Blocks) => match codec::decode::<BlockAnnouncement>(&message.data) {
+                Ok(announcement) => {
                     self.record_relay(source, GossipTopic::Blocks);
-                    self.emit(NetEvent::GossipBlock { source, block });
+                    self.emit(NetEvent::GossipBlock {
+                        source,
+                        announcement,
+                    });
                 }
                 Err(e) => self.reject_undecodable(source, &id, format!("gossip block: {e}")),
             },
@@ -560,10 +570,12 @@ impl NetService {
                 // Dropping the channel closes the stream without an answer.
                 self.inbound.remove(&id);
             }
-            NetCommand::PublishBlock(block) => match codec::encode(&block) {
-                Ok(data) => self.publish(GossipTopic::Blocks, data),
-                Err(e) => tracing::warn!("cannot encode block {}: {e}", block.hash()),
-            },
+            NetCommand::PublishBlock(block) => {
+                match codec::encode(&self.block_relay.announce(&block)) {
+                    Ok(data) => self.publish(GossipTopic::Blocks, data),
+                    Err(e) => tracing::warn!("cannot encode block {}: {e}", block.hash()),
+                }
+            }
             NetCommand::PublishTransfer(transfer) => match codec::encode(&transfer) {
                 Ok(data) => self.publish(GossipTopic::Transfers, data),
                 Err(e) => tracing::warn!("cannot encode transfer {}: {e}", transfer.txid()),

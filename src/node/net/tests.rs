@@ -211,7 +211,10 @@ impl TestNode {
     /// The next gossiped block with `hash`: the peer it came from.
     async fn try_expect_block(&mut self, wait: Duration, hash: BlockHash) -> Option<PeerId> {
         self.try_expect(wait, |e| match e {
-            NetEvent::GossipBlock { source, block } if block.hash() == hash => Some(*source),
+            NetEvent::GossipBlock {
+                source,
+                announcement,
+            } if announcement.hash() == hash => Some(*source),
             _ => None,
         })
         .await
@@ -425,7 +428,7 @@ async fn gossip_is_forwarded_only_after_the_node_accepts_it() {
     let rejected_hash = rejected.hash();
     c.expect_none(
         "rejected block",
-        |e| matches!(e, NetEvent::GossipBlock { block, .. } if block.hash() == rejected_hash),
+        |e| matches!(e, NetEvent::GossipBlock { announcement, .. } if announcement.hash() == rejected_hash),
     )
     .await;
     drop(c_dir);

@@ -40,6 +40,14 @@ pub enum Event<P> {
         /// The block.
         block: Block,
     },
+    /// A compact block arrived by gossip, rebuilt as far as the mempool allows; answer with
+    /// [`Action::Verdict`] (after fetching what is missing from `peer`).
+    GossipCompact {
+        /// The peer that forwarded it.
+        peer: P,
+        /// The block's header and the transfers found for it.
+        partial: PartialBlock,
+    },
     /// A transfer arrived by gossip and went through the mempool's admission; answer with
     /// [`Action::TransferVerdict`].
     GossipTransfer {

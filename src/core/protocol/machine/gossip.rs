@@ -33,7 +33,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         if chain.entry(&block.header.prev_hash)?.is_none() {
             out.push(verdict(Verdict::Ignore));
-            if !self.orphan_has_enough_work(&block, chain)? {
+            if !self.orphan_has_enough_work(&block.header, chain)? {
                 // Far easier than anything near our tip: a cheap header, or a branch with
                 // much less hash power. Not held, not asked about; a flood costs a connection.
                 self.note_junk(&peer, now_ms, out);
@@ -43,12 +43,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 self.orphans.insert(block, peer.clone(), now_ms / 1000)
             {
                 // The peer has blocks we lack: fetch its headers (if no one else is).
-                if let Some(info) = self.peers.get_mut(&peer) {
-                    info.exhausted = false;
-                }
-                if self.headers_request.is_none() {
-                    self.ask_headers(&peer, chain, now_ms, out)?;
-                }
+                self.wake_headers(&peer, chain, now_ms, out)?;
             }
             return Ok(());
         }
@@ -80,18 +75,19 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         Ok(())
     }
 
-    /// Whether an orphan's own proof of work is near what the tip's child needs: its target
-    /// at most `orphan_max_easier` times the tip's next target. An honest orphan is a block
-    /// a little ahead of our tip; ASERT moves the target by a bounded factor per block.
+    /// Whether an orphan's own proof of work (its `header`'s) is near what the tip's child
+    /// needs: its target at most `orphan_max_easier` times the tip's next target. An honest
+    /// orphan is a block a little ahead of our tip; ASERT moves the target by a bounded
+    /// factor per block.
     pub(super) fn orphan_has_enough_work<S: ChainStore>(
         &self,
-        block: &Block,
+        header: &Header,
         chain: &ChainManager<S>,
     ) -> Result<bool, ChainError> {
         let next = child_context(chain.store(), chain.tip(), chain.spec())?.expected_bits;
         let (Ok(ours), Ok(theirs)) = (
             Target::from_compact(next),
-            Target::from_compact(block.header.bits),
+            Target::from_compact(header.bits),
         ) else {
             return Ok(false);
         };

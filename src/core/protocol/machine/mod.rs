@@ -38,6 +38,7 @@
 //! # Invariants
 //! - Only blocks of a branch with more header work than the tip are requested.
 //! - A block is answered `Accept` only if it is on the best chain after it was submitted.
+use super::compact::PartialBlock;
 use super::download::Download;
 use super::headers::check_header_chain;
 use super::locator::MAX_LOCATOR_HASHES;
@@ -53,18 +54,20 @@ use crate::core::consensus::target::Work;
 use crate::core::consensus::validation::check_proof_of_work;
 use crate::core::consensus::{BlockError, Target};
 use crate::core::mempool::MempoolError;
-use crate::core::primitives::{Block, BlockHash, Txid};
+use crate::core::primitives::{Block, BlockHash, Header, Txid};
 use std::collections::BTreeMap;
 
 mod config;
 mod events;
 mod gossip;
 mod penalties;
+mod relay;
 mod serve;
 mod sync;
 mod timers;
 pub use config::ProtocolConfig;
 pub use events::{Action, Event, Reorg, TipSource, Verdict};
+pub use relay::MAX_RELAYS_IN_FLIGHT;
 
 /// What we know of a connected peer.
 #[derive(Clone, Debug, Default)]
@@ -91,6 +94,8 @@ enum Pending {
     /// Headers, and what was asked (to judge the answer by).
     Headers(sync::HeadersAsked),
     Blocks(Vec<BlockHash>),
+    /// Transfers or a whole block for a gossiped compact block (`relay`).
+    Relay(relay::RelayRequest),
 }
 
 #[derive(Clone, Debug)]
@@ -177,6 +182,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         match event {
             Event::GossipBlock { peer, block } => out.push(Action::Verdict {
                 hash: block.hash(),
+                source: peer,
+                verdict: Verdict::Ignore,
+            }),
+            Event::GossipCompact { peer, partial } => out.push(Action::Verdict {
+                hash: partial.hash(),
                 source: peer,
                 verdict: Verdict::Ignore,
             }),
@@ -296,12 +306,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             Event::RequestFailed { peer, id } => {
                 if let Some(request) = self.requests.remove(&id) {
                     if request.peer == peer {
-                        self.give_back(id, request);
+                        if let Some(relay) = self.give_back(id, request) {
+                            self.on_relay_failed(peer, relay, chain, now_ms, out)?;
+                        }
                     }
                 }
             }
             Event::GossipBlock { peer, block } => {
                 self.on_gossip_block(peer, block, chain, now_ms, out)?
+            }
+            Event::GossipCompact { peer, partial } => {
+                self.on_gossip_compact(peer, partial, chain, now_ms, out)?
             }
             Event::GossipTransfer {
                 peer,
@@ -337,7 +352,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 }
             }
             Event::Tick => {
-                self.on_tick(chain, now_ms, out);
+                for (peer, relay) in self.on_tick(chain, now_ms, out) {
+                    self.on_relay_failed(peer, relay, chain, now_ms, out)?;
+                }
                 self.connect_downloaded(chain, now_ms, out)?;
             }
             Event::Continue => self.connect_downloaded(chain, now_ms, out)?,
@@ -363,6 +380,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         match event {
             Event::GossipBlock { peer, block } if banned(peer) => Some(vec![Action::Verdict {
                 hash: block.hash(),
+                source: peer.clone(),
+                verdict: Verdict::Ignore,
+            }]),
+            Event::GossipCompact { peer, partial } if banned(peer) => Some(vec![Action::Verdict {
+                hash: partial.hash(),
                 source: peer.clone(),
                 verdict: Verdict::Ignore,
             }]),
@@ -437,5 +459,7 @@ fn tip_changed<P>(outcome: BlockOutcome, source: TipSource, out: &mut Vec<Action
     }
 }
 
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,12 @@
-//! Serving peers' requests: statuses, headers from a locator, blocks by hash, each
-//! bounded (`messages`) and charged to the peer's inbound rate limit.
+//! Serving peers' requests: statuses, headers from a locator, blocks by hash, a block's
+//! transfers by position, each bounded (`messages`) and charged to the peer's inbound rate
+//! limit.
 //!
 //! # Invariants
 //! - A response never exceeds `max_response_bytes` nor the message limits.
 use super::*;
+use crate::core::primitives::Transfer;
+use crate::core::protocol::messages::ProtocolError;
 
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     pub(super) fn serve<S: ChainStore>(
@@ -64,6 +67,38 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                     }
                 }
                 SyncResponse::Blocks(blocks)
+            }
+            SyncRequest::GetBlockTransfers { block, indexes } => {
+                let Some(block) = chain.block(&block)? else {
+                    out.push(Action::Respond {
+                        id,
+                        response: SyncResponse::BlockTransfers(Vec::new()),
+                    });
+                    return Ok(());
+                };
+                let count = block.transfers.len();
+                if let Some(&index) = indexes.iter().find(|&&i| i as usize >= count) {
+                    // The requester knows the count from the compact block: no honest
+                    // node asks past it.
+                    out.push(Action::Refuse { id });
+                    let error = ProtocolError::IndexOutOfRange { index, count };
+                    self.penalize(
+                        &peer,
+                        Misbehavior::ProtocolViolation,
+                        now_ms,
+                        error.to_string(),
+                        out,
+                    );
+                    return Ok(());
+                }
+                let mut slots: Vec<Option<Transfer>> =
+                    block.transfers.into_iter().map(Some).collect();
+                SyncResponse::BlockTransfers(
+                    indexes
+                        .iter()
+                        .map(|&i| slots[i as usize].take().expect("indexes ascend"))
+                        .collect(),
+                )
             }
         };
         out.push(Action::Respond { id, response });

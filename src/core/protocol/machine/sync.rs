@@ -64,6 +64,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                     self.connect_downloaded(chain, now_ms, out)?;
                 }
             }
+            (Pending::Relay(relay), response) => {
+                self.on_relay_response(peer, relay, response, chain, now_ms, out)?;
+            }
             (pending, _) => {
                 if let Pending::Blocks(requested) = &pending {
                     self.download.unassign(&peer, id, requested);
@@ -501,6 +504,24 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         Ok(())
     }
 
+    /// Marks `peer` as having blocks we lack and asks its headers, unless headers are
+    /// already on their way from someone.
+    pub(super) fn wake_headers<S: ChainStore>(
+        &mut self,
+        peer: &P,
+        chain: &ChainManager<S>,
+        now_ms: u64,
+        out: &mut Vec<Action<P>>,
+    ) -> Result<(), ChainError> {
+        if let Some(info) = self.peers.get_mut(peer) {
+            info.exhausted = false;
+        }
+        if self.headers_request.is_none() {
+            self.ask_headers(peer, chain, now_ms, out)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn ask_status<S: ChainStore>(
         &mut self,
         peer: &P,
@@ -559,8 +580,13 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         id
     }
 
-    /// A request that failed or timed out: its blocks go back to the queue.
-    pub(super) fn give_back(&mut self, id: u64, request: Outstanding<P>) {
+    /// A request that failed or timed out: its blocks go back to the queue. A relay
+    /// request is returned, for its compact block's next step.
+    pub(super) fn give_back(
+        &mut self,
+        id: u64,
+        request: Outstanding<P>,
+    ) -> Option<relay::RelayRequest> {
         if let Some(info) = self.peers.get_mut(&request.peer) {
             info.requests_in_flight = info.requests_in_flight.saturating_sub(1);
         }
@@ -573,6 +599,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 }
             }
             Pending::Status => {}
+            Pending::Relay(relay) => return Some(relay),
         }
+        None
     }
 }

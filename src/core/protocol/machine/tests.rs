@@ -4,39 +4,43 @@ use crate::core::chain::memory::MemoryChainStore;
 use crate::core::primitives::{Amount, Block};
 use crate::core::testkit::{solve, test_address, test_keypair, TestChain};
 
-const NOW: u64 = 1_800_000_000_000;
+pub(super) const NOW: u64 = 1_800_000_000_000;
 
-type Node = (Protocol<&'static str>, ChainManager<MemoryChainStore>);
+pub(super) type Node = (Protocol<&'static str>, ChainManager<MemoryChainStore>);
 
-fn node(chain: &TestChain) -> Node {
+pub(super) fn node(chain: &TestChain) -> Node {
     (
         Protocol::new(ProtocolConfig::default(), []),
         ChainManager::new(MemoryChainStore::new(&chain.spec), chain.spec.clone()).unwrap(),
     )
 }
 
-fn feed(node: &mut Node, event: Event<&'static str>) -> Vec<Action<&'static str>> {
+pub(super) fn feed(node: &mut Node, event: Event<&'static str>) -> Vec<Action<&'static str>> {
     node.0.handle(event, &mut node.1, NOW)
 }
 
-fn feed_at(node: &mut Node, event: Event<&'static str>, now: u64) -> Vec<Action<&'static str>> {
+pub(super) fn feed_at(
+    node: &mut Node,
+    event: Event<&'static str>,
+    now: u64,
+) -> Vec<Action<&'static str>> {
     node.0.handle(event, &mut node.1, now)
 }
 
-fn banned(actions: &[Action<&'static str>], who: &str) -> bool {
+pub(super) fn banned(actions: &[Action<&'static str>], who: &str) -> bool {
     actions
         .iter()
         .any(|a| matches!(a, Action::Ban { peer, .. } if *peer == who))
 }
 
-fn verdict(actions: &[Action<&'static str>]) -> Option<Verdict> {
+pub(super) fn verdict(actions: &[Action<&'static str>]) -> Option<Verdict> {
     actions.iter().find_map(|a| match a {
         Action::Verdict { verdict, .. } => Some(*verdict),
         _ => None,
     })
 }
 
-fn requests(actions: &[Action<&'static str>]) -> Vec<(&'static str, u64, SyncRequest)> {
+pub(super) fn requests(actions: &[Action<&'static str>]) -> Vec<(&'static str, u64, SyncRequest)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -47,7 +51,11 @@ fn requests(actions: &[Action<&'static str>]) -> Vec<(&'static str, u64, SyncReq
 }
 
 /// Connects `peer` and answers our status request with `status`; returns what followed.
-fn connect(node: &mut Node, peer: &'static str, status: Status) -> Vec<Action<&'static str>> {
+pub(super) fn connect(
+    node: &mut Node,
+    peer: &'static str,
+    status: Status,
+) -> Vec<Action<&'static str>> {
     let out = feed(node, Event::PeerConnected(peer));
     let (_, id, _) = requests(&out)
         .into_iter()
@@ -111,7 +119,7 @@ fn status_of(chain: &TestChain, tip: &Block) -> Status {
     }
 }
 
-fn genesis_status(chain: &TestChain) -> Status {
+pub(super) fn genesis_status(chain: &TestChain) -> Status {
     let entry = chain.entry_of(&chain.genesis_hash);
     Status {
         genesis: chain.genesis_hash,
@@ -545,7 +553,7 @@ fn headers_after_a_queue_dropped_meanwhile_are_not_blamed() {
     );
 }
 
-fn score_of(node: &Node, peer: &'static str) -> u32 {
+pub(super) fn score_of(node: &Node, peer: &'static str) -> u32 {
     node.0.score(&peer)
 }
 

@@ -2,17 +2,20 @@
 //! rule, and progress reports.
 //!
 //! # Invariants
-//! - A request past its deadline is failed and its blocks go back to the queue.
+//! - A request past its deadline is failed and its blocks go back to the queue; a relay
+//!   request's compact block is returned to the caller for its next step.
 //! - A peer that stalls `max_stalls` times in a row is disconnected.
 use super::*;
 
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
+    /// Returns the relay requests that timed out, for `relay` to take their next step.
     pub(super) fn on_tick<S: ChainStore>(
         &mut self,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
-    ) {
+    ) -> Vec<(P, relay::RelayRequest)> {
+        let mut failed_relays = Vec::new();
         let expired: Vec<u64> = self
             .requests
             .iter()
@@ -24,7 +27,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 continue;
             };
             let peer = request.peer.clone();
-            self.give_back(id, request);
+            if let Some(relay) = self.give_back(id, request) {
+                failed_relays.push((peer.clone(), relay));
+            }
             if let Some(info) = self.peers.get_mut(&peer) {
                 info.stalls += 1;
                 if info.stalls >= self.config.max_stalls {
@@ -51,6 +56,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         self.policy.expire_records(now_ms);
         self.report_progress(chain, now_ms, out);
+        failed_relays
     }
 
     /// A peer whose request for the next block to connect has waited `block_stall_ms` while

@@ -1,0 +1,49 @@
+//! Gossiped blocks: a whole block goes to the network logic as it is; a compact one is
+//! first rebuilt from the transfers the mempool holds (`core::protocol::compact`), and the
+//! network logic fetches whatever is missing from its relayer (`machine::relay`).
+use super::{NodeLogic, Output};
+use crate::core::chain::manager::{ChainManager, ChainStore};
+use crate::core::consensus::validation::check_proof_of_work;
+use crate::core::protocol::compact::{BlockAnnouncement, CompactBlock, PartialBlock};
+use crate::core::protocol::machine::Event;
+
+impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
+    pub(super) fn on_gossip_block<S: ChainStore>(
+        &mut self,
+        peer: P,
+        announcement: BlockAnnouncement,
+        chain: &mut ChainManager<S>,
+        now_ms: u64,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let event = match announcement {
+            BlockAnnouncement::Full(block) => Event::GossipBlock { peer, block },
+            BlockAnnouncement::Compact(compact) => Event::GossipCompact {
+                partial: self.rebuild(compact, chain),
+                peer,
+            },
+        };
+        self.feed(event, chain, now_ms, out);
+    }
+
+    /// `compact` with the pool's transfers in its slots. The pool is searched only for a
+    /// block that is new and carries its proof of work (what a search costs a sender); the
+    /// network logic answers any other as it would a whole block.
+    fn rebuild<S: ChainStore>(
+        &self,
+        compact: CompactBlock,
+        chain: &ChainManager<S>,
+    ) -> PartialBlock {
+        let worth_a_search = check_proof_of_work(&compact.header).is_ok()
+            && matches!(chain.entry(&compact.hash()), Ok(None))
+            && compact.short_ids.len() <= chain.spec().max_block_transfers();
+        if !worth_a_search {
+            return PartialBlock::rebuild(compact, std::iter::empty());
+        }
+        let pool = self.pool_read();
+        PartialBlock::rebuild(
+            compact,
+            pool.entries().map(|entry| (&entry.txid, &entry.transfer)),
+        )
+    }
+}
