@@ -25,10 +25,13 @@
 //! - `mempool_update_for_tip/disconnected_singles/2000`: the reverse, a reorg: the block is
 //!   taken off again and its 2,000 transfers are re-admitted (signature checks included).
 //!
-//! - `paired admission` (printed, not a criterion group): 10 rounds, each admitting the
-//!   10,000 singles and checking their signatures alone back to back; the signature's share
-//!   of admission is the median of the per-round ratios, which host noise moves much less
-//!   than the ratio of two criterion runs taken a minute apart.
+//! - `paired admission` (printed, not a criterion group): 30 rounds, each running five
+//!   columns back to back on one thread: admission of the 10,000 singles as the node runs it
+//!   (through a signature cache) from new senders and from senders whose keys the cache
+//!   holds; `has_valid_signature` alone; raw libsecp256k1 verification of the same
+//!   signatures with parsed keys and from key bytes (`support/raw_verify.rs`). Ratios are
+//!   taken within each round and their median printed, which host noise moves much less than
+//!   the ratio of two criterion runs taken a minute apart.
 //!
 //! Run: `cargo bench --bench mempool` (about 2 minutes), or a subset by name, e.g.
 //! `cargo bench --bench mempool -- mempool_select`, `cargo bench --bench mempool -- paired`.
@@ -39,6 +42,8 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::mempool::{Mempool, MempoolConfig};
 use cairn::core::primitives::{Address, Block, BlockHash, Transfer};
 use cairn::core::state::memory::MemoryState;
+use cairn::core::state::sigcache::DEFAULT_CAPACITY;
+use cairn::core::state::SignatureCache;
 use cairn::core::testkit::TestChain;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
@@ -46,7 +51,12 @@ use criterion::{
 use rayon::prelude::*;
 use secp256k1::Keypair;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "support/raw_verify.rs"]
+mod raw_verify;
+use raw_verify::RawVerification;
 
 /// Funded accounts in the state (and single-transfer senders).
 const ACCOUNTS: u32 = 10_000;
@@ -310,15 +320,30 @@ fn selection_and_tip(c: &mut Criterion, f: &Fixture) {
 }
 
 /// Rounds of [`paired_share`].
-const PAIRS: usize = 10;
+const PAIRS: usize = 30;
 
-/// The signature's share of admission, measured in pairs: each round admits the 10,000
-/// singles into an empty pool and checks their 10,000 signatures alone, back to back
-/// (alternating which goes first), so host noise that comes and goes over seconds hits both
-/// halves alike. Printed: the medians per transfer and the median of the per-round shares.
+/// Admission against raw verification, side by side: each round runs every column once on
+/// one thread (the order rotating from round to round), so host noise that comes and goes
+/// over seconds hits all of them alike. Printed: the median rates and the medians of the
+/// per-round ratios (see the module documentation).
 fn paired_share(f: &Fixture) {
-    let admit = || {
-        let mut pool = f.empty_pool();
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a 1-thread pool");
+    let raw = RawVerification::of(&f.singles, &f.genesis);
+    let time = |work: &dyn Fn()| {
+        let start = std::time::Instant::now();
+        work();
+        start.elapsed().as_secs_f64()
+    };
+    // Admission as the node runs it: through a signature cache shared with validation.
+    // New senders: a fresh cache. Known senders: their keys were parsed before (the cache
+    // keeps them), their signatures not checked.
+    let known = Arc::new(SignatureCache::new(f.genesis, DEFAULT_CAPACITY));
+    assert!(known.check_all(&f.singles).is_none());
+    let admit = |cache: Arc<SignatureCache>| {
+        let mut pool = f.empty_pool().with_signature_cache(cache);
         let transfers = f.singles.clone();
         let start = std::time::Instant::now();
         admit_all(&mut pool, transfers, f.state());
@@ -326,46 +351,71 @@ fn paired_share(f: &Fixture) {
         drop(black_box(pool));
         elapsed
     };
-    let verify = || {
-        let start = std::time::Instant::now();
-        for transfer in &f.singles {
-            assert!(transfer.has_valid_signature(black_box(&f.genesis)));
-        }
-        start.elapsed().as_secs_f64()
+    let new_senders = || admit(Arc::new(SignatureCache::new(f.genesis, DEFAULT_CAPACITY)));
+    let known_senders = || {
+        known.forget_signatures();
+        admit(known.clone())
     };
-    admit();
-    let (mut admits, mut sigs, mut shares) = (Vec::new(), Vec::new(), Vec::new());
+    let signatures = || {
+        time(&|| {
+            for transfer in &f.singles {
+                assert!(transfer.has_valid_signature(black_box(&f.genesis)));
+            }
+        })
+    };
+    let parsed = || time(&|| one_thread.install(|| raw.verify_parsed()));
+    let from_bytes = || time(&|| one_thread.install(|| raw.verify_from_bytes()));
+    let columns: [&dyn Fn() -> f64; 5] = [
+        &new_senders,
+        &known_senders,
+        &signatures,
+        &parsed,
+        &from_bytes,
+    ];
+    new_senders();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
     for round in 0..PAIRS {
-        let (a, s) = if round % 2 == 0 {
-            let a = admit();
-            (a, verify())
-        } else {
-            let s = verify();
-            (admit(), s)
-        };
-        admits.push(a);
-        sigs.push(s);
-        shares.push(s / a);
+        // The order rotates, so that no column always runs first or last.
+        for k in 0..columns.len() {
+            let column = (round + k) % columns.len();
+            times[column].push(columns[column]());
+        }
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    // Ratios of rates within each round, then their median.
+    let ratio = |a: usize, b: usize| {
+        median(
+            times[a]
+                .iter()
+                .zip(&times[b])
+                .map(|(ta, tb)| tb / ta)
+                .collect(),
+        )
+    };
     let n = f.singles.len() as f64;
-    let (a, s, share) = (median(&mut admits), median(&mut sigs), median(&mut shares));
+    let rate = |column: usize| n / median(times[column].clone());
     println!(
-        "paired admission ({PAIRS} rounds of {n} singles): admit {:.1} µs/transfer \
-         ({:.0} transfers/s), signature check alone {:.1} µs ({:.0}/s); the signature is \
-         {:.0}% of admission (median of rounds; quartiles {:.0}%..{:.0}%), the pool's own \
-         work {:.1} µs/transfer",
-        a / n * 1e6,
-        n / a,
-        s / n * 1e6,
-        n / s,
-        share * 100.0,
-        shares[PAIRS / 4] * 100.0,
-        shares[PAIRS * 3 / 4] * 100.0,
-        (a - s) / n * 1e6,
+        "paired admission ({PAIRS} rounds of {n} singles, one thread), transfers/s: admission \
+         of new senders {:.0}, of known senders {:.0}; has_valid_signature alone {:.0}; raw \
+         verification of parsed keys {:.0}, from key bytes {:.0}",
+        rate(0),
+        rate(1),
+        rate(2),
+        rate(3),
+        rate(4)
+    );
+    println!(
+        "paired admission: new senders {:.3} of raw verification of parsed keys, {:.3} from \
+         key bytes; known senders {:.3} / {:.3}; the signature check is {:.0}% of admission of \
+         new senders (median of per-round ratios)",
+        ratio(0, 3),
+        ratio(0, 4),
+        ratio(1, 3),
+        ratio(1, 4),
+        ratio(0, 2) * 100.0
     );
 }
 

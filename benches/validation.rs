@@ -32,10 +32,13 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
     Throughput,
 };
-use rayon::prelude::*;
 use secp256k1::{schnorr, Keypair, XOnlyPublicKey};
 use std::hint::black_box;
 use std::time::Duration;
+
+#[path = "support/raw_verify.rs"]
+mod raw_verify;
+use raw_verify::RawVerification;
 
 /// Funded accounts in the parent state.
 const ACCOUNTS: u32 = 10_000;
@@ -206,7 +209,7 @@ fn validation(c: &mut Criterion) {
             }
         })
     });
-    let raw = RawVerification::of(&f);
+    let raw = RawVerification::of(&f.block.transfers, &f.genesis_hash);
     group.bench_function("signatures_of_parsed_keys", |b| {
         b.iter(|| {
             for (signature, message, key) in black_box(&raw.items) {
@@ -300,61 +303,6 @@ fn execution(c: &mut Criterion) {
     group.finish();
 }
 
-/// The references for validation: the block's BIP340 signatures verified by libsecp256k1
-/// and nothing else, messages already hashed, on all threads of the current rayon pool.
-/// Two of them:
-/// - [`RawVerification::verify_parsed`]: the keys already parsed, as the issue's "raw
-///   verification" is measured (`secp256k1_schnorrsig_verify` alone);
-/// - [`RawVerification::verify_from_bytes`]: BIP340's `Verify(pk, m, sig)` as specified,
-///   which takes the 32-byte key and lifts it to a point (`lift_x`, a square root), as any
-///   verifier of a signature from the wire must.
-struct RawVerification {
-    items: Vec<(schnorr::Signature, [u8; 32], XOnlyPublicKey)>,
-    key_bytes: Vec<[u8; 32]>,
-}
-
-impl RawVerification {
-    fn of(f: &Fixture) -> RawVerification {
-        let items = f
-            .block
-            .transfers
-            .iter()
-            .map(|t| {
-                let key = XOnlyPublicKey::from_byte_array(*t.from.as_bytes()).expect("a key");
-                let signature = schnorr::Signature::from_byte_array(t.signature.0);
-                (signature, t.signing_hash(&f.genesis_hash), key)
-            })
-            .collect();
-        let key_bytes = f
-            .block
-            .transfers
-            .iter()
-            .map(|t| *t.from.as_bytes())
-            .collect();
-        RawVerification { items, key_bytes }
-    }
-
-    fn verify_parsed(&self) {
-        self.items
-            .par_iter()
-            .with_min_len(32)
-            .for_each(|(signature, message, key)| {
-                assert!(schnorr::verify(signature, message, key).is_ok());
-            });
-    }
-
-    fn verify_from_bytes(&self) {
-        self.items
-            .par_iter()
-            .zip(&self.key_bytes)
-            .with_min_len(32)
-            .for_each(|((signature, message, _), key_bytes)| {
-                let key = XOnlyPublicKey::from_byte_array(*key_bytes).expect("a key");
-                assert!(schnorr::verify(signature, message, &key).is_ok());
-            });
-    }
-}
-
 /// Pairs of runs for [`paired`].
 const PAIRS: usize = 40;
 
@@ -368,7 +316,7 @@ const PAIRS: usize = 40;
 /// validation's rate as a share of each raw verification rate, per thread count.
 fn paired(_: &mut Criterion) {
     let f = fixture();
-    let raw = RawVerification::of(&f);
+    let raw = RawVerification::of(&f.block.transfers, &f.genesis_hash);
     let pools = [pool(1), pool(2)];
     let time = |work: &dyn Fn()| {
         let start = std::time::Instant::now();

@@ -1,11 +1,12 @@
 //! A sync response body (`/cairn/sync/1`, after the length prefix): never panics; what
 //! decodes re-encodes to the same bytes; the response checks the requester runs do not
-//! panic (headers against every `max`, blocks against their own hashes and a subset).
+//! panic (headers against every `max`, blocks against their own hashes and a subset, a
+//! block's transfers against their own count and another).
 
 #![no_main]
 use cairn::core::primitives::Block;
 use cairn::core::protocol::messages::{
-    check_blocks_response, check_headers_response, SyncResponse,
+    check_block_transfers_response, check_blocks_response, check_headers_response, SyncResponse,
 };
 use cairn_fuzz::codec_value_round_trip;
 use libfuzzer_sys::fuzz_target;
@@ -29,6 +30,14 @@ fuzz_target!(|data: &[u8]| {
                 "the blocks asked for, in order, pass"
             );
             let _ = check_blocks_response(&blocks, &hashes[hashes.len() / 2..]);
+        }
+        SyncResponse::BlockTransfers(transfers) => {
+            assert_eq!(
+                check_block_transfers_response(&transfers, transfers.len()),
+                Ok(()),
+                "one transfer per position asked for passes"
+            );
+            let _ = check_block_transfers_response(&transfers, transfers.len() / 2);
         }
         SyncResponse::Status(_) => {}
     }

@@ -276,11 +276,10 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
 
     let token = AdminToken::create(&config.data_dir).context("cannot write the admin cookie")?;
     let shared = NodeShared {
-        mempool: Arc::new(RwLock::new(Mempool::new(
-            config.mempool,
-            genesis_hash,
-            config.spec.chain_id(),
-        ))),
+        mempool: Arc::new(RwLock::new(
+            Mempool::new(config.mempool, genesis_hash, config.spec.chain_id())
+                .with_signature_cache(chain.signature_cache().clone()),
+        )),
         events: events::EventBus::default(),
         metrics,
         peers: Arc::new(RwLock::new(api::views::PeersView::default())),

@@ -349,7 +349,8 @@ fn new_logic(
         MempoolConfig::default(),
         chain.genesis_hash(),
         chain.spec().chain_id(),
-    );
+    )
+    .with_signature_cache(chain.signature_cache().clone());
     NodeLogic::new(
         LogicConfig::default(),
         Protocol::new(config, bans),

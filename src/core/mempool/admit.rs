@@ -149,7 +149,7 @@ impl Mempool {
                 max_gap,
             });
         }
-        if !transfer.has_valid_signature(&self.genesis_hash) {
+        if !self.has_valid_signature(transfer, txid) {
             return Err(MempoolError::BadSignature { txid });
         }
         match self.at_nonce(&transfer.from, transfer.nonce) {
@@ -461,6 +461,34 @@ mod tests {
             fx.state(),
             MempoolError::BadSignature { txid },
         );
+    }
+
+    #[test]
+    fn a_shared_signature_cache_keeps_known_senders_keys_and_still_refuses_forgeries() {
+        use crate::core::state::SignatureCache;
+        let fx = Fixture::new(config());
+        let cache = std::sync::Arc::new(SignatureCache::new(fx.chain.genesis_hash, 1_000));
+        let mut pool = fx.pool().with_signature_cache(cache.clone());
+        let first = fx.send(0, 1, 10, 500, 0);
+        pool.admit(first.clone(), fx.state(), 0).unwrap();
+        // The check went through the cache: the transfer is known verified, its sender's key
+        // is kept as a point.
+        assert!(cache.contains(&first.txid()));
+        assert_eq!(cache.keys_remembered(), 1);
+        // A known sender's forgery is still refused, and not remembered.
+        let mut forged = fx.send(0, 1, 10, 500, 1);
+        forged.signature.0[7] ^= 1;
+        let txid = forged.txid();
+        refused(
+            &mut pool,
+            forged,
+            fx.state(),
+            MempoolError::BadSignature { txid },
+        );
+        assert!(!cache.contains(&txid));
+        pool.admit(fx.send(0, 1, 10, 500, 1), fx.state(), 0)
+            .unwrap();
+        assert_eq!(cache.keys_remembered(), 1);
     }
 
     #[test]

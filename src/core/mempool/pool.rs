@@ -14,8 +14,10 @@
 use super::config::MempoolConfig;
 use super::fees::{estimate, fee_rate_milli, FeeEstimate, RateKey};
 use crate::core::primitives::{Address, Amount, BlockHash, Transfer, Txid};
+use crate::core::state::SignatureCache;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
+use std::sync::Arc;
 
 /// A transfer held in the pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,9 @@ pub struct Mempool {
     pub(super) by_recipient: BTreeMap<Address, BTreeSet<Txid>>,
     pub(super) by_added: BTreeSet<(u64, Txid)>,
     pub(super) bytes: usize,
+    /// Verified signatures and senders' parsed keys, shared with block validation: a
+    /// known sender's key is not parsed again, and a block is not checked twice.
+    pub(super) signatures: Option<Arc<SignatureCache>>,
 }
 
 impl Mempool {
@@ -91,6 +96,25 @@ impl Mempool {
             by_recipient: BTreeMap::new(),
             by_added: BTreeSet::new(),
             bytes: 0,
+            signatures: None,
+        }
+    }
+
+    /// Checks signatures through `cache` (which must be for this pool's chain), sharing its
+    /// verified transfers and parsed keys with block validation.
+    pub fn with_signature_cache(mut self, cache: Arc<SignatureCache>) -> Mempool {
+        debug_assert_eq!(cache.genesis(), &self.genesis_hash);
+        self.signatures = Some(cache);
+        self
+    }
+
+    /// Whether `transfer` (with id `txid`) carries a valid signature for this chain.
+    pub(super) fn has_valid_signature(&self, transfer: &Transfer, txid: Txid) -> bool {
+        match &self.signatures {
+            Some(cache) if cache.genesis() == &self.genesis_hash => {
+                cache.check_with_txid(transfer, txid)
+            }
+            _ => transfer.has_valid_signature(&self.genesis_hash),
         }
     }
 

@@ -110,7 +110,12 @@ impl SignatureCache {
     /// Whether `transfer` has a valid signature for this chain: from the cache, or checked
     /// now and remembered if valid.
     pub fn check(&self, transfer: &Transfer) -> bool {
-        let txid = transfer.txid();
+        self.check_with_txid(transfer, transfer.txid())
+    }
+
+    /// [`SignatureCache::check`] for a caller that has computed the txid already.
+    pub fn check_with_txid(&self, transfer: &Transfer, txid: Txid) -> bool {
+        debug_assert_eq!(txid, transfer.txid());
         if self.contains(&txid) {
             return true;
         }
