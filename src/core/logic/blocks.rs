@@ -3,7 +3,6 @@
 //! network logic fetches whatever is missing from its relayer (`machine::relay`).
 use super::{NodeLogic, Output};
 use crate::core::chain::manager::{ChainManager, ChainStore};
-use crate::core::consensus::validation::check_proof_of_work;
 use crate::core::protocol::compact::{BlockAnnouncement, CompactBlock, PartialBlock};
 use crate::core::protocol::machine::Event;
 
@@ -27,16 +26,15 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
     }
 
     /// `compact` with the pool's transfers in its slots. The pool is searched only for a
-    /// block that is new and carries its proof of work (what a search costs a sender); the
-    /// network logic answers any other as it would a whole block.
+    /// block that is new and carries about a block's proof of work (see
+    /// `Protocol::worth_rebuilding`); the network logic answers any other without a request.
     fn rebuild<S: ChainStore>(
         &self,
         compact: CompactBlock,
         chain: &ChainManager<S>,
     ) -> PartialBlock {
-        let worth_a_search = check_proof_of_work(&compact.header).is_ok()
-            && matches!(chain.entry(&compact.hash()), Ok(None))
-            && compact.short_ids.len() <= chain.spec().max_block_transfers();
+        let worth_a_search = compact.short_ids.len() <= chain.spec().max_block_transfers()
+            && self.protocol.worth_rebuilding(&compact.header, chain);
         if !worth_a_search {
             return PartialBlock::rebuild(compact, std::iter::empty());
         }

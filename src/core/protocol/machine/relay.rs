@@ -6,7 +6,8 @@
 //!   compact block ──► known? Ignore ── bad proof of work? Reject + penalty
 //!     ├─ every transfer held ──► merkle root matches the header? ──► gossip block path
 //!     │                          └─ no (a short-id collision) ──► GetBlocks([hash])
-//!     └─ some missing ──► parent unknown? Ignore (+ headers if its work is near the tip's)
+//!     └─ some missing ──► work far below the tip's? Ignore (junk) ── parent unknown?
+//!        Ignore + the relayer's headers
 //!        ├─ more than half missing ──► GetBlocks([hash])
 //!        └─ GetBlockTransfers(hash, missing) ──► each transfer matches its short id?
 //!              ├─ yes ──► merkle root matches? ──► gossip block path, else GetBlocks([hash])
@@ -57,6 +58,20 @@ impl RelayRequest {
 }
 
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
+    /// Whether a compact block with this header is worth a search of the mempool: new, its
+    /// proof of work valid, and its target near what the tip's child needs (as an orphan's
+    /// must be). A header that fails is answered without the search, as a whole block would
+    /// be; what a search costs us is thus bought with about a block's work.
+    pub fn worth_rebuilding<S: ChainStore>(
+        &self,
+        header: &Header,
+        chain: &ChainManager<S>,
+    ) -> bool {
+        check_proof_of_work(header).is_ok()
+            && matches!(chain.entry(&header.hash()), Ok(None))
+            && matches!(self.orphan_has_enough_work(header, chain), Ok(true))
+    }
+
     pub(super) fn on_gossip_compact<S: ChainStore>(
         &mut self,
         peer: P,
@@ -85,15 +100,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             let block = partial.into_block().expect("complete");
             return self.on_rebuilt(peer, block, chain, now_ms, out);
         }
+        if !self.orphan_has_enough_work(partial.header(), chain)? {
+            // Far easier than what the tip's child needs: worth neither a search of the pool
+            // (the node logic did none) nor a request. Junk, as a whole block would be.
+            out.push(relay_verdict(hash, &peer, Verdict::Ignore));
+            self.note_junk(&peer, now_ms, out);
+            return Ok(());
+        }
         if chain.entry(&partial.header().prev_hash)?.is_none() {
             // Its transfers are fetched once its parent is known, through sync.
             out.push(relay_verdict(hash, &peer, Verdict::Ignore));
-            if self.orphan_has_enough_work(partial.header(), chain)? {
-                self.wake_headers(&peer, chain, now_ms, out)?;
-            } else {
-                self.note_junk(&peer, now_ms, out);
-            }
-            return Ok(());
+            return self.wake_headers(&peer, chain, now_ms, out);
         }
         let missing = partial.missing();
         if missing.len() * 2 > partial.len() {

@@ -4,6 +4,7 @@ use super::tests::{
     banned, connect, feed, feed_at, genesis_status, node, requests, score_of, verdict, Node, NOW,
 };
 use super::*;
+use crate::core::chain::memory::MemoryChainStore;
 use crate::core::primitives::{Amount, Transfer};
 use crate::core::protocol::compact::{CompactBlock, PartialBlock};
 use crate::core::testkit::{solve, test_address, test_keypair, TestChain};
@@ -322,4 +323,27 @@ fn a_blocks_transfers_are_served_by_position_and_bad_positions_cost_score() {
         assert!(out.contains(&Action::Refuse { id }), "{out:?}");
     }
     assert!(score_of(&node, "asker") > 0);
+}
+
+#[test]
+fn a_compact_block_far_easier_than_the_tip_needs_gets_no_request() {
+    let mut chain = TestChain::new();
+    let block = block_of_three(&mut chain);
+    // No target is near enough: every block counts as far too easy.
+    let config = ProtocolConfig {
+        orphan_max_easier: 0,
+        ..ProtocolConfig::default()
+    };
+    let mut node: Node = (
+        Protocol::new(config, []),
+        ChainManager::new(MemoryChainStore::new(&chain.spec), chain.spec.clone()).unwrap(),
+    );
+    let _ = connect(&mut node, "relayer", genesis_status(&chain));
+    assert!(!node.0.worth_rebuilding(&block.header, &node.1));
+    let out = gossip(&mut node, "relayer", rebuilt(&block, &block.transfers[..2]));
+    assert_eq!(verdict(&out), Some(Verdict::Ignore), "{out:?}");
+    assert!(requests(&out).is_empty(), "{out:?}");
+    // With the default allowance the same block is worth a search.
+    let node = super::tests::node(&chain);
+    assert!(node.0.worth_rebuilding(&block.header, &node.1));
 }
