@@ -6,8 +6,8 @@
 //! rotation and no three-input logic, so a rotation is two shifts and an or, and `Ch` and
 //! `Maj` three instructions each (`Maj`'s `b ^ c` is the previous round's `a ^ b`, which
 //! the compiler reuses once the rounds are unrolled).
+use super::kernel_input::KernelInput;
 use super::lanes::{self, Lanes};
-use super::search::KernelInput;
 use core::arch::x86_64::*;
 
 /// Whether this CPU can run [`search_candidates`].

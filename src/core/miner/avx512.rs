@@ -4,8 +4,8 @@
 //! This module owns the AVX-512 instructions only; the rounds, what is precomputed once per
 //! search and the search loop are `lanes`' (shared with the AVX2 kernel). Every rotation is
 //! one instruction (`vprord`), and `Ch`, `Maj` and each three-way xor one `vpternlogd`.
+use super::kernel_input::KernelInput;
 use super::lanes::{self, Lanes};
-use super::search::KernelInput;
 use core::arch::x86_64::*;
 
 /// Whether this CPU can run [`search_candidates`].

@@ -28,7 +28,7 @@
 //! (this one included) rejects, because validation hashes with the plain `sha2` path. Tests
 //! check every kernel against the portable search, and this module's arithmetic on single
 //! lanes against `sha2` on random inputs.
-use super::search::{KernelInput, IV, K32};
+use super::kernel_input::{KernelInput, IV, K32};
 
 /// The tail chunk's word that holds the nonce (header bytes 112..116).
 const NONCE_WORD: usize = 12;

@@ -4,6 +4,7 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod kernel_input;
 #[cfg(any(target_arch = "x86_64", test))]
 mod lanes;
 pub mod search;

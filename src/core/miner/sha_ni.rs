@@ -12,7 +12,7 @@
 //! Mining is not consensus: a wrong answer here would only produce a block that every node
 //! (this one included) rejects, because validation hashes with the plain `sha2` path. Tests
 //! still check every result against the portable search.
-use super::search::{KernelInput, IV, K32};
+use super::kernel_input::{KernelInput, IV, K32};
 use core::arch::x86_64::*;
 
 /// Nonces in flight per loop iteration.
