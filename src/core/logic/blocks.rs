@@ -33,9 +33,7 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
         compact: CompactBlock,
         chain: &ChainManager<S>,
     ) -> PartialBlock {
-        let worth_a_search = compact.short_ids.len() <= chain.spec().max_block_transfers()
-            && self.protocol.worth_rebuilding(&compact.header, chain);
-        if !worth_a_search {
+        if !self.protocol.worth_rebuilding(&compact, chain) {
             return PartialBlock::rebuild(compact, std::iter::empty());
         }
         let pool = self.pool_read();

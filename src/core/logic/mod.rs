@@ -249,7 +249,9 @@ pub struct NodeLogic<P> {
 
 impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
     /// The logic over `protocol` and `mempool`, for a chain whose tip is `tip`, mining if
-    /// `mining` is given, starting at `now_ms`.
+    /// `mining` is given, starting at `now_ms`. The pool should check signatures through
+    /// the chain's cache (`Mempool::with_signature_cache`), so that what admission verified,
+    /// block validation does not verify again.
     pub fn new(
         config: LogicConfig,
         protocol: Protocol<P>,

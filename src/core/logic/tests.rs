@@ -21,11 +21,14 @@ fn node(mining: bool) -> Node {
     let test = TestChain::new();
     let chain =
         ChainManager::new(MemoryChainStore::new(&test.spec), test.spec.clone()).expect("chain");
-    let mempool = Arc::new(RwLock::new(Mempool::new(
-        MempoolConfig::default(),
-        chain.genesis_hash(),
-        test.spec.chain_id(),
-    )));
+    let mempool = Arc::new(RwLock::new(
+        Mempool::new(
+            MempoolConfig::default(),
+            chain.genesis_hash(),
+            test.spec.chain_id(),
+        )
+        .with_signature_cache(chain.signature_cache().clone()),
+    ));
     let mining = mining.then_some(MiningSetup {
         reward_address: test_address(3),
         extra_nonce: 0,

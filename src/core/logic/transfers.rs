@@ -122,8 +122,6 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
         let admitted = self
             .pool_write()
             .admit(transfer, chain.store(), now_ms / 1000)?;
-        // Admission verified the signature: a block carrying it will not again.
-        chain.signature_cache().insert(admitted.txid);
         self.template.lacks_transfers = true;
         self.mempool_dirty = true;
         out.push(Output::Admitted(admitted.txid));

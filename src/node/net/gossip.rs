@@ -39,10 +39,10 @@ pub enum BlockRelay {
 
 impl BlockRelay {
     /// How `block` goes on the wire.
-    pub fn announce(self, block: &Block) -> BlockAnnouncement {
+    pub fn announce(self, block: Block) -> BlockAnnouncement {
         match self {
-            BlockRelay::Compact => BlockAnnouncement::Compact(CompactBlock::of(block)),
-            BlockRelay::Full => BlockAnnouncement::Full(block.clone()),
+            BlockRelay::Compact => BlockAnnouncement::Compact(CompactBlock::of(&block)),
+            BlockRelay::Full => BlockAnnouncement::Full(block),
         }
     }
 }
@@ -141,8 +141,8 @@ mod tests {
         );
         let block = chain.extend(&genesis, 1, test_address(0)).remove(0);
         let transfer = chain.transfer(&test_keypair(0), test_address(1), 5, 1, 0);
-        let block_bytes = codec::encode(&BlockRelay::Full.announce(&block)).unwrap();
-        let compact_bytes = codec::encode(&BlockRelay::Compact.announce(&block)).unwrap();
+        let block_bytes = codec::encode(&BlockRelay::Full.announce(block.clone())).unwrap();
+        let compact_bytes = codec::encode(&BlockRelay::Compact.announce(block.clone())).unwrap();
         let transfer_bytes = codec::encode(&transfer).unwrap();
 
         for bytes in [&block_bytes, &compact_bytes] {

@@ -571,9 +571,10 @@ impl NetService {
                 self.inbound.remove(&id);
             }
             NetCommand::PublishBlock(block) => {
-                match codec::encode(&self.block_relay.announce(&block)) {
+                let hash = block.hash();
+                match codec::encode(&self.block_relay.announce(block)) {
                     Ok(data) => self.publish(GossipTopic::Blocks, data),
-                    Err(e) => tracing::warn!("cannot encode block {}: {e}", block.hash()),
+                    Err(e) => tracing::warn!("cannot encode block {hash}: {e}"),
                 }
             }
             NetCommand::PublishTransfer(transfer) => match codec::encode(&transfer) {

@@ -77,6 +77,17 @@ pub enum Event<P> {
     Unban(P),
 }
 
+impl<P> Event<P> {
+    /// For a gossiped block, whole or compact: its hash and the peer that forwarded it.
+    pub fn gossiped_block(&self) -> Option<(BlockHash, &P)> {
+        match self {
+            Event::GossipBlock { peer, block } => Some((block.hash(), peer)),
+            Event::GossipCompact { peer, partial } => Some((partial.hash(), peer)),
+            _ => None,
+        }
+    }
+}
+
 /// What gossipsub should do with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {

@@ -17,18 +17,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
         let hash = block.hash();
-        let verdict = |verdict| Action::Verdict {
-            hash,
-            source: peer.clone(),
-            verdict,
-        };
-        if chain.entry(&hash)?.is_some() || self.orphans.contains(&hash) {
-            out.push(verdict(Verdict::Ignore));
-            return Ok(());
-        }
-        if let Err(e) = check_proof_of_work(&block.header) {
-            out.push(verdict(Verdict::Reject));
-            self.penalize(&peer, Misbehavior::InvalidBlock, now_ms, e.to_string(), out);
+        let verdict = |verdict| block_verdict(hash, &peer, verdict);
+        if !self.is_new_with_work(&peer, &block.header, chain, now_ms, out)? {
             return Ok(());
         }
         if chain.entry(&block.header.prev_hash)?.is_none() {
@@ -73,6 +63,30 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             Err(_) => out.push(verdict(Verdict::Ignore)),
         }
         Ok(())
+    }
+
+    /// The first checks of a gossiped block, whole or compact: `false` (with its verdict
+    /// given) if it is known already (ignored) or its proof of work fails (rejected, the
+    /// relayer penalised).
+    pub(super) fn is_new_with_work<S: ChainStore>(
+        &mut self,
+        peer: &P,
+        header: &Header,
+        chain: &ChainManager<S>,
+        now_ms: u64,
+        out: &mut Vec<Action<P>>,
+    ) -> Result<bool, ChainError> {
+        let hash = header.hash();
+        if chain.entry(&hash)?.is_some() || self.orphans.contains(&hash) {
+            out.push(block_verdict(hash, peer, Verdict::Ignore));
+            return Ok(false);
+        }
+        if let Err(e) = check_proof_of_work(header) {
+            out.push(block_verdict(hash, peer, Verdict::Reject));
+            self.penalize(peer, Misbehavior::InvalidBlock, now_ms, e.to_string(), out);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Whether an orphan's own proof of work (its `header`'s) is near what the tip's child

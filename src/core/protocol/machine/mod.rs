@@ -179,17 +179,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if !self.blocks_paused {
             return Some(event);
         }
+        if let Some((hash, peer)) = event.gossiped_block() {
+            out.push(block_verdict(hash, peer, Verdict::Ignore));
+            return None;
+        }
         match event {
-            Event::GossipBlock { peer, block } => out.push(Action::Verdict {
-                hash: block.hash(),
-                source: peer,
-                verdict: Verdict::Ignore,
-            }),
-            Event::GossipCompact { peer, partial } => out.push(Action::Verdict {
-                hash: partial.hash(),
-                source: peer,
-                verdict: Verdict::Ignore,
-            }),
             Event::Mined(block) => out.push(Action::MinedStale {
                 hash: block.hash(),
                 reason: "blocks are paused: the store cannot write".into(),
@@ -377,17 +371,10 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     /// request needs. `None` for events that are not from a banned peer.
     fn refuse_banned(&self, event: &Event<P>, now_ms: u64) -> Option<Vec<Action<P>>> {
         let banned = |peer: &P| self.policy.is_banned(peer, now_ms);
+        if let Some((hash, peer)) = event.gossiped_block() {
+            return banned(peer).then(|| vec![block_verdict(hash, peer, Verdict::Ignore)]);
+        }
         match event {
-            Event::GossipBlock { peer, block } if banned(peer) => Some(vec![Action::Verdict {
-                hash: block.hash(),
-                source: peer.clone(),
-                verdict: Verdict::Ignore,
-            }]),
-            Event::GossipCompact { peer, partial } if banned(peer) => Some(vec![Action::Verdict {
-                hash: partial.hash(),
-                source: peer.clone(),
-                verdict: Verdict::Ignore,
-            }]),
             Event::GossipTransfer { peer, txid, .. } => self
                 .refuse_banned_transfer(peer, *txid, now_ms)
                 .map(|refusal| vec![refusal]),
@@ -430,6 +417,15 @@ fn blamed<P: Clone + PartialEq>(blame: Blame<'_, P>, error: &BlockError) -> Vec<
             }
             peers
         }
+    }
+}
+
+/// Gossipsub's `verdict` on the block `hash` that `peer` forwarded.
+fn block_verdict<P: Clone>(hash: BlockHash, peer: &P, verdict: Verdict) -> Action<P> {
+    Action::Verdict {
+        hash,
+        source: peer.clone(),
+        verdict,
     }
 }
 

@@ -30,7 +30,7 @@
 //!   transfer that is not the block's, a block not asked for), or for the block itself as
 //!   in `gossip`.
 use super::*;
-use crate::core::protocol::compact::PartialBlock;
+use crate::core::protocol::compact::{CompactBlock, PartialBlock};
 use crate::core::protocol::messages::check_block_transfers_response;
 
 /// Most compact blocks waiting for transfers or their whole block at once.
@@ -58,18 +58,22 @@ impl RelayRequest {
 }
 
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
-    /// Whether a compact block with this header is worth a search of the mempool: new, its
-    /// proof of work valid, and its target near what the tip's child needs (as an orphan's
-    /// must be). A header that fails is answered without the search, as a whole block would
-    /// be; what a search costs us is thus bought with about a block's work.
+    /// Whether `compact` is worth a search of the mempool: new, no more transfers than a
+    /// block may hold, its proof of work valid, and its target near what the tip's child
+    /// needs (as an orphan's must be). One that fails is answered without the search (see
+    /// `on_gossip_compact`), so what a search costs us is bought with about a block's work.
     pub fn worth_rebuilding<S: ChainStore>(
         &self,
-        header: &Header,
+        compact: &CompactBlock,
         chain: &ChainManager<S>,
     ) -> bool {
-        check_proof_of_work(header).is_ok()
-            && matches!(chain.entry(&header.hash()), Ok(None))
-            && matches!(self.orphan_has_enough_work(header, chain), Ok(true))
+        compact.short_ids.len() <= chain.spec().max_block_transfers()
+            && check_proof_of_work(&compact.header).is_ok()
+            && matches!(chain.entry(&compact.hash()), Ok(None))
+            && matches!(
+                self.orphan_has_enough_work(&compact.header, chain),
+                Ok(true)
+            )
     }
 
     pub(super) fn on_gossip_compact<S: ChainStore>(
@@ -81,17 +85,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
         let hash = partial.hash();
-        if chain.entry(&hash)?.is_some() || self.orphans.contains(&hash) {
-            out.push(relay_verdict(hash, &peer, Verdict::Ignore));
-            return Ok(());
-        }
-        if let Err(e) = check_proof_of_work(partial.header()) {
-            out.push(relay_verdict(hash, &peer, Verdict::Reject));
-            self.penalize(&peer, Misbehavior::InvalidBlock, now_ms, e.to_string(), out);
+        if !self.is_new_with_work(&peer, partial.header(), chain, now_ms, out)? {
             return Ok(());
         }
         if partial.len() > chain.spec().max_block_transfers() {
-            out.push(relay_verdict(hash, &peer, Verdict::Reject));
+            out.push(block_verdict(hash, &peer, Verdict::Reject));
             let reason = format!("compact block {hash} lists {} transfers", partial.len());
             self.penalize(&peer, Misbehavior::ProtocolViolation, now_ms, reason, out);
             return Ok(());
@@ -103,13 +101,13 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if !self.orphan_has_enough_work(partial.header(), chain)? {
             // Far easier than what the tip's child needs: worth neither a search of the pool
             // (the node logic did none) nor a request. Junk, as a whole block would be.
-            out.push(relay_verdict(hash, &peer, Verdict::Ignore));
+            out.push(block_verdict(hash, &peer, Verdict::Ignore));
             self.note_junk(&peer, now_ms, out);
             return Ok(());
         }
         if chain.entry(&partial.header().prev_hash)?.is_none() {
             // Its transfers are fetched once its parent is known, through sync.
-            out.push(relay_verdict(hash, &peer, Verdict::Ignore));
+            out.push(block_verdict(hash, &peer, Verdict::Ignore));
             return self.wake_headers(&peer, chain, now_ms, out);
         }
         let missing = partial.missing();
@@ -170,7 +168,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
             (RelayRequest::Block(_), SyncResponse::Blocks(mut blocks)) => {
                 if let Err(e) = check_blocks_response(&blocks, &[hash]) {
-                    out.push(relay_verdict(hash, &peer, Verdict::Ignore));
+                    out.push(block_verdict(hash, &peer, Verdict::Ignore));
                     self.penalize(
                         &peer,
                         Misbehavior::ProtocolViolation,
@@ -186,7 +184,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 }
             }
             (request, _) => {
-                out.push(relay_verdict(hash, &peer, Verdict::Ignore));
+                out.push(block_verdict(hash, &peer, Verdict::Ignore));
                 let reason = format!("answered {request:?} with the wrong kind of response");
                 self.penalize(&peer, Misbehavior::ProtocolViolation, now_ms, reason, out);
                 Ok(())
@@ -272,15 +270,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         now_ms: u64,
         out: &mut Vec<Action<P>>,
     ) -> Result<(), ChainError> {
-        out.push(relay_verdict(hash, &peer, Verdict::Ignore));
+        out.push(block_verdict(hash, &peer, Verdict::Ignore));
         self.wake_headers(&peer, chain, now_ms, out)
-    }
-}
-
-fn relay_verdict<P: Clone>(hash: BlockHash, peer: &P, verdict: Verdict) -> Action<P> {
-    Action::Verdict {
-        hash,
-        source: peer.clone(),
-        verdict,
     }
 }

@@ -339,11 +339,11 @@ fn a_compact_block_far_easier_than_the_tip_needs_gets_no_request() {
         ChainManager::new(MemoryChainStore::new(&chain.spec), chain.spec.clone()).unwrap(),
     );
     let _ = connect(&mut node, "relayer", genesis_status(&chain));
-    assert!(!node.0.worth_rebuilding(&block.header, &node.1));
+    assert!(!node.0.worth_rebuilding(&CompactBlock::of(&block), &node.1));
     let out = gossip(&mut node, "relayer", rebuilt(&block, &block.transfers[..2]));
     assert_eq!(verdict(&out), Some(Verdict::Ignore), "{out:?}");
     assert!(requests(&out).is_empty(), "{out:?}");
     // With the default allowance the same block is worth a search.
     let node = super::tests::node(&chain);
-    assert!(node.0.worth_rebuilding(&block.header, &node.1));
+    assert!(node.0.worth_rebuilding(&CompactBlock::of(&block), &node.1));
 }
