@@ -12,9 +12,12 @@
 #                                                      # if agreement takes over 2 intervals
 #
 # Needs root, iproute2 (`ip`, `tc`; `apt-get install iproute2`), curl and jq. Builds the
-# release `cairn` unless CAIRN names a binary. Creates namespaces cairn-hub and cairn-n<i>,
-# a bridge per group in cairn-hub (the split moves group B's links to the second bridge), and
-# removes them all, with every node, when it ends or is interrupted. Nothing leaves the
+# release `cairn` unless CAIRN names a binary. Creates namespaces cairn<run>-hub and
+# cairn<run>-n<i>, <run> random for each run (two runs on one host, or a run killed before it
+# could clean up, never collide), a bridge per group in the hub (the split moves group B's
+# links to the second bridge), and removes them all, with every node, when it ends or is
+# interrupted. A run killed with SIGKILL leaves its namespaces; list them with
+# `ip netns list | grep ^cairn` and remove each with `ip netns del`. Nothing leaves the
 # namespaces: the nodes listen on 10.77.0.0/16 and on their own namespace's loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +30,9 @@ CONVERGE_LIMIT_SECS="${CONVERGE_LIMIT_SECS:-300}"
 NETEM="${NETEM:-on}"
 MAX_INTERVALS="${MAX_INTERVALS:-}"
 SEED="${SEED:-$RANDOM}"
-HUB=cairn-hub
+RUN="cairn$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+HUB="$RUN-hub"
+node_ns() { echo "$RUN-n$1"; }
 
 die() { echo "netns_split: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces): run it with sudo"
@@ -48,7 +53,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for i in $(seq 0 $((NODES - 1))); do ip netns del "cairn-n$i" 2>/dev/null || true; done
+  for i in $(seq 0 $((NODES - 1))); do ip netns del "$(node_ns "$i")" 2>/dev/null || true; done
   ip netns del "$HUB" 2>/dev/null || true
   if [ "${KEEP:-}" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
@@ -76,7 +81,7 @@ for bridge in br0 br1; do
   ip -n "$HUB" link set "$bridge" up
 done
 for i in $(seq 0 $((NODES - 1))); do
-  ns="cairn-n$i"
+  ns="$(node_ns "$i")"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   ip link add "v$i" netns "$HUB" type veth peer name eth0 netns "$ns"
@@ -93,7 +98,7 @@ for i in $(seq 0 $((NODES - 1))); do
   fi
 done
 
-api() { ip netns exec "cairn-n$1" curl -sf --max-time 5 "http://127.0.0.1:7371$2"; }
+api() { ip netns exec "$(node_ns "$1")" curl -sf --max-time 5 "http://127.0.0.1:7371$2"; }
 
 # The nodes: node i boots from up to two earlier nodes.
 for i in $(seq 0 $((NODES - 1))); do
@@ -109,7 +114,7 @@ for i in $(seq 0 $((NODES - 1))); do
       args+=(--bootnode "$(cat "$WORK/n$pick/p2p.addr")")
     done
   fi
-  ip netns exec "cairn-n$i" env NO_COLOR=1 "$CAIRN" "${args[@]}" >"$WORK/n$i.log" 2>&1 &
+  ip netns exec "$(node_ns "$i")" env NO_COLOR=1 "$CAIRN" "${args[@]}" >"$WORK/n$i.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 100); do
     [ -s "$dir/p2p.addr" ] && grep -q /p2p/ "$dir/p2p.addr" && break
