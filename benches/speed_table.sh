@@ -8,6 +8,8 @@
 #   validation, 1/2 threads check_body + check_state            raw libsecp256k1 verification
 #   mempool admission       Mempool::admit, one thread          raw verification, one thread
 #   compact block relay     compact blocks to 8 nodes           whole blocks to the same nodes
+#   sync                    a fresh node syncing 60 blocks of   in-memory validation of the same
+#                           2,000 transfers from 1 and 3 peers  blocks, just before each sync
 #
 #   benches/speed_table.sh                 # about 15 minutes (cpuminer-opt's first build: +3)
 #   PAIRS=3 SECS=10 benches/speed_table.sh
@@ -25,6 +27,8 @@ trap 'rm -rf "$out"' EXIT
 echo "== building the benches (release)"
 cargo bench --no-run --bench pow --bench validation --bench mempool --bench relay \
   >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
+cargo build --release -p cairn -p cairn-loadtest >>"$out/build.log" 2>&1 \
+  || { cat "$out/build.log"; exit 1; }
 
 echo "== mining: Cairn's kernel / cpuminer-opt, one thread each ($PAIRS pairs of ${SECS} s)"
 PAIRS="$PAIRS" SECS="$SECS" benches/pow_vs_cpuminer.sh | tee "$out/pow.txt" | grep -E '^(CPU|pair|cairn /)'
@@ -39,6 +43,10 @@ echo "== compact / whole-block relay of a 2,000-transfer block to 8 nodes ($PAIR
 PAIRS="$PAIRS" cargo bench --bench relay 2>/dev/null | grep -E '^ *(compact|full)|^compact /' \
   | tee "$out/relay.txt"
 
+echo "== sync of 60 blocks of 2,000 transfers / in-memory validation of them ($PAIRS pairs each)"
+SYNC_BLOCKS=60 SYNC_RUNS="$PAIRS" "${CARGO_TARGET_DIR:-target}/release/cairn-loadtest" net sync \
+  | grep -E '^(run|sync /)' | tee "$out/sync.txt"
+
 echo
 echo "== summary (targets from issue 14)"
 printf '%-34s %s\n' "mining (>= 1.0)" "$(sed -n 's/.*per thread: //p' "$out/pow.txt")"
@@ -48,4 +56,7 @@ printf '%-34s %s\n' "mempool admission (>= 0.90)" \
   "$(sed -n 's/^paired admission: \(.*\); the signature.*/\1/p' "$out/mempool.txt")"
 printf '%-34s %s\n' "compact relay bytes (< 0.10)" \
   "$(sed -n 's/^compact \/ full, median of [0-9]* pairs: //p' "$out/relay.txt")"
-echo "sync / in-memory validation (>= 0.90): not yet measured side by side (issue 14, item 1)"
+printf '%-34s %s\n' "sync, 1 peer (>= 0.90)" \
+  "$(sed -n 's/^sync \/ in-memory validation, 1 peer(s), median of [0-9]* pairs: \([^;]*\);.*/\1/p' "$out/sync.txt")"
+printf '%-34s %s\n' "sync, 3 peers (>= 0.90)" \
+  "$(sed -n 's/^sync \/ in-memory validation, 3 peer(s), median of [0-9]* pairs: \([^;]*\);.*/\1/p' "$out/sync.txt")"

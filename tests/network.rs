@@ -14,57 +14,12 @@
 
 mod common;
 
-use cairn::core::primitives::transfer::UnsignedTransfer;
-use cairn::core::primitives::Amount;
-use cairn::core::testkit::solve;
-use cairn::node::chain::open_chain;
-use common::{arg, bootnode_args, cairn, poll, unix_now, Node, Placement, TestDir, TestSpec};
+use common::{arg, bootnode_args, cairn, poll, premine, Node, Placement, TestDir};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
 
 const PREMINED: u32 = 500;
 const CONVERGE: Duration = Duration::from_secs(90);
-
-/// Mines `blocks` blocks into the store in `data_dir`, one a second up to now (so the
-/// difficulty stays at the genesis target), with a transfer between dev accounts in every
-/// tenth block. Returns the tip hash.
-fn premine(data_dir: &Path, spec: &TestSpec, blocks: u32) -> String {
-    let mut chain = open_chain(&data_dir.join("chain"), spec.spec.clone()).expect("open the store");
-    let (miner, _) = spec.spec.allocations[0];
-    let start = unix_now() - u64::from(blocks) - 2;
-    let key = cairn_wallet::keys::dev_keypair(1);
-    let mut nonce = 0;
-    for n in 1..=blocks {
-        let mut transfers = Vec::new();
-        if n % 10 == 0 {
-            transfers.push(
-                UnsignedTransfer {
-                    chain_id: spec.spec.chain_id(),
-                    to: spec.spec.allocations[2].0,
-                    amount: Amount::from_units(1_000 + u64::from(n)),
-                    fee: Amount::from_units(10),
-                    nonce,
-                    memo: b"premined".to_vec(),
-                }
-                .sign(&key, &chain.genesis_hash(), &[9; 32]),
-            );
-            nonce += 1;
-        }
-        let time = start + u64::from(n);
-        let mut block =
-            cairn::core::miner::template_on(&chain, miner, time, u64::from(n), transfers)
-                .expect("template")
-                .block;
-        solve(&mut block.header);
-        chain
-            .submit_block(block, unix_now())
-            .expect("a valid block");
-    }
-    let tip = chain.tip().hash().to_string();
-    chain.store().flush().expect("flush");
-    tip
-}
 
 fn tip_of(node: &Node) -> (u64, String, String, String) {
     let tip = node.tip();
@@ -148,6 +103,28 @@ fn nodes_sync_agree_and_converge_after_a_split() {
     }
     let synced = b.block(PREMINED);
     assert_eq!(synced["hash"], premined_tip.as_str(), "B holds A's chain");
+    // Sync leaves the transfer index behind the tip; it catches up, and the API finds the
+    // premined transfers where they are.
+    let tenth = a.block(10);
+    let txid = tenth["transfers"][0]["txid"]
+        .as_str()
+        .expect("block 10 carries a transfer")
+        .to_string();
+    for node in [&b, &c, &d] {
+        poll("the synced chain indexed", CONVERGE, || {
+            let info = node.get("/api/v1/info");
+            match info["indexed_height"].as_u64() {
+                Some(indexed) if indexed >= u64::from(PREMINED) => Ok(()),
+                _ => Err(format!("indexed to {}", info["indexed_height"])),
+            }
+        });
+        let found = node.get(&format!("/api/v1/transactions/{txid}"));
+        assert_eq!(
+            (found["status"].as_str(), found["height"].as_u64()),
+            (Some("confirmed"), Some(10)),
+            "{found}"
+        );
+    }
     // Let both miners mine on the shared chain for a while.
     poll("both miners' blocks on the chain", CONVERGE, || {
         let (height, ..) = tip_of(&d);

@@ -25,7 +25,9 @@
 //!    fresh sled store with `submit_block`, the node's own path without the network. Then, for
 //!    SYNC_RUNS rounds, alternating: 1 serving node, then 3 (copies of the built store), and a
 //!    fresh node with them as bootnodes, timed from its start until its tip (polled over the
-//!    API every 50 ms) is the served tip. Printed per run: seconds, blocks/s, transfers/s,
+//!    API every 50 ms) is the served tip, each run paired with an in-memory validation of
+//!    the same blocks timed just before it (the ratio sync / validation is per pair), and the
+//!    time until the node's index stage has caught up with that tip. Printed per run: seconds, blocks/s, transfers/s,
 //!    time to the first connection, the import window (first to last "synced block" log
 //!    line), and CPU seconds of the syncing node by thread and of the servers; then the
 //!    median, min and max over the runs and the ratio to validation throughput. All nodes
@@ -414,13 +416,21 @@ fn sync_bench(dir: &Path) -> Result<()> {
         copy_dir(&built_dir, &dir.join(format!("server{s}")))?;
     }
     let mut results: BTreeMap<usize, Vec<SyncRun>> = BTreeMap::new();
+    // Each sync paired with an in-memory validation of the same blocks just before it.
+    let mut pair_ratios: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for run in 1..=runs {
         for peers in [1usize, 3] {
+            let validated = time_validation(&spec, &chain.blocks)?;
             let result = sync_once(dir, &spec_path, &chain, peers, run)?;
             println!(
-                "{}",
-                result.line(peers, run, chain.blocks.len(), total_transfers)
+                "{}; paired in-memory validation {validated:.2} s: sync / validation {:.3}",
+                result.line(peers, run, chain.blocks.len(), total_transfers),
+                validated / result.seconds
             );
+            pair_ratios
+                .entry(peers)
+                .or_default()
+                .push(validated / result.seconds);
             results.entry(peers).or_default().push(result);
         }
     }
@@ -462,6 +472,17 @@ fn sync_bench(dir: &Path) -> Result<()> {
             doc,
             100.0 * percentile(&tps, 0.5) / validation_rate,
             validation_rate
+        );
+        let ratios = &pair_ratios[peers];
+        let indexed: Vec<f64> = list.iter().map(|r| r.index_caught_up).collect();
+        println!(
+            "sync / in-memory validation, {peers} peer(s), median of {} pairs: {:.3} \
+             ({:.3}-{:.3}); index caught up {:.2} s after the start (median)",
+            ratios.len(),
+            percentile(ratios, 0.5),
+            percentile(ratios, 0.0),
+            percentile(ratios, 1.0),
+            percentile(&indexed, 0.5)
         );
     }
     Ok(())
@@ -672,15 +693,19 @@ impl ChainStore for TimedStore {
         entry: &BlockIndexEntry,
         change: &BlockStateChange,
     ) -> Result<(), ChainError> {
-        // As written by Store::connect: tree pages, one tx index record per transfer, one
-        // history record per address the block touches, the height, the tip.
-        let addresses: std::collections::HashSet<Address> = block
-            .transfers
-            .iter()
-            .flat_map(|t| [t.from, t.to])
-            .chain([block.reward_address])
-            .collect();
-        let keys = change.new_pages.len() + block.transfers.len() + addresses.len() + 2;
+        // As written by Store::connect: tree pages, the height, the tip, and unless sync is
+        // catching up one tx index record per transfer, one history record per address the
+        // block touches and the index marker.
+        let mut keys = change.new_pages.len() + 2;
+        if !self.inner.is_catching_up() {
+            let addresses: std::collections::HashSet<Address> = block
+                .transfers
+                .iter()
+                .flat_map(|t| [t.from, t.to])
+                .chain([block.reward_address])
+                .collect();
+            keys += block.transfers.len() + addresses.len() + 1;
+        }
         self.times
             .connect_keys
             .fetch_add(keys as u64, Ordering::Relaxed);
@@ -692,6 +717,10 @@ impl ChainStore for TimedStore {
 
     fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError> {
         self.inner.disconnect_block(block)
+    }
+
+    fn set_catching_up(&mut self, catching_up: bool) {
+        self.inner.set_catching_up(catching_up);
     }
 
     fn make_durable(&mut self) -> Result<(), ChainError> {
@@ -722,11 +751,17 @@ fn time_import(dir: &Path, spec: &ChainSpec, blocks: &[Block]) -> Result<(f64, S
         if i % MAX_BLOCKS == 0 {
             precheck.queue(&blocks[i..(i + MAX_BLOCKS).min(blocks.len())]);
         }
+        // As sync marks it: catching up while more than a chunk (4) is left.
+        chain.set_catching_up(blocks.len() - i > 4);
         chain
             .submit_block(block.clone(), unix_now())
             .map_err(|e| anyhow!("import of block {}: {e}", block.header.height))?;
     }
     let total = started.elapsed().as_secs_f64();
+    let index_started = Instant::now();
+    let lag = chain.store().inner.index_lag();
+    while chain.store().inner.index_step(2)? > 0 {}
+    let index_secs = index_started.elapsed().as_secs_f64();
     let t = &chain.store().times;
     let (connect, flush, put) = (
         secs(&t.connect_ns),
@@ -740,7 +775,7 @@ fn time_import(dir: &Path, spec: &ChainSpec, blocks: &[Block]) -> Result<(f64, S
          {connect:.2} s ({:.0}%), flush {flush:.2} s ({:.0}%), put_block {put:.2} s ({:.0}%), \
          index and block reads {index:.2} s, the rest (validation, on up to all cores) {:.2} s \
          ({:.0}%); of that, {:.1} M account and tree-node reads from sled took {reads:.2} \
-         thread-seconds",
+         thread-seconds; then the index stage caught up {lag} blocks in {index_secs:.2} s",
         keys as f64 / blocks.len() as f64,
         100.0 * connect / total,
         100.0 * flush / total,
@@ -758,6 +793,8 @@ fn time_import(dir: &Path, spec: &ChainSpec, blocks: &[Block]) -> Result<(f64, S
 struct SyncRun {
     /// From the syncing node's start to its tip being the served tip.
     seconds: f64,
+    /// From its start to its transfer index and histories reaching that tip.
+    index_caught_up: f64,
     /// From its start to its first peer connection (its log).
     first_connection: Option<f64>,
     /// From its start to its first "synced block" line, written once the blocks of the
@@ -778,12 +815,13 @@ impl SyncRun {
             .collect();
         let at = |t: Option<f64>| t.map_or("?".to_string(), |t| format!("{t:.2} s"));
         format!(
-            "run {run}, {peers} peer(s): {:.2} s = {:.2} blocks/s, {:.0} transfers/s; first peer \
-             connected at {}, first blocks connected at {}; syncer CPU s: {} (total {:.1}); \
-             servers CPU {:.1} s",
+            "run {run}, {peers} peer(s): {:.2} s = {:.2} blocks/s, {:.0} transfers/s; index \
+             caught up at {:.2} s; first peer connected at {}, first blocks connected at {}; \
+             syncer CPU s: {} (total {:.1}); servers CPU {:.1} s",
             self.seconds,
             blocks as f64 / self.seconds,
             transfers as f64 / self.seconds,
+            self.index_caught_up,
             at(self.first_connection),
             at(self.first_blocks),
             cpu.join(", "),
@@ -863,6 +901,22 @@ fn sync_once(
     }
     let seconds = started.elapsed().as_secs_f64();
     let syncer_cpu = thread_cpu(syncer.pid());
+    // The index stage catches up after sync: until the API reports it at the tip.
+    let index_caught_up = loop {
+        syncer.check_alive()?;
+        ensure!(
+            started.elapsed() < SYNC_TIMEOUT,
+            "{name} did not index within {SYNC_TIMEOUT:?}"
+        );
+        let addr = api.ok_or_else(|| anyhow!("no API address"))?;
+        if let Ok(info) = NODES.get_json(agent, &format!("http://{addr}/api/v1/info")) {
+            if info["indexed_height"].as_u64().is_some() && info["indexed_height"] == info["height"]
+            {
+                break started.elapsed().as_secs_f64();
+            }
+        }
+        std::thread::sleep(SYNC_POLL);
+    };
     let server_cpu = servers.iter().map(|s| process_cpu(s.pid())).sum::<f64>() - server_cpu_before;
     let log = syncer.log.clone();
     drop(syncer);
@@ -881,6 +935,7 @@ fn sync_once(
     std::fs::remove_dir_all(&data)?;
     Ok(SyncRun {
         seconds,
+        index_caught_up,
         first_connection,
         first_blocks,
         syncer_cpu,

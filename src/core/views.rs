@@ -279,6 +279,10 @@ pub struct InfoView {
     pub peers: usize,
     /// Whether the node is downloading blocks.
     pub syncing: bool,
+    /// Height up to which transfers and address histories are indexed: `height` once the
+    /// index has caught up, lower for a while after sync (a transfer or history item in a
+    /// block above it is not found yet).
+    pub indexed_height: u32,
     /// Node version.
     pub version: String,
     /// The mempool's fee floor, base units per byte.

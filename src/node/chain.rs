@@ -5,9 +5,9 @@ use crate::core::chain::{check_child, BlockIndexEntry, ChainError, ChildError};
 use crate::core::consensus::genesis::genesis;
 use crate::core::consensus::validation::check_state;
 use crate::core::consensus::{BlockError, ChainSpec};
-use crate::core::primitives::BlockHash;
+use crate::core::primitives::{Block, BlockHash};
 use crate::core::state::memory::MemoryState;
-use crate::node::store::{Store, StoreError};
+use crate::node::store::{Store, StoreError, TxLocation};
 use std::path::Path;
 
 /// The chain manager over the sled store.
@@ -71,6 +71,13 @@ pub fn verify_best_chain(
         ));
     }
     let tip = store.tip()?;
+    let indexed = store.indexed_height()?;
+    if indexed > tip.height() {
+        return Err(VerifyError::StateMismatch(format!(
+            "the transfer index is marked up to height {indexed}, above the tip {}",
+            tip.height()
+        )));
+    }
     let mut state = MemoryState::default();
     state.apply_change(&change);
     let mut parent = BlockIndexEntry::genesis(genesis_block.header, &spec.asert_params())
@@ -112,6 +119,7 @@ pub fn verify_best_chain(
                 "stored chain work of block {height} is wrong"
             )));
         }
+        check_indexed(store, &block, height, indexed)?;
         if height % 1000 == 0 {
             progress(height, tip.height());
         }
@@ -137,4 +145,30 @@ pub fn verify_best_chain(
         tip: tip.hash(),
         accounts: replayed.len(),
     })
+}
+
+/// Checks that the transfer index finds every transfer of `block` (at `height`) where it
+/// is if the block is at or below the index marker `indexed`, and not at all above it.
+fn check_indexed(
+    store: &Store,
+    block: &Block,
+    height: u32,
+    indexed: u32,
+) -> Result<(), VerifyError> {
+    let hash = block.hash();
+    for (position, transfer) in block.transfers.iter().enumerate() {
+        let found = store.tx_location(&transfer.txid())?;
+        let expected = (height <= indexed).then_some(TxLocation {
+            block: hash,
+            height,
+            position: position as u32,
+        });
+        if found != expected {
+            return Err(VerifyError::StateMismatch(format!(
+                "the transfer index has {found:?} for transfer {position} of block {height} \
+                 (indexed up to {indexed}): expected {expected:?}"
+            )));
+        }
+    }
+    Ok(())
 }

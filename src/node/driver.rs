@@ -52,6 +52,11 @@ const TICK: Duration = Duration::from_secs(1);
 /// Longest wait for an event before the logic is woken anyway (its timers are finer than
 /// [`TICK`]: templates coalesce over 100 ms).
 const WAKE: Duration = Duration::from_millis(100);
+/// Blocks the index stage indexes per step (one sled batch; about 30 ms of writes for
+/// blocks of 2,000 transfers), between which the driver takes in events.
+const INDEX_STEP_BLOCKS: u32 = 2;
+/// How often the index stage says how far it is.
+const INDEX_REPORT: Duration = Duration::from_secs(5);
 /// Most events taken in before the records they queued go to the journal's thread.
 const JOURNAL_BATCH_EVENTS: usize = 256;
 /// How often a failed store is tried again (reopened, then a test write).
@@ -187,6 +192,8 @@ pub struct Driver {
     health: StoreHealth,
     /// When a failed store was last tried.
     last_store_retry: Instant,
+    /// When the index stage last said how far it is.
+    last_index_report: Instant,
     /// The mempool's write-ahead journal, on its own thread.
     journal: JournalWriter<AwaitingDurable>,
     /// Submissions the logic has not answered yet, by id.
@@ -249,6 +256,7 @@ impl Driver {
             ballast,
             health: StoreHealth::Writable,
             last_store_retry: Instant::now(),
+            last_index_report: Instant::now(),
             journal,
             submissions: BTreeMap::new(),
             next_submission: 1,
@@ -287,6 +295,17 @@ impl Driver {
                     Err(TryRecvError::Empty) => {
                         self.continue_sync = false;
                         self.take_blocks(Input::Net(Event::Continue));
+                        None
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else if self.index_waits() {
+                // Nothing to connect and the index is behind the tip: index a few blocks
+                // whenever no event waits.
+                match events.try_recv() {
+                    Ok(event) => Some(event),
+                    Err(TryRecvError::Empty) => {
+                        self.catch_up_index();
                         None
                     }
                     Err(TryRecvError::Disconnected) => break,
@@ -501,6 +520,9 @@ impl Driver {
         metrics
             .chain_work_log2
             .set(tip.chain_work.as_u256().approx_log2());
+        if let Ok(indexed) = self.chain.store().indexed_height() {
+            metrics.index_height.set(i64::from(indexed));
+        }
     }
 
     fn refresh_mempool_metrics(&self) {
@@ -771,6 +793,41 @@ impl Driver {
             }
             Action::StoreFailed(e) => self.store_failed(e.into()),
             Action::Continue => self.continue_sync = true,
+        }
+    }
+
+    /// Whether the index stage has blocks to catch up on now: sync is not catching up and
+    /// the store writes.
+    fn index_waits(&self) -> bool {
+        let store = self.chain.store();
+        matches!(self.health, StoreHealth::Writable)
+            && !store.is_catching_up()
+            && store.index_lag() > 0
+    }
+
+    /// Indexes the next few blocks behind the tip, in one batch ([`crate::node::store::Store::index_step`]),
+    /// and says how far the index is every few seconds.
+    fn catch_up_index(&mut self) {
+        let store = self.chain.store().clone();
+        match store.index_step(INDEX_STEP_BLOCKS) {
+            Ok(_) => {
+                let indexed = store.indexed_height().unwrap_or(0);
+                self.shared.metrics.index_height.set(i64::from(indexed));
+                let lag = store.index_lag();
+                if lag == 0 {
+                    tracing::info!(
+                        target: "cairn::chain",
+                        "transfer index and address history caught up at height {indexed}"
+                    );
+                } else if self.last_index_report.elapsed() >= INDEX_REPORT {
+                    self.last_index_report = Instant::now();
+                    tracing::info!(
+                        target: "cairn::chain",
+                        "indexing transfers and address history: height {indexed}, {lag} blocks behind the tip"
+                    );
+                }
+            }
+            Err(e) => self.store_failed(e.into()),
         }
     }
 

@@ -15,6 +15,8 @@ pub struct Metrics {
     registry: Registry,
     /// Height of the best chain's tip.
     pub chain_height: Gauge,
+    /// Height up to which transfers and address histories are indexed.
+    pub index_height: Gauge,
     /// log2 of the tip's cumulative work.
     pub chain_work_log2: Gauge<f64, AtomicU64>,
     /// Blocks connected to the best chain.
@@ -56,6 +58,7 @@ impl Metrics {
         let metrics = Metrics {
             chain_height: Gauge::default(),
             chain_work_log2: Gauge::default(),
+            index_height: Gauge::default(),
             blocks_connected: Counter::default(),
             reorgs: Counter::default(),
             mempool_transfers: Gauge::default(),
@@ -75,6 +78,11 @@ impl Metrics {
             "chain_height",
             "Height of the best chain's tip",
             metrics.chain_height.clone(),
+        );
+        r.register(
+            "index_height",
+            "Height up to which transfers and address histories are indexed (below the tip while the index catches up after sync)",
+            metrics.index_height.clone(),
         );
         r.register(
             "chain_work_log2",

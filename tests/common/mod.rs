@@ -12,6 +12,10 @@
 
 use cairn::core::consensus::spec::DEV_SPEC_TOML;
 use cairn::core::consensus::ChainSpec;
+use cairn::core::primitives::transfer::UnsignedTransfer;
+use cairn::core::primitives::Amount;
+use cairn::core::testkit::solve;
+use cairn::node::chain::open_chain;
 use cairn::node::harness::{self, NodeCommand};
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -1127,4 +1131,44 @@ impl TestDir {
         eprintln!("{name} connected to A {joined:.2?} after its start");
         (b, joined)
     }
+}
+
+/// Mines `blocks` blocks into the store in `data_dir`, one a second up to now (so the
+/// difficulty stays at the genesis target), with a transfer between dev accounts in every
+/// tenth block. Returns the tip hash.
+pub fn premine(data_dir: &Path, spec: &TestSpec, blocks: u32) -> String {
+    let mut chain = open_chain(&data_dir.join("chain"), spec.spec.clone()).expect("open the store");
+    let (miner, _) = spec.spec.allocations[0];
+    let start = unix_now() - u64::from(blocks) - 2;
+    let key = cairn_wallet::keys::dev_keypair(1);
+    let mut nonce = 0;
+    for n in 1..=blocks {
+        let mut transfers = Vec::new();
+        if n % 10 == 0 {
+            transfers.push(
+                UnsignedTransfer {
+                    chain_id: spec.spec.chain_id(),
+                    to: spec.spec.allocations[2].0,
+                    amount: Amount::from_units(1_000 + u64::from(n)),
+                    fee: Amount::from_units(10),
+                    nonce,
+                    memo: b"premined".to_vec(),
+                }
+                .sign(&key, &chain.genesis_hash(), &[9; 32]),
+            );
+            nonce += 1;
+        }
+        let time = start + u64::from(n);
+        let mut block =
+            cairn::core::miner::template_on(&chain, miner, time, u64::from(n), transfers)
+                .expect("template")
+                .block;
+        solve(&mut block.header);
+        chain
+            .submit_block(block, unix_now())
+            .expect("a valid block");
+    }
+    let tip = chain.tip().hash().to_string();
+    chain.store().flush().expect("flush");
+    tip
 }

@@ -140,6 +140,12 @@ impl App {
                 "the node is still syncing (at height {}): balances may be out of date",
                 info.height
             ));
+        } else if info.indexed_height < info.height {
+            notes.push(format!(
+                "the node is still indexing transfers (height {} of {}): the newest history \
+                 and transfers may be missing for a while",
+                info.indexed_height, info.height
+            ));
         }
         Ok((info, chain))
     }

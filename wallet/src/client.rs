@@ -274,7 +274,7 @@ mod tests {
                 "symbol": "dCAIRN", "decimals": 8, "address_prefix": "cairndev",
                 "height": 1234, "tip": "00", "tip_time": 1795300000, "bits": "0x1d09f3a2",
                 "difficulty": 12.5, "mempool_count": 3, "mempool_bytes": 510,
-                "peers": 4, "syncing": false, "version": "0.1.0",
+                "peers": 4, "syncing": false, "indexed_height": 1234, "version": "0.1.0",
                 "min_fee_rate": 1, "max_memo_bytes": 80}"#,
         )
         .unwrap();

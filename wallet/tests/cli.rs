@@ -158,6 +158,8 @@ struct FakeState {
     confirm_at_poll: u32,
     /// Answer polls with `404 not_found`, as a node does for a transfer it dropped.
     forget: bool,
+    /// The height the node's transfer index reaches (its tip is at 1234).
+    indexed_height: u64,
 }
 
 struct FakeNode {
@@ -180,6 +182,7 @@ impl FakeNode {
             polls: 0,
             confirm_at_poll: 2,
             forget: false,
+            indexed_height: 1234,
         }));
         let shared = state.clone();
         thread::spawn(move || {
@@ -196,13 +199,13 @@ impl FakeNode {
     }
 }
 
-fn info_json() -> Value {
+fn info_json(indexed_height: u64) -> Value {
     json!({
         "chain": "Cairn Dev", "chain_id": 1337, "genesis_hash": dev_genesis().to_hex(),
         "symbol": "dCAIRN", "decimals": 8, "address_prefix": "cairndev",
         "height": 1234, "tip": "00".repeat(32), "tip_time": 1795300000, "bits": "0x1d09f3a2",
         "difficulty": 12.5, "mempool_count": 3, "mempool_bytes": 510,
-        "peers": 4, "syncing": false, "version": "0.1.0",
+        "peers": 4, "syncing": false, "indexed_height": indexed_height, "version": "0.1.0",
         "min_fee_rate": 1, "max_memo_bytes": 80
     })
 }
@@ -239,7 +242,7 @@ fn route(method: &str, path: &str, body: &[u8], state: &Mutex<FakeState>) -> (u1
     let path_only = path.split('?').next().unwrap();
     let parts: Vec<&str> = path_only.trim_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
-        ("GET", ["api", "v1", "info"]) => (200, info_json()),
+        ("GET", ["api", "v1", "info"]) => (200, info_json(state.indexed_height)),
         ("GET", ["api", "v1", "fees"]) => {
             let rate = state.suggested_fee_rate;
             (
@@ -809,4 +812,21 @@ fn balance_list_and_history_read_the_node() {
     );
     let error = wallet.fails(&["history", "--address", "cairndev1notanaddress"]);
     assert!(error.contains("invalid address"), "{error}");
+
+    // A node whose transfer index is still catching up after sync: said once, plainly.
+    assert!(!balance["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap_or("").contains("indexing")));
+    node.state.lock().unwrap().indexed_height = 1000;
+    let history = wallet.json(&["history", "--address", "2"]);
+    let notes = history["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap_or("")
+            .contains("still indexing transfers (height 1000 of 1234)")),
+        "{notes:?}"
+    );
 }

@@ -58,6 +58,9 @@ pub trait ChainStore: BlockIndex + StateView {
     fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError>;
     /// Makes what was written durable.
     fn make_durable(&mut self) -> Result<(), ChainError>;
+    /// Whether sync is connecting blocks with more waiting behind them: a store may then
+    /// leave what consensus does not need (indexes for people) to be written later.
+    fn set_catching_up(&mut self, _catching_up: bool) {}
 }
 
 /// What happened to a submitted block.
@@ -151,6 +154,12 @@ impl<S: ChainStore> ChainManager<S> {
     /// The best chain's tip.
     pub fn tip(&self) -> &BlockIndexEntry {
         &self.tip
+    }
+
+    /// Tells the store whether sync is connecting blocks with more waiting behind them
+    /// ([`ChainStore::set_catching_up`]).
+    pub fn set_catching_up(&mut self, catching_up: bool) {
+        self.store.set_catching_up(catching_up);
     }
 
     /// Read access to the store.
@@ -298,7 +307,7 @@ impl<S: ChainStore> ChainManager<S> {
             return Ok(BlockOutcome::SideBranch);
         }
         self.store.store_block(&block, &entry)?;
-        let outcome = self.switch_to(entry)?;
+        let outcome = self.switch_to(entry, Some(block))?;
         self.store.make_durable()?;
         outcome.map_err(|(failed, error)| SubmitError::Invalid {
             hash: failed,
@@ -309,9 +318,11 @@ impl<S: ChainStore> ChainManager<S> {
     /// Moves the best chain to `target`. On a block that breaks a rule, marks it and its
     /// descendants invalid, returns to the heaviest valid chain, and reports the failure.
     #[allow(clippy::type_complexity)]
+    /// `submitted`, the block just stored (if any), is used as it is rather than read back.
     fn switch_to(
         &mut self,
         target: BlockIndexEntry,
+        mut submitted: Option<Block>,
     ) -> Result<Result<BlockOutcome, (BlockHash, BlockError)>, ChainError> {
         let old_tip = self.tip.clone();
         let plan = plan_reorg(&self.store, &self.tip, &target)?;
@@ -321,7 +332,10 @@ impl<S: ChainStore> ChainManager<S> {
             self.tip = self.store.expect_entry(&block.header.prev_hash)?;
         }
         for (i, hash) in plan.connect.iter().enumerate() {
-            let block = self.expect_block(hash)?;
+            let block = match submitted.take_if(|block| block.hash() == *hash) {
+                Some(block) => block,
+                None => self.expect_block(hash)?,
+            };
             let entry = self.store.expect_entry(hash)?;
             self.signatures.note_validating(entry.height());
             match check_state_cached(
@@ -344,7 +358,7 @@ impl<S: ChainStore> ChainManager<S> {
                             .store_invalid(descendant, "descends from an invalid block")?;
                     }
                     if should_return_after_failed_reorg(&old_tip, &self.tip) {
-                        self.switch_to(old_tip)?.map_err(|(h, e)| {
+                        self.switch_to(old_tip, None)?.map_err(|(h, e)| {
                             ChainError::Store(StorageFailure::corrupt(format!(
                                 "the former best chain no longer validates at {h}: {e}"
                             )))

@@ -119,6 +119,11 @@ impl TokenBucket {
         }
     }
 
+    /// A bucket holding `tokens` tokens at `now_ms` (refilled up to its burst from then on).
+    pub fn with_tokens(tokens: u32, now_ms: u64) -> TokenBucket {
+        TokenBucket::full(tokens, now_ms)
+    }
+
     /// Refills `per_sec_milli` thousandths of a token a second since the last call (up to
     /// `burst` tokens; time going backwards mints nothing), then takes one token if there is
     /// one. Whether it took one.

@@ -57,6 +57,7 @@ pub(crate) fn info_view(state: &ApiState) -> Result<InfoView, ApiError> {
         mempool_bytes,
         peers,
         syncing: state.shared.syncing.load(Ordering::Relaxed),
+        indexed_height: state.store.indexed_height()?.min(tip.height()),
         version: env!("CARGO_PKG_VERSION").to_string(),
         min_fee_rate,
         max_memo_bytes: MAX_MEMO_BYTES,

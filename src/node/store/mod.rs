@@ -9,10 +9,10 @@
 //!   b       block hash                   Block
 //!   i       block hash                   BlockIndexEntry
 //!   h       height (u32 BE)              block hash on the best chain
-//!   t       txid                         TxLocation (best chain only)
-//!   x       address, height BE           [(position, HistoryItem)] (best chain only)
+//!   t       txid                         TxLocation (best chain up to m/indexed)
+//!   x       address, height BE           [(position, HistoryItem)] (best chain up to m/indexed)
 //!   g       tree page top hash           the page's SmtNodes (content addressed, never rewritten)
-//!   m       name                         metadata: tip, genesis, schema
+//!   m       name                         metadata: tip, genesis, schema, indexed
 //!   p       peer id bytes                BanRecord (bans survive restarts)
 //! ```
 //!
@@ -25,32 +25,40 @@
 //! block is the tree under its parent's state root, still stored. Disconnecting a block
 //! removes its index records and moves the tip back; no account is rewritten.
 //!
+//! The transfer index and the address history may lag the tip while sync catches up, behind
+//! a marker of their own moved in the same batches as their records (`indexes`).
+//!
 //! Reopening reads the metadata and the tip: its cost does not grow with the chain.
 //!
 //! # Invariants
 //! - `m/tip` names a block whose entry is in `i` and whose height maps to it in `h`.
 //! - Every page of the tree rooted at the tip's state root is in `g`.
 //! - The state trees of every block in `h` are in `g` (pages are never deleted).
+//! - `m/indexed` names a block of `h` at or below the tip; `t` and `x` hold the records of
+//!   exactly the blocks of `h` up to it.
 use crate::core::chain::manager::ChainStore;
 use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::consensus::asert::AsertParams;
 use crate::core::primitives::codec::{self, CodecError};
-use crate::core::primitives::{Address, Block, BlockHash, Hash256, Txid};
+use crate::core::primitives::{Address, Block, BlockHash, Hash256};
 use crate::core::state::{
     account_at, all_accounts as tree_accounts, Account, BlockStateChange, SmtNode, SmtPage,
     StateStoreError, StateView, EMPTY_ROOT,
 };
 use crate::core::storage::{StorageFailure, StorageKind};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, PoisonError, RwLock};
+
+mod indexes;
+
+use indexes::{add_block_indexes, mark_key, remove_block_indexes};
+pub use indexes::{HistoryItem, IndexMark, TxLocation};
 
 const BLOCK: u8 = b'b';
 const INDEX: u8 = b'i';
 const HEIGHT: u8 = b'h';
-const TX: u8 = b't';
-const HISTORY: u8 = b'x';
 const PAGE: u8 = b'g';
 const META: u8 = b'm';
 const BAN: u8 = b'p';
@@ -60,34 +68,6 @@ const BAN: u8 = b'p';
 /// schedule clock in its index entry (the genesis-anchored difficulty rule) and its chain work
 /// as 32 bytes rather than a hex string.
 const SCHEMA_VERSION: u32 = 3;
-
-/// Where a transfer sits on the best chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxLocation {
-    /// The block.
-    pub block: BlockHash,
-    /// Its height.
-    pub height: u32,
-    /// Position among the block's transfers.
-    pub position: u32,
-}
-
-/// One entry of an address's history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HistoryItem {
-    /// A transfer sent or received.
-    Transfer {
-        /// The transfer.
-        txid: Txid,
-        /// Its block.
-        block: BlockHash,
-    },
-    /// A block reward received.
-    Reward {
-        /// The block.
-        block: BlockHash,
-    },
-}
 
 /// A banned peer, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +220,11 @@ pub struct Store {
     /// mempool read accounts at its state root ([`StateView`]), and a flush makes it the
     /// durable tip.
     written_tip: Arc<RwLock<Option<BlockIndexEntry>>>,
+    /// The index stage's marker as written, and as of the last flush (what readers see).
+    written_indexed: Arc<RwLock<Option<IndexMark>>>,
+    durable_indexed: Arc<RwLock<Option<IndexMark>>>,
+    /// Sync is connecting blocks with more behind them: indexes wait.
+    catching_up: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -255,6 +240,9 @@ impl Store {
                 PageWeight,
             )),
             written_tip: Arc::new(RwLock::new(None)),
+            written_indexed: Arc::new(RwLock::new(None)),
+            durable_indexed: Arc::new(RwLock::new(None)),
+            catching_up: Arc::new(AtomicBool::new(false)),
         };
         store.adopt_stored_tip();
         Ok(store)
@@ -273,6 +261,8 @@ impl Store {
             .durable_tip
             .write()
             .unwrap_or_else(PoisonError::into_inner) = tip;
+        self.set_written_index_mark(self.stored_index_mark().ok());
+        self.publish_index_mark();
     }
 
     /// Closes the database after a failed write, so that nothing it held only in memory is
@@ -386,11 +376,15 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(key(BLOCK, &[genesis_hash.as_bytes()]), encode(genesis));
         batch.insert(key(INDEX, &[genesis_hash.as_bytes()]), encode(&entry));
-        self.connect_records(&mut batch, genesis, &entry, change);
+        self.connect_records(&mut batch, genesis, &entry, change, true);
         batch.insert(key(META, &[b"genesis"]), encode(&genesis_hash));
         batch.insert(key(META, &[b"schema"]), encode(&SCHEMA_VERSION));
         self.tree()?.apply_batch(batch)?;
         self.set_written_tip(entry.clone());
+        self.set_written_index_mark(Some(IndexMark {
+            height: 0,
+            hash: genesis_hash,
+        }));
         self.flush()?;
         Ok(entry)
     }
@@ -464,80 +458,6 @@ impl Store {
         account_at(self, root, address).map_err(tree_error)
     }
 
-    /// Where transfer `txid` sits on the best chain, up to the durable tip.
-    pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
-        let durable = self.durable_height()?;
-        Ok(self
-            .get::<TxLocation>(&key(TX, &[txid.as_bytes()]))?
-            .filter(|location| location.height <= durable))
-    }
-
-    /// Up to `limit` history items of `address`, newest first, below height `before` (all if
-    /// `None`).
-    pub fn address_history(
-        &self,
-        address: &Address,
-        before: Option<u32>,
-        limit: usize,
-    ) -> Result<Vec<(u32, HistoryItem)>, StoreError> {
-        Ok(self
-            .address_history_page(address, before.map(|height| (height, 0)), limit)?
-            .into_iter()
-            .map(|(height, _, item)| (height, item))
-            .collect())
-    }
-
-    /// Up to `limit` history items of `address`, newest first, each with its height and
-    /// position (0 for the block reward, 1 + the transfer's index for a transfer), strictly
-    /// below the place `below` (height, position) if given: the cursor of paged history.
-    pub fn address_history_page(
-        &self,
-        address: &Address,
-        below: Option<(u32, u32)>,
-        limit: usize,
-    ) -> Result<Vec<(u32, u32, HistoryItem)>, StoreError> {
-        let start = key(HISTORY, &[address.as_bytes()]);
-        // Nothing above the durable tip; the record of `below`'s height is read too: part of
-        // it may be below the cursor.
-        let durable = self.durable_height()?;
-        let below = match below {
-            Some((height, position)) if height <= durable => Some((height, position)),
-            _ => durable.checked_add(1).map(|after| (after, 0)),
-        };
-        let end = match below.and_then(|(height, _)| height.checked_add(1)) {
-            Some(after) => history_key(address, after),
-            None => {
-                let mut end = start.clone();
-                end.extend_from_slice(&[0xff; 5]);
-                end
-            }
-        };
-        let mut out = Vec::new();
-        for row in self.tree()?.range(start..end).rev() {
-            let (k, v) = row?;
-            let height = k
-                .get(33..37)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_be_bytes)
-                .ok_or_else(|| StoreError::Inconsistent("short history key".into()))?;
-            let items: Vec<(u32, HistoryItem)> =
-                codec::decode(&v).map_err(|problem| StoreError::Corrupt {
-                    key: hex::encode(&k),
-                    problem,
-                })?;
-            for (position, item) in items.into_iter().rev() {
-                if below.is_some_and(|cursor| (height, position) >= cursor) {
-                    continue;
-                }
-                if out.len() == limit {
-                    return Ok(out);
-                }
-                out.push((height, position, item));
-            }
-        }
-        Ok(out)
-    }
-
     /// Stores a block and its index entry (not connected: a side branch, or a block about to
     /// be connected).
     pub fn put_block(&self, block: &Block, entry: &BlockIndexEntry) -> Result<(), StoreError> {
@@ -561,12 +481,15 @@ impl Store {
         Ok(())
     }
 
+    /// The records that connect `block`: its new state pages, its height, the tip, and with
+    /// `with_indexes` its index and history records and the index marker.
     fn connect_records(
         &self,
         batch: &mut sled::Batch,
         block: &Block,
         entry: &BlockIndexEntry,
         change: &BlockStateChange,
+        with_indexes: bool,
     ) {
         let hash = block.hash();
         let height = entry.height();
@@ -575,17 +498,9 @@ impl Store {
             batch.insert(key(PAGE, &[top]), encode(&nodes));
         }
         batch.insert(key(HEIGHT, &[&height.to_be_bytes()]), encode(&hash));
-        let txids: Vec<Txid> = block.transfers.iter().map(|t| t.txid()).collect();
-        for (position, txid) in txids.iter().enumerate() {
-            let location = TxLocation {
-                block: hash,
-                height,
-                position: position as u32,
-            };
-            batch.insert(key(TX, &[txid.as_bytes()]), encode(&location));
-        }
-        for (address, items) in block_history(block, &txids, height, hash) {
-            batch.insert(history_key(&address, height), encode(&items));
+        if with_indexes {
+            add_block_indexes(batch, block, height, hash);
+            batch.insert(mark_key(), encode(&IndexMark { height, hash }));
         }
         batch.insert(key(META, &[b"tip"]), encode(&hash));
     }
@@ -598,10 +513,17 @@ impl Store {
         entry: &BlockIndexEntry,
         change: &BlockStateChange,
     ) -> Result<(), StoreError> {
+        let with_indexes = self.indexes_with_connect(block);
         let mut batch = sled::Batch::default();
-        self.connect_records(&mut batch, block, entry, change);
+        self.connect_records(&mut batch, block, entry, change, with_indexes);
         self.tree()?.apply_batch(batch)?;
         self.set_written_tip(entry.clone());
+        if with_indexes {
+            self.set_written_index_mark(Some(IndexMark {
+                height: entry.height(),
+                hash: block.hash(),
+            }));
+        }
         for (top, page) in &change.new_pages {
             self.page_cache.insert(*top, page.clone());
         }
@@ -624,15 +546,22 @@ impl Store {
         // so no account is rewritten.
         let mut batch = sled::Batch::default();
         batch.remove(key(HEIGHT, &[&height.to_be_bytes()]));
-        let txids: Vec<Txid> = block.transfers.iter().map(|t| t.txid()).collect();
-        for txid in &txids {
-            batch.remove(key(TX, &[txid.as_bytes()]));
-        }
-        for address in block_history(block, &txids, height, hash).into_keys() {
-            batch.remove(history_key(&address, height));
+        let indexed = self
+            .written_index_mark()
+            .is_some_and(|mark| mark.hash == hash);
+        let parent_mark = IndexMark {
+            height: parent.height(),
+            hash: block.header.prev_hash,
+        };
+        if indexed {
+            remove_block_indexes(&mut batch, block, height, hash);
+            batch.insert(mark_key(), encode(&parent_mark));
         }
         batch.insert(key(META, &[b"tip"]), encode(&block.header.prev_hash));
         self.tree()?.apply_batch(batch)?;
+        if indexed {
+            self.set_written_index_mark(Some(parent_mark));
+        }
         self.set_written_tip(parent);
         Ok(())
     }
@@ -656,6 +585,7 @@ impl Store {
             .durable_tip
             .write()
             .unwrap_or_else(PoisonError::into_inner) = written;
+        self.publish_index_mark();
         Ok(())
     }
 
@@ -770,47 +700,6 @@ fn tree_error(e: StateStoreError) -> StoreError {
     StoreError::Inconsistent(e.to_string())
 }
 
-/// The history record of `address` for the block at `height`.
-fn history_key(address: &Address, height: u32) -> Vec<u8> {
-    key(HISTORY, &[address.as_bytes(), &height.to_be_bytes()])
-}
-
-/// What block `hash` at `height` adds to each address's history: one record per address
-/// and block (not per transfer), each item at its position (0 for the reward, 1 + the
-/// transfer's index for a transfer), in position order.
-fn block_history(
-    block: &Block,
-    txids: &[Txid],
-    height: u32,
-    hash: BlockHash,
-) -> BTreeMap<Address, Vec<(u32, HistoryItem)>> {
-    let mut history: BTreeMap<Address, Vec<(u32, HistoryItem)>> = BTreeMap::new();
-    if height > 0 {
-        history
-            .entry(block.reward_address)
-            .or_default()
-            .push((0, HistoryItem::Reward { block: hash }));
-    }
-    for (index, (transfer, txid)) in block.transfers.iter().zip(txids).enumerate() {
-        let position = index as u32 + 1;
-        let item = HistoryItem::Transfer {
-            txid: *txid,
-            block: hash,
-        };
-        history
-            .entry(transfer.from)
-            .or_default()
-            .push((position, item));
-        if transfer.to != transfer.from {
-            history
-                .entry(transfer.to)
-                .or_default()
-                .push((position, item));
-        }
-    }
-    history
-}
-
 impl StateView for Store {
     /// The account at the tip as written (the chain manager's and the mempool's view).
     fn account(&self, address: &Address) -> Result<Option<Account>, StateStoreError> {
@@ -870,6 +759,10 @@ impl ChainStore for Store {
 
     fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError> {
         Ok(self.disconnect(block)?)
+    }
+
+    fn set_catching_up(&mut self, catching_up: bool) {
+        Store::set_catching_up(self, catching_up);
     }
 
     fn make_durable(&mut self) -> Result<(), ChainError> {

@@ -279,8 +279,12 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                     self.peers.insert(
                         peer.clone(),
                         PeerInfo {
-                            budget: TokenBucket::full(
-                                self.config.outbound_requests_per_sec,
+                            // A new connection may fill its request slots at once, not
+                            // spend a second's worth: the peer's limit on us outlives the
+                            // connection (a restarted or reconnecting node would otherwise
+                            // arrive with a full burst each time and be banned for a flood).
+                            budget: TokenBucket::with_tokens(
+                                self.config.max_requests_per_peer as u32,
                                 now_ms,
                             ),
                             junk: TokenBucket::full(self.config.junk_burst, now_ms),

@@ -287,13 +287,17 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if self.blocks_paused {
             return Ok(());
         }
+        let chunk = self.config.connect_chunk.max(1);
+        // More blocks than a chunk still to connect: the store may leave its indexes for
+        // later (they catch up once sync is done).
+        chain.set_catching_up(self.download.len() > chunk);
         let mut connected = 0;
         while let Some(front) = self.download.front() {
             if chain.entry(&front)?.is_some() {
                 self.download.skip_front();
                 continue;
             }
-            if connected == self.config.connect_chunk.max(1) {
+            if connected == chunk {
                 if self.download.front_ready() {
                     out.push(Action::Continue);
                 }
@@ -318,6 +322,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 break;
             }
         }
+        chain.set_catching_up(self.download.len() > chunk);
         Ok(())
     }
 

@@ -1041,3 +1041,35 @@ fn paused_blocks_are_neither_stored_nor_blamed_and_sync_resumes_after() {
     assert_eq!(node.1.tip().hash(), blocks[2].hash(), "{out:?}");
     assert_eq!(score_of(&node, "peer"), 0);
 }
+
+/// A new connection's request budget is its in-flight slots, then the sustained rate: a node
+/// that restarts or reconnects does not arrive with a second's burst each time (its peers'
+/// limits on it outlive the connection; before, three quick restarts during sync got an
+/// honest node banned for a request flood, tests/crash_recovery.rs).
+#[test]
+fn a_new_connection_may_fill_its_request_slots_but_not_spend_a_burst() {
+    let chain = TestChain::new();
+    let mut n = node(&chain);
+    feed(&mut n, Event::PeerConnected("p"));
+    let config = ProtocolConfig::default();
+    let mut granted_at = |now: u64| {
+        let mut granted = 0;
+        for _ in 0..1_000 {
+            n.0.peers
+                .get_mut("p")
+                .expect("connected")
+                .requests_in_flight = 0;
+            if n.0.may_request(&"p", now) {
+                granted += 1;
+            }
+        }
+        granted
+    };
+    assert_eq!(granted_at(NOW), config.max_requests_per_peer);
+    // Then the sustained rate, whose burst stays below the peers' own inbound burst.
+    assert_eq!(
+        granted_at(NOW + 1_000),
+        config.outbound_requests_per_sec as usize
+    );
+    assert!(config.outbound_requests_per_sec < config.policy.request_burst);
+}
