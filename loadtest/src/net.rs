@@ -46,10 +46,11 @@
 //! for propagation; NET_BENCH_BITS [0x1e00ffff] genesis target of the mining chain (≈1 s per
 //! block at 16 MH/s; ASERT adjusts); NET_BENCH_MINER_PEERS [2] and NET_BENCH_MAX_PEERS [64,
 //! the node's default] connection caps of the miner and of the followers; SYNC_BLOCKS [300]; SYNC_TRANSFERS [2000] per block; SYNC_ACCOUNTS
-//! [2000] funded senders; SYNC_RUNS [3]; NET_BENCH_KEEP=1 keeps the temp directory (node
+//! [2000] funded senders; SYNC_RUNS [3]; SYNC_WARMUP [1]: a first sync from 1 peer, printed and
+//! not counted; NET_BENCH_KEEP=1 keeps the temp directory (node
 //! logs) and prints its path.
 
-use crate::machine::{env_number, load_average, print_header, process_cpu, stat_cpu};
+use crate::machine::{env_number, load_average, print_header, process_cpu, self_cpu, stat_cpu};
 use crate::node::percentile;
 use crate::node::{cairn_binary, read_api_addr, Launcher, NodeProcess};
 use anyhow::{anyhow, ensure, Context, Result};
@@ -415,15 +416,27 @@ fn sync_bench(dir: &Path) -> Result<()> {
     for s in 0..3 {
         copy_dir(&built_dir, &dir.join(format!("server{s}")))?;
     }
+    // One sync first, not counted: the first run after the servers start has been 5-15%
+    // slower in every recorded run (cold caches on both sides).
+    if env_number("SYNC_WARMUP", 1)? > 0 {
+        let warmup = sync_once(dir, &spec_path, &chain, 1, 0)?;
+        println!(
+            "warm-up (not counted): {}",
+            warmup.line(1, 0, chain.blocks.len(), total_transfers)
+        );
+    }
     let mut results: BTreeMap<usize, Vec<SyncRun>> = BTreeMap::new();
     // Each sync paired with an in-memory validation of the same blocks just before it.
     let mut pair_ratios: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for run in 1..=runs {
         for peers in [1usize, 3] {
+            let cpu_before = self_cpu();
             let validated = time_validation(&spec, &chain.blocks)?;
+            let validation_cpu = self_cpu() - cpu_before;
             let result = sync_once(dir, &spec_path, &chain, peers, run)?;
             println!(
-                "{}; paired in-memory validation {validated:.2} s: sync / validation {:.3}",
+                "{}; paired in-memory validation {validated:.2} s (CPU {validation_cpu:.1} s): \
+                 sync / validation {:.3}",
                 result.line(peers, run, chain.blocks.len(), total_transfers),
                 validated / result.seconds
             );
@@ -1182,6 +1195,7 @@ fn thread_cpu(pid: u32) -> BTreeMap<&'static str, f64> {
             }
             "driver" => "rayon",
             "cairn-io" => "tokio",
+            n if n.starts_with("cairn-precheck") => "precheck",
             n if n.starts_with("sled") || n == "log flusher" => "sled",
             _ => "other",
         };
