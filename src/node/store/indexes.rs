@@ -140,16 +140,19 @@ impl Store {
                 .is_some_and(|mark| mark.hash == block.header.prev_hash)
     }
 
-    /// Blocks on the best chain (as written) not indexed yet.
+    /// Blocks on the best chain (as written) not indexed yet (none without a marker: the
+    /// store is not initialised, and there is nothing to index from).
     pub fn index_lag(&self) -> u32 {
+        let Some(mark) = self.written_index_mark() else {
+            return 0;
+        };
         let tip = self
             .written_tip
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map_or(0, |tip| tip.height());
-        let indexed = self.written_index_mark().map_or(0, |mark| mark.height);
-        tip.saturating_sub(indexed)
+        tip.saturating_sub(mark.height)
     }
 
     /// Indexes up to `max_blocks` best-chain blocks above the marker in one batch with the
