@@ -52,9 +52,10 @@ const TICK: Duration = Duration::from_secs(1);
 /// Longest wait for an event before the logic is woken anyway (its timers are finer than
 /// [`TICK`]: templates coalesce over 100 ms).
 const WAKE: Duration = Duration::from_millis(100);
-/// Blocks the index stage indexes per step (one sled batch; about 30 ms of writes for
-/// blocks of 2,000 transfers), between which the driver takes in events.
-const INDEX_STEP_BLOCKS: u32 = 2;
+/// Blocks the index stage indexes per step (one sled batch and a flush; about 80 ms for a
+/// block of 2,000 transfers), between which the driver takes in events: what an event can
+/// wait for while the index catches up.
+const INDEX_STEP_BLOCKS: u32 = 1;
 /// How often the index stage says how far it is.
 const INDEX_REPORT: Duration = Duration::from_secs(5);
 /// Most events taken in before the records they queued go to the journal's thread.
