@@ -317,8 +317,8 @@ impl<S: ChainStore> ChainManager<S> {
 
     /// Moves the best chain to `target`. On a block that breaks a rule, marks it and its
     /// descendants invalid, returns to the heaviest valid chain, and reports the failure.
-    #[allow(clippy::type_complexity)]
     /// `submitted`, the block just stored (if any), is used as it is rather than read back.
+    #[allow(clippy::type_complexity)]
     fn switch_to(
         &mut self,
         target: BlockIndexEntry,

@@ -18,9 +18,9 @@
 //! its top, at a depth that is a multiple of [`PAGE_DEPTH`], down to the next such depth,
 //! plus the leaves hanging right at that depth. An internal node at that depth tops the next
 //! page, unless its subtree is small: then it stays in this page too (a page of two or three
-//! nodes would cost the store a record of its own). A page is stored under its top node's hash: content addressed and never
-//! overwritten, so every earlier root stays readable and undoing a block is returning to its
-//! parent's root. (An internal node's hash fixes its depth, so it fixes the page's extent.)
+//! nodes would cost the store a record of its own). A page is stored under its top node's
+//! hash: content addressed and never overwritten, so every earlier root stays readable and
+//! undoing a block is returning to its parent's root. (An internal node's hash fixes its depth, so it fixes the page's extent.)
 //!
 //! Why pages: a block that touches `k` of `n` accounts creates about `k * log2(n / k)` new
 //! nodes, and the store pays a fixed cost per record it writes (about 8 µs in sled, whatever
@@ -470,10 +470,7 @@ fn small_subtree_size(
         if count > limit {
             return None;
         }
-        let node = created
-            .get(&hash)
-            .or_else(|| sources.iter().find_map(|page| page.get(&hash)))
-            .or_else(|| own.and_then(|page| page.get(&hash)))?;
+        let node = find_in(&hash, created, sources).or_else(|| own?.get(&hash))?;
         if let SmtNode::Internal { left, right } = node {
             pending.extend([left, right].into_iter().filter(|h| **h != EMPTY_ROOT));
         }

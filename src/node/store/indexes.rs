@@ -134,7 +134,7 @@ impl Store {
     /// Whether `block`, about to be connected, gets its index records in its connect batch:
     /// the marker is at its parent and sync is not catching up.
     pub(super) fn indexes_with_connect(&self, block: &Block) -> bool {
-        !self.catching_up.load(Ordering::Relaxed)
+        !self.is_catching_up()
             && self
                 .written_index_mark()
                 .is_some_and(|mark| mark.hash == block.header.prev_hash)
