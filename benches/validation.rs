@@ -315,6 +315,9 @@ const PAIRS: usize = 40;
 /// separate criterion runs, a minute apart, cannot promise. Prints the 2-thread speedup and
 /// validation's rate as a share of each raw verification rate, per thread count.
 fn paired(_: &mut Criterion) {
+    if !filter_selects("paired") {
+        return;
+    }
     let f = fixture();
     let raw = RawVerification::of(&f.block.transfers, &f.genesis_hash);
     let pools = [pool(1), pool(2)];
@@ -426,6 +429,37 @@ fn paired(_: &mut Criterion) {
         summary(&ratios(3, 7)),
         summary(&ratios(6, 7)),
     );
+}
+
+/// Whether the command line's filter (criterion's first free argument) names `name`, or there
+/// is none: criterion skips unselected benches itself, but `paired` is not a criterion bench.
+fn filter_selects(name: &str) -> bool {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg.starts_with("--") {
+            // Options with a value: skip the value too.
+            if !matches!(
+                arg.as_str(),
+                "--bench"
+                    | "--test"
+                    | "--list"
+                    | "--exact"
+                    | "--quiet"
+                    | "--verbose"
+                    | "--noplot"
+                    | "--quick"
+                    | "--discard-baseline"
+                    | "--nocapture"
+                    | "--ignored"
+            ) && !arg.contains('=')
+            {
+                args.next();
+            }
+            continue;
+        }
+        return name.contains(&arg) || arg.contains(name);
+    }
+    true
 }
 
 criterion_group!(benches, validation, execution, paired);

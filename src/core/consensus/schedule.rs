@@ -17,13 +17,18 @@
 //! Within a batch the transfers run in block order: that is one group's order, interleaved
 //! with other groups' transfers that cannot affect it.
 use crate::core::primitives::{Address, Transfer};
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// The conflict groups of `transfers`: lists of indices into `transfers`, each in block
 /// order, ordered by their first index. Transfers in different groups share no account.
 pub fn conflict_groups(transfers: &[Transfer]) -> Vec<Vec<usize>> {
+    groups_and_accounts(transfers).0
+}
+
+/// [`conflict_groups`], and every account the transfers touch (each once, in no order).
+fn groups_and_accounts(transfers: &[Transfer]) -> (Vec<Vec<usize>>, Vec<Address>) {
     let mut sets = DisjointSets::new(transfers.len());
     let mut last_toucher: HashMap<Address, usize> =
         HashMap::with_capacity_and_hasher(transfers.len() * 2, Default::default());
@@ -45,17 +50,32 @@ pub fn conflict_groups(transfers: &[Transfer]) -> Vec<Vec<usize>> {
         }
         groups[group_of_root[root]].push(index);
     }
-    groups
+    (groups, last_toucher.into_keys().collect())
+}
+
+/// How a block's transfers run: [`independent_batches`].
+#[derive(Debug)]
+pub struct Schedule {
+    /// Lists of indices into the transfers, each a union of whole conflict groups, in block
+    /// order.
+    pub batches: Vec<Vec<usize>>,
+    /// Every account the transfers touch, each once, in no order (found on the way, for
+    /// reading them all beforehand).
+    pub accounts: Vec<Address>,
 }
 
 /// The transfers of a block packed into at most `batches` lists of indices, each a union of
 /// whole conflict groups, in block order. Empty batches are left out; `batches` of 0 or 1
 /// gives one batch of every transfer (sequential execution).
-pub fn independent_batches(transfers: &[Transfer], batches: usize) -> Vec<Vec<usize>> {
+pub fn independent_batches(transfers: &[Transfer], batches: usize) -> Schedule {
     if batches <= 1 || transfers.len() <= 1 {
-        return vec![(0..transfers.len()).collect()];
+        let accounts: HashSet<Address> = transfers.iter().flat_map(|t| [t.from, t.to]).collect();
+        return Schedule {
+            batches: vec![(0..transfers.len()).collect()],
+            accounts: accounts.into_iter().collect(),
+        };
     }
-    let mut groups = conflict_groups(transfers);
+    let (mut groups, accounts) = groups_and_accounts(transfers);
     // Largest first, each into the batch holding the fewest transfers so far (ties: the
     // lower batch), which keeps the batches within one group's size of each other.
     groups.sort_by_key(|group| Reverse(group.len()));
@@ -73,7 +93,10 @@ pub fn independent_batches(transfers: &[Transfer], batches: usize) -> Vec<Vec<us
         batch.sort_unstable();
     }
     packed.retain(|batch| !batch.is_empty());
-    packed
+    Schedule {
+        batches: packed,
+        accounts,
+    }
 }
 
 /// Union-find over `0..n` with path halving and union by size.
@@ -156,14 +179,21 @@ mod tests {
 
     proptest! {
         /// Batches cover every transfer once, in block order within each, and no two
-        /// batches share an account.
+        /// batches share an account; the schedule lists every account touched, once.
         #[test]
         fn batches_partition_the_block_into_disjoint_accounts(
             edges in proptest::collection::vec((0u8..24, 0u8..24), 0..120),
             batches in 0usize..9,
         ) {
             let block: Vec<Transfer> = edges.iter().map(|&(f, t)| transfer(f, t)).collect();
-            let packed = independent_batches(&block, batches);
+            let schedule = independent_batches(&block, batches);
+            let mut listed = schedule.accounts.clone();
+            listed.sort_unstable();
+            let touched: HashSet<Address> = accounts(&block, &(0..block.len()).collect::<Vec<_>>());
+            let mut touched: Vec<Address> = touched.into_iter().collect();
+            touched.sort_unstable();
+            prop_assert_eq!(listed, touched);
+            let packed = schedule.batches;
             prop_assert!(packed.len() <= batches.max(1));
             let mut seen: Vec<usize> = packed.iter().flatten().copied().collect();
             seen.sort_unstable();
