@@ -509,3 +509,108 @@ fn live_events_and_paged_history() {
     );
     node.stop_cleanly();
 }
+
+/// The proof of `address` at `block` (`None`: the tip), checked with the core's verifier
+/// against the header the node names at that height in `/api/v1/blocks`: the account or
+/// `None`, and the proof's height.
+fn proven_account(
+    node: &Node,
+    hrp: &str,
+    address: &str,
+    block: Option<&str>,
+) -> (Option<u64>, u64) {
+    let path = match block {
+        Some(block) => format!("/api/v1/accounts/{address}/proof?block={block}"),
+        None => format!("/api/v1/accounts/{address}/proof"),
+    };
+    let view: cairn::core::views::AccountProofView =
+        serde_json::from_value(node.get(&path)).expect("a proof view");
+    let trusted: cairn::core::primitives::BlockHash = node
+        .get(&format!("/api/v1/blocks/{}", view.height))["hash"]
+        .as_str()
+        .expect("a hash")
+        .parse()
+        .expect("hex");
+    let parsed = Address::from_bech32(address, hrp).expect("a Cairn address");
+    let (header, account) =
+        cairn::core::state::proof::verify_served(&view.proof, &parsed, &view.header, &trusted)
+            .unwrap_or_else(|e| panic!("the proof of {address} does not verify: {e}"));
+    assert_eq!(header.height, view.height);
+    assert_eq!(
+        account.map(|a| a.balance.as_units()),
+        view.account.map(|a| a.balance)
+    );
+    (
+        account.map(|a| a.balance.as_units()),
+        u64::from(view.height),
+    )
+}
+
+#[test]
+fn account_proofs_verify_against_the_headers_they_name() {
+    let dir = TestDir::new("tx-proofs").in_process();
+    let spec = dir.write_spec();
+    let hrp = spec.spec.hrp();
+    let mut node = dir.start_node("node", &dir.path().join("node"), &spec, true);
+    node.wait_for_height(4, CONFIRM);
+    set_mining(&node, false);
+
+    // An account with rewards, a funded dev account, an address never used.
+    let miner = spec.miner_address.clone();
+    let funded = dev_address(9).to_bech32(hrp).unwrap();
+    let unused = Address([0x5a; 32]).to_bech32(hrp).unwrap();
+    for address in [&miner, &funded] {
+        let (balance, _) = proven_account(&node, hrp, address, None);
+        let account = node.get(&format!("/api/v1/accounts/{address}"));
+        assert_eq!(balance, account["balance"].as_u64(), "{address}");
+        assert!(balance.unwrap() > 0);
+    }
+    assert_eq!(proven_account(&node, hrp, &unused, None).0, None);
+
+    // At an earlier block, by height and by hash: the miner had less then.
+    let (now, tip) = proven_account(&node, hrp, &miner, None);
+    let (at_two, height) = proven_account(&node, hrp, &miner, Some("2"));
+    assert_eq!(height, 2);
+    assert!(
+        at_two.unwrap() < now.unwrap(),
+        "{at_two:?} at 2, {now:?} at {tip}"
+    );
+    let hash_of_two = node.get("/api/v1/blocks/2")["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        proven_account(&node, hrp, &miner, Some(&hash_of_two)).0,
+        at_two
+    );
+
+    // Mistakes get their codes.
+    assert_refused(
+        node.try_get(&format!("/api/v1/accounts/{miner}/proof?block=zz"))
+            .unwrap(),
+        400,
+        "bad_request",
+    );
+    assert_refused(
+        node.try_get(&format!("/api/v1/accounts/{miner}/proof?block=999999"))
+            .unwrap(),
+        404,
+        "not_found",
+    );
+    assert_refused(
+        node.try_get(&format!(
+            "/api/v1/accounts/{miner}/proof?block={}",
+            "ab".repeat(32)
+        ))
+        .unwrap(),
+        404,
+        "not_found",
+    );
+    assert_refused(
+        node.try_get("/api/v1/accounts/cairndev1notanaddress/proof")
+            .unwrap(),
+        400,
+        "bad_address",
+    );
+    node.stop_cleanly();
+}

@@ -6,6 +6,7 @@
 use crate::core::chain::BlockIndexEntry;
 use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{AddressError, Block, Transfer};
+use crate::core::state::proof::ProofView;
 use serde::{Deserialize, Serialize};
 
 /// Every error the API answers: `{"error": {"code": "...", "message": "..."}}`, with a
@@ -377,6 +378,37 @@ pub struct AccountView {
     pub pending: usize,
     /// Sum of amount + fee of those.
     pub pending_outgoing: u64,
+}
+
+/// `GET /api/v1/accounts/{address}/proof`: an account (or its absence) with its proof
+/// against the state root of a block's header (docs/PROTOCOL.md, "Account proofs"). Nothing
+/// here is to be believed before [`crate::core::state::proof::verify_served`] passes with a
+/// header the client trusts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountProofView {
+    /// The address, as asked.
+    pub address: String,
+    /// The block whose state the proof is against.
+    pub block_hash: String,
+    /// Its height.
+    pub height: u32,
+    /// Its header's 116 bytes, hex (hash them to check `block_hash`).
+    pub header: String,
+    /// The state root in that header, hex.
+    pub state_root: String,
+    /// The account as the proof shows it, or `None`: it has none (unverified until checked).
+    pub account: Option<AccountStateView>,
+    /// The path to the state root.
+    pub proof: ProofView,
+}
+
+/// An account's balance and nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStateView {
+    /// Base units.
+    pub balance: u64,
+    /// Transfers sent.
+    pub nonce: u64,
 }
 
 /// One entry of an address's history.

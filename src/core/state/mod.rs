@@ -12,13 +12,15 @@
 pub mod account;
 pub mod change;
 pub mod memory;
+pub mod proof;
 pub mod sigcache;
 pub mod smt;
 
 pub use account::Account;
 pub use change::{BlockStateChange, BlockUndo};
+pub use proof::{AccountProof, ProofError};
 pub use sigcache::SignatureCache;
-pub use smt::{account_at, all_accounts, SmtNode, SmtPage, EMPTY_ROOT};
+pub use smt::{account_at, all_accounts, prove, SmtNode, SmtPage, EMPTY_ROOT};
 
 use crate::core::primitives::{Address, Hash256};
 use std::sync::Arc;

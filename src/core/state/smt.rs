@@ -40,6 +40,7 @@
 //!   first, so either placement reads the same, and stores written before small subtrees
 //!   were inlined read as they did.
 use super::account::Account;
+use super::proof::{AccountProof, Terminal};
 use super::{StateStoreError, StateView};
 use crate::core::primitives::{tagged_hash, Address, Hash256};
 use rayon::prelude::*;
@@ -171,7 +172,8 @@ pub struct SmtUpdate {
     pub new_pages: Vec<(Hash256, Arc<SmtPage>)>,
 }
 
-fn bit(address: &Address, depth: usize) -> bool {
+/// Bit `depth` of `address`, most significant first: which child its path takes there.
+pub(crate) fn bit(address: &Address, depth: usize) -> bool {
     (address.as_bytes()[depth / 8] >> (7 - depth % 8)) & 1 == 1
 }
 
@@ -233,12 +235,38 @@ pub fn account_at<V: StateView + ?Sized>(
     root: Hash256,
     address: &Address,
 ) -> Result<Option<Account>, StateStoreError> {
+    Ok(match walk(view, root, address, |_| {})? {
+        Terminal::Account(account) => Some(account),
+        Terminal::Empty | Terminal::Other { .. } => None,
+    })
+}
+
+/// The proof of the account at `address` (or of its absence) under `root`: see
+/// [`super::proof`].
+pub fn prove<V: StateView + ?Sized>(
+    view: &V,
+    root: Hash256,
+    address: &Address,
+) -> Result<AccountProof, StateStoreError> {
+    let mut siblings = Vec::new();
+    let terminal = walk(view, root, address, |sibling| siblings.push(sibling))?;
+    Ok(AccountProof { siblings, terminal })
+}
+
+/// Walks from `root` along `address`'s bits to what the path ends in, handing each level's
+/// sibling, root first, to `sibling`.
+fn walk<V: StateView + ?Sized>(
+    view: &V,
+    root: Hash256,
+    address: &Address,
+    mut sibling: impl FnMut(Hash256),
+) -> Result<Terminal, StateStoreError> {
     let mut hash = root;
     // The page the walk is in, replaced only when the walk enters a new one.
     let mut page: Option<Arc<SmtPage>> = None;
     for depth in 0..=256 {
         if hash == EMPTY_ROOT {
-            return Ok(None);
+            return Ok(Terminal::Empty);
         }
         let (node, holder) = find_node(view, &hash, depth, page.as_ref())?;
         if let Holder::Entered(entered) = holder {
@@ -248,9 +276,24 @@ pub fn account_at<V: StateView + ?Sized>(
             SmtNode::Leaf {
                 address: found,
                 account,
-            } => return Ok((found == *address).then_some(account)),
+            } if found == *address => return Ok(Terminal::Account(account)),
+            SmtNode::Leaf {
+                address: found,
+                account,
+            } => {
+                return Ok(Terminal::Other {
+                    address: found,
+                    account,
+                })
+            }
             SmtNode::Internal { left, right } => {
-                hash = if bit(address, depth) { right } else { left };
+                let (next, other) = if bit(address, depth) {
+                    (right, left)
+                } else {
+                    (left, right)
+                };
+                sibling(other);
+                hash = next;
             }
         }
     }

@@ -1,9 +1,15 @@
-//! Accounts: `GET /api/v1/accounts/{address}` (balance, nonce, what is pending) and
+//! Accounts: `GET /api/v1/accounts/{address}` (balance, nonce, what is pending),
 //! `GET /api/v1/accounts/{address}/history` (confirmed entries newest first, paged by an
-//! opaque cursor, and pending transfers on the first page).
-use super::views::{AccountView, HistoryEntryView, HistoryView, TransferView};
+//! opaque cursor, and pending transfers on the first page) and
+//! `GET /api/v1/accounts/{address}/proof[?block=HEIGHT|HASH]` (the account, or its absence,
+//! proven against a best-chain block's state root).
+use super::chain::{parse_block_id, BlockId};
+use super::views::{
+    AccountProofView, AccountStateView, AccountView, HistoryEntryView, HistoryView, TransferView,
+};
 use super::{parse_address, ApiError, ApiState};
 use crate::core::primitives::{Address, Block, BlockHash};
+use crate::core::state::proof::Terminal;
 use crate::node::store::HistoryItem;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -39,6 +45,71 @@ pub(crate) fn account_view(state: &ApiState, address: &str) -> Result<AccountVie
         next_nonce: pool.next_nonce(&address_parsed, account.nonce),
         pending: pool.sender_entries(&address_parsed).count(),
         pending_outgoing: pool.pending_outgoing(&address_parsed).as_units(),
+    })
+}
+
+/// Query of the proof call.
+#[derive(Debug, Deserialize)]
+pub(super) struct ProofQuery {
+    block: Option<String>,
+}
+
+pub(super) async fn proof(
+    State(state): State<ApiState>,
+    Path(address): Path<String>,
+    query: Result<Query<ProofQuery>, QueryRejection>,
+) -> Result<Json<AccountProofView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
+    proof_view(&state, &address, query.block.as_deref()).map(Json)
+}
+
+/// The proof of `address`'s account (or of its absence) against the state root of `block`
+/// (a height or hash on the best chain; the durable tip by default).
+pub(crate) fn proof_view(
+    state: &ApiState,
+    address: &str,
+    block: Option<&str>,
+) -> Result<AccountProofView, ApiError> {
+    let address_parsed = parse_address(&state.spec, address)?;
+    let store = &state.store;
+    let entry = match block.map(parse_block_id).transpose()? {
+        None => store.tip()?,
+        Some(id) => {
+            let hash = match id {
+                BlockId::Hash(hash) => hash,
+                BlockId::Height(height) => store.hash_at_height(height)?.ok_or_else(|| {
+                    ApiError::NotFound(format!("no best-chain block at height {height}"))
+                })?,
+            };
+            let entry = store
+                .index_entry(&hash)?
+                .ok_or_else(|| ApiError::NotFound(format!("no block with hash {hash}")))?;
+            if !store.is_on_best_chain(&entry)? {
+                return Err(ApiError::NotFound(format!(
+                    "block {hash} is not on this node's best chain: proofs are served against \
+                     best-chain blocks only"
+                )));
+            }
+            entry
+        }
+    };
+    let root = entry.header.state_root;
+    let proof = store.account_proof(root.0, &address_parsed)?;
+    let account = match proof.terminal {
+        Terminal::Account(account) => Some(AccountStateView {
+            balance: account.balance.as_units(),
+            nonce: account.nonce,
+        }),
+        Terminal::Empty | Terminal::Other { .. } => None,
+    };
+    Ok(AccountProofView {
+        address: address.trim().to_string(),
+        block_hash: entry.hash().to_hex(),
+        height: entry.height(),
+        header: hex::encode(entry.header.to_bytes()),
+        state_root: root.to_hex(),
+        account,
+        proof: proof.to_view(),
     })
 }
 

@@ -124,7 +124,7 @@ pub(crate) enum BlockId {
     Hash(BlockHash),
 }
 
-fn parse_block_id(id: &str) -> Result<BlockId, ApiError> {
+pub(crate) fn parse_block_id(id: &str) -> Result<BlockId, ApiError> {
     if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
         return id
             .parse()

@@ -6,7 +6,7 @@
 //! ```text
 //!   chain.rs         GET  info, tip, blocks
 //!   transactions.rs  POST transactions (submit), GET transactions/{txid}
-//!   accounts.rs      GET  accounts/{address}, accounts/{address}/history
+//!   accounts.rs      GET  accounts/{address}, accounts/{address}/history, …/proof
 //!   mempool.rs       GET  mempool, fees
 //!   mining.rs        GET  mining, POST admin/mining
 //!   health.rs        GET  health (can the store write?)
@@ -300,6 +300,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/transactions/{txid}", get(transactions::status))
         .route("/api/v1/accounts/{address}", get(accounts::account))
         .route("/api/v1/accounts/{address}/history", get(accounts::history))
+        .route("/api/v1/accounts/{address}/proof", get(accounts::proof))
         .route("/api/v1/mempool", get(mempool::mempool))
         .route("/api/v1/fees", get(mempool::fees))
         .route("/api/v1/mining", get(mining::mining))

@@ -42,8 +42,8 @@ use crate::core::consensus::asert::AsertParams;
 use crate::core::primitives::codec::{self, CodecError};
 use crate::core::primitives::{Address, Block, BlockHash, Hash256};
 use crate::core::state::{
-    account_at, all_accounts as tree_accounts, Account, BlockStateChange, SmtNode, SmtPage,
-    StateStoreError, StateView, EMPTY_ROOT,
+    account_at, all_accounts as tree_accounts, prove, Account, AccountProof, BlockStateChange,
+    SmtNode, SmtPage, StateStoreError, StateView, EMPTY_ROOT,
 };
 use crate::core::storage::{StorageFailure, StorageKind};
 use serde::{Deserialize, Serialize};
@@ -456,6 +456,16 @@ impl Store {
     pub fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
         let root = self.tip()?.header.state_root.0;
         account_at(self, root, address).map_err(tree_error)
+    }
+
+    /// The proof of the account at `address` (or of its absence) under the state root `root`
+    /// (a stored block's).
+    pub fn account_proof(
+        &self,
+        root: Hash256,
+        address: &Address,
+    ) -> Result<AccountProof, StoreError> {
+        prove(self, root, address).map_err(tree_error)
     }
 
     /// Stores a block and its index entry (not connected: a side branch, or a block about to
