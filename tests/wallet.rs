@@ -170,8 +170,18 @@ fn a_wallet_sends_through_one_node_and_both_agree_once_confirmed() {
     assert_eq!(received["memo"], "hello");
 
     // The new wallet sees its coins through the other node, in coins.
-    let balance = ok(wallet(&new_wallet, &n2.url(), &["balance"]), "balance");
+    // Proven against the wallet's own check of n2's header chain, from the test chain's spec.
+    let spec_path = spec.path.to_str().expect("a UTF-8 path");
+    let balance = ok(
+        wallet(
+            &new_wallet,
+            &n2.url(),
+            &["--chain-spec", spec_path, "balance", "--confirmations", "1"],
+        ),
+        "balance",
+    );
     assert!(balance.contains("12.5"), "balance in coins:\n{balance}");
+    assert!(balance.contains("proven at height"), "{balance}");
     let listed = ok(wallet(&new_wallet, &n2.url(), &["history"]), "history");
     assert!(listed.contains("12.5"), "history:\n{listed}");
 

@@ -380,6 +380,18 @@ pub struct AccountView {
     pub pending_outgoing: u64,
 }
 
+/// `GET /api/v1/headers?from=H&count=N`: best-chain headers, for clients that check the
+/// chain themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadersView {
+    /// The first header's height.
+    pub from: u32,
+    /// The node's durable tip height.
+    pub tip_height: u32,
+    /// Each header's 116 bytes, hex, from height `from` up.
+    pub headers: Vec<String>,
+}
+
 /// `GET /api/v1/accounts/{address}/proof`: an account (or its absence) with its proof
 /// against the state root of a block's header (docs/PROTOCOL.md, "Account proofs"). Nothing
 /// here is to be believed before [`crate::core::state::proof::verify_served`] passes with a

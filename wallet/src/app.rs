@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::Address;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -28,9 +29,10 @@ use crate::keystore::{
 };
 use crate::report::{
     AddressInfo, AddressReport, BalanceEntry, BalanceReport, CoinAmount, CreatedReport,
-    ExportReport, HistoryEntry, HistoryReport, ListEntry, ListReport, SendReport,
+    ExportReport, HistoryEntry, HistoryReport, ListEntry, ListReport, SendReport, VerifiedAt,
 };
 use crate::send::{self, SendRequest, WaitOptions, WaitProgress};
+use crate::verify::{Followed, ProvenAccount, DEFAULT_CONFIRMATIONS};
 use crate::Error;
 
 /// How many dev accounts the dev chain funds (and `import-dev` derives).
@@ -74,6 +76,12 @@ pub struct App {
     pub passphrase: PassphraseSource,
     /// Argon2id costs for new keystores.
     pub kdf: KdfParams,
+    /// More nodes to check balances with (`--node` given more than once).
+    pub more_nodes: Vec<String>,
+    /// The chain spec balances are verified against (`None`: the embedded dev chain).
+    pub chain_spec: Option<PathBuf>,
+    /// How deep under the followed tip balances are proven.
+    pub confirmations: u32,
 }
 
 fn now_secs() -> u64 {
@@ -91,6 +99,9 @@ impl App {
             node_url,
             passphrase,
             kdf: KdfParams::DEFAULT,
+            more_nodes: Vec::new(),
+            chain_spec: None,
+            confirmations: DEFAULT_CONFIRMATIONS,
         }
     }
 
@@ -317,17 +328,28 @@ impl App {
             Some(chain) => chain.clone(),
             None => self.display_chain(&mut keystore, &mut notes),
         };
+        // Balances only from proofs: none shown if they do not check.
+        let proven = match online {
+            Some(_) => match self.prove_accounts(&keystore) {
+                Ok((followed, proven)) => {
+                    notes.extend(followed.notes);
+                    Some(proven)
+                }
+                Err(e) => {
+                    notes.push(format!("{e}; balances are not shown"));
+                    None
+                }
+            },
+            None => None,
+        };
         let receive = keystore.receive_account().index;
         let mut addresses = Vec::new();
-        for account in keystore.accounts() {
+        for (position, account) in keystore.accounts().iter().enumerate() {
             let info = AddressInfo::new(account, &chain);
-            let balance = match online {
-                Some(_) => Some(CoinAmount::from_units(
-                    client.account(&info.address)?.balance,
-                    &chain,
-                )),
-                None => None,
-            };
+            let balance = proven.as_ref().map(|proven| {
+                let units = proven[position].account.map_or(0, |a| a.balance.as_units());
+                CoinAmount::from_units(units, &chain)
+            });
             addresses.push(ListEntry {
                 receive: account.index == receive,
                 address: info,
@@ -343,38 +365,87 @@ impl App {
         })
     }
 
-    /// `balance`: per address and in total, from the node.
+    /// `balance`: per address and in total, each proven against a header of the heaviest
+    /// valid header chain among the nodes, [`App::confirmations`] deep ([`crate::verify`]).
+    /// Pending amounts are the first node's word, and said to be.
     pub fn balance(&self) -> Result<BalanceReport, Error> {
-        let mut keystore = self.open()?;
-        let mut notes = Vec::new();
-        let client = self.client();
-        let (info, chain) = self.node_chain(&client, &mut keystore, &mut notes)?;
+        let keystore = self.open()?;
+        let (followed, proven) = self.prove_accounts(&keystore)?;
+        let chain = ChainParams::from_spec(&self.chain_spec()?);
         let mut addresses = Vec::new();
         let (mut total, mut total_available) = (0u64, 0u64);
-        for account in keystore.accounts() {
-            let address = chain.address_string(&account.address());
-            let view = client.account(&address)?;
-            let available = view.balance.saturating_sub(view.pending_outgoing);
-            total = total.saturating_add(view.balance);
+        // The mempool is no one's proof: the followed node's word.
+        let follower = NodeClient::new(&followed.chain().node);
+        for (account, proven) in keystore.accounts().iter().zip(&proven) {
+            let shown = chain.address_string(&account.address());
+            let balance = proven.account.map_or(0, |a| a.balance.as_units());
+            let pending = follower.account(&shown)?;
+            let available = balance.saturating_sub(pending.pending_outgoing);
+            total = total.saturating_add(balance);
             total_available = total_available.saturating_add(available);
             addresses.push(BalanceEntry {
                 index: account.index,
-                address,
-                balance: CoinAmount::from_units(view.balance, &chain),
-                pending_outgoing: CoinAmount::from_units(view.pending_outgoing, &chain),
-                pending_count: view.pending as u64,
+                address: shown,
+                balance: CoinAmount::from_units(balance, &chain),
+                pending_outgoing: CoinAmount::from_units(pending.pending_outgoing, &chain),
+                pending_count: pending.pending as u64,
                 available: CoinAmount::from_units(available, &chain),
             });
         }
+        let block = followed.proof_block(self.confirmations);
+        let tip_height = followed.chain().tip().height();
+        let verified = VerifiedAt {
+            height: block.height(),
+            hash: block.hash().to_hex(),
+            confirmations: tip_height - block.height() + 1,
+            tip_height,
+            followed_node: followed.chain().node.clone(),
+            nodes: self.node_urls().count(),
+        };
         Ok(BalanceReport {
             chain: chain.name.clone(),
             symbol: chain.symbol.clone(),
-            height: info.height.into(),
+            height: tip_height.into(),
             addresses,
             total: CoinAmount::from_units(total, &chain),
             total_available: CoinAmount::from_units(total_available, &chain),
-            notes,
+            verified,
+            notes: followed.notes,
         })
+    }
+
+    /// Every account of the wallet, proven [`App::confirmations`] deep on the heaviest valid
+    /// header chain among the nodes (in the keystore's order).
+    fn prove_accounts(&self, keystore: &Keystore) -> Result<(Followed, Vec<ProvenAccount>), Error> {
+        let spec = self.chain_spec()?;
+        let chain = ChainParams::from_spec(&spec);
+        let nodes: Vec<NodeClient> = self.node_urls().map(NodeClient::new).collect();
+        let mut followed = Followed::fetch(&nodes, &spec, now_secs())?;
+        let mut proven = Vec::new();
+        for account in keystore.accounts() {
+            let address = account.address();
+            let shown = chain.address_string(&address);
+            proven.push(followed.prove(&nodes, &address, &shown, self.confirmations)?);
+        }
+        Ok((followed, proven))
+    }
+
+    /// The chain balances are verified on: `--chain-spec`, else the embedded dev chain.
+    fn chain_spec(&self) -> Result<ChainSpec, Error> {
+        let Some(path) = &self.chain_spec else {
+            return Ok(ChainSpec::dev());
+        };
+        let error = |why: String| Error::ChainSpec {
+            path: path.display().to_string(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        ChainSpec::from_toml(&text).map_err(|e| error(e.to_string()))
+    }
+
+    /// Every node given, the first the one other commands use.
+    fn node_urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.node_url.as_str()).chain(self.more_nodes.iter().map(String::as_str))
     }
 
     /// `history`: the newest `limit` entries of one address (an address of the chain, or a

@@ -13,10 +13,10 @@
 
 use std::time::Duration;
 
-use cairn::core::primitives::Txid;
+use cairn::core::primitives::{BlockHash, Txid};
 pub use cairn::core::views::{
-    AccountView, ErrorView, FeesView, HistoryEntryView, HistoryView, InfoView,
-    SubmitTransferRequest, SubmitTransferResponse, TransactionView, TransferView,
+    AccountProofView, AccountView, ErrorView, FeesView, HeadersView, HistoryEntryView, HistoryView,
+    InfoView, SubmitTransferRequest, SubmitTransferResponse, TransactionView, TransferView,
 };
 use serde::de::DeserializeOwned;
 
@@ -141,6 +141,20 @@ impl NodeClient {
             self.check_hash(&path, "txid", Some(&transfer.txid))?;
         }
         Ok(view)
+    }
+
+    /// `GET /api/v1/headers?from=H&count=N`.
+    pub fn headers(&self, from: u32, count: u32) -> Result<HeadersView, ClientError> {
+        self.get(&format!("/api/v1/headers?from={from}&count={count}"))
+    }
+
+    /// `GET /api/v1/accounts/{address}/proof?block=HASH`.
+    pub fn account_proof(
+        &self,
+        address: &str,
+        block: &BlockHash,
+    ) -> Result<AccountProofView, ClientError> {
+        self.get(&format!("/api/v1/accounts/{address}/proof?block={block}"))
     }
 
     /// `GET /api/v1/fees`.

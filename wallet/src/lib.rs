@@ -32,6 +32,7 @@ pub mod keystore;
 pub mod report;
 pub mod send;
 pub mod signing;
+pub mod verify;
 
 /// Any error of a wallet command.
 #[derive(Debug, thiserror::Error)]
@@ -66,4 +67,21 @@ pub enum Error {
         /// How many the wallet has.
         count: usize,
     },
+    /// A node's answers did not check (see [`verify`]).
+    #[error(transparent)]
+    Verify(Box<verify::VerifyError>),
+    /// The chain spec given with `--chain-spec` cannot be read.
+    #[error("chain spec {path}: {why}")]
+    ChainSpec {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl From<verify::VerifyError> for Error {
+    fn from(error: verify::VerifyError) -> Self {
+        Error::Verify(Box::new(error))
+    }
 }

@@ -32,9 +32,15 @@ struct Common {
     /// The wallet directory, holding wallet.json [default: $HOME/.cairn-wallet]
     #[arg(long, global = true, env = "CAIRN_WALLET_DIR", value_name = "DIR")]
     wallet_dir: Option<PathBuf>,
-    /// The node's HTTP API
-    #[arg(long, global = true, env = "CAIRN_NODE", value_name = "URL", default_value = DEFAULT_NODE_URL)]
-    node: String,
+    /// The node's HTTP API. Give it more than once to check balances with several nodes:
+    /// the wallet follows the heaviest valid header chain among them (the first node is the
+    /// one sends and history go to)
+    #[arg(long, global = true, env = "CAIRN_NODE", value_name = "URL", default_value = DEFAULT_NODE_URL, value_delimiter = ',')]
+    node: Vec<String>,
+    /// The chain spec (TOML) balances are verified against: its genesis, difficulty and
+    /// rules [default: the embedded dev chain]
+    #[arg(long, global = true, env = "CAIRN_CHAIN_SPEC", value_name = "FILE")]
+    chain_spec: Option<PathBuf>,
     /// Print machine-readable JSON on stdout instead of text
     #[arg(long, global = true)]
     json: bool,
@@ -75,8 +81,13 @@ enum Command {
     },
     /// List the wallet's addresses with their index and path (and balances if the node answers)
     List,
-    /// Show the balance of each address and the total, with pending outgoing transfers
-    Balance,
+    /// Show the balance of each address and the total, each proven against a block header
+    /// of the heaviest valid chain among the nodes, with pending outgoing transfers
+    Balance {
+        /// How deep under the tip the block balances are proven at is (1: the tip)
+        #[arg(long, value_name = "N", default_value_t = cairn_wallet::verify::DEFAULT_CONFIRMATIONS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        confirmations: u32,
+    },
     /// Show the transfers of the wallet's addresses (or of one address), newest first
     History {
         /// Only this address: a bech32m address or a wallet address index
@@ -165,11 +176,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => default_wallet_dir()
             .context("no wallet directory: HOME is not set; pass --wallet-dir DIR")?,
     };
-    let app = App::new(
+    let mut nodes = common.node.into_iter();
+    let mut app = App::new(
         wallet_dir,
-        common.node,
+        nodes.next().unwrap_or_else(|| DEFAULT_NODE_URL.to_string()),
         PassphraseSource::new(common.passphrase_file),
     );
+    app.more_nodes = nodes.collect();
+    app.chain_spec = common.chain_spec;
     let json = common.json;
     match cli.command {
         Command::Init { force } => {
@@ -193,7 +207,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = app.list()?;
             print(json, &report, &report.notes)?;
         }
-        Command::Balance => {
+        Command::Balance { confirmations } => {
+            app.confirmations = confirmations;
             let report = app.balance()?;
             print(json, &report, &report.notes)?;
         }

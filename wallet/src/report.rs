@@ -255,8 +255,27 @@ pub struct BalanceReport {
     pub total: CoinAmount,
     /// Sum of what can be sent.
     pub total_available: CoinAmount,
+    /// What the balances were proven against.
+    pub verified: VerifiedAt,
     /// Remarks.
     pub notes: Vec<String>,
+}
+
+/// The block balances were proven at, on the header chain the wallet checked itself.
+#[derive(Debug, Serialize)]
+pub struct VerifiedAt {
+    /// Its height.
+    pub height: u32,
+    /// Its hash.
+    pub hash: String,
+    /// Its confirmations on the followed chain.
+    pub confirmations: u32,
+    /// The followed chain's tip height.
+    pub tip_height: u32,
+    /// The node whose header chain is followed.
+    pub followed_node: String,
+    /// How many nodes were asked.
+    pub nodes: usize,
 }
 
 impl fmt::Display for BalanceReport {
@@ -286,7 +305,21 @@ impl fmt::Display for BalanceReport {
             "total {} (available {})",
             self.total, self.total_available
         )?;
-        writeln!(f, "at height {} of {}", self.height, self.chain)
+        writeln!(
+            f,
+            "proven at height {} ({}, {} confirmation{}) of {}, on the header chain of {} \
+             checked by this wallet; pending amounts are the node's word",
+            self.verified.height,
+            self.verified.hash,
+            self.verified.confirmations,
+            if self.verified.confirmations == 1 {
+                ""
+            } else {
+                "s"
+            },
+            self.chain,
+            self.verified.followed_node
+        )
     }
 }
 

@@ -13,9 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cairn::core::consensus::{genesis::genesis_hash, ChainSpec};
+use cairn::core::consensus::genesis::{genesis, genesis_hash};
+use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::transfer::{Signature, Transfer};
 use cairn::core::primitives::{Address, Amount, BlockHash};
+use cairn::core::state::memory::MemoryState;
+use cairn::core::state::prove;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cairn-wallet");
@@ -263,6 +266,31 @@ fn route(method: &str, path: &str, body: &[u8], state: &Mutex<FakeState>) -> (u1
                 json!({"address": address, "balance": state.balance, "nonce": 3,
                        "next_nonce": state.next_nonce, "pending": 1,
                        "pending_outgoing": state.pending_outgoing}),
+            )
+        }
+        // The dev chain as it starts: its genesis alone, and proofs of its real state (a
+        // fake balance could not be proven: the wallet would refuse it).
+        ("GET", ["api", "v1", "headers"]) => {
+            let (block, _) = genesis(&ChainSpec::dev());
+            (
+                200,
+                json!({"from": 0, "tip_height": 0,
+                       "headers": [hex::encode(block.header.to_bytes())]}),
+            )
+        }
+        ("GET", ["api", "v1", "accounts", address, "proof"]) => {
+            let spec = ChainSpec::dev();
+            let (block, change) = genesis(&spec);
+            let mut tree = MemoryState::default();
+            tree.insert_pages(change.new_pages);
+            let parsed = Address::from_bech32(address, "cairndev").unwrap();
+            let proof = prove(&tree, block.header.state_root.0, &parsed).unwrap();
+            (
+                200,
+                json!({"address": address, "block_hash": block.header.hash().to_hex(),
+                       "height": 0, "header": hex::encode(block.header.to_bytes()),
+                       "state_root": block.header.state_root.to_hex(), "account": null,
+                       "proof": proof.to_view()}),
             )
         }
         ("GET", ["api", "v1", "accounts", address, "history"]) => (
@@ -785,19 +813,33 @@ fn balance_list_and_history_read_the_node() {
     node.state.lock().unwrap().pending_outgoing = 50_000_000;
     let wallet = Wallet::new(&node.url);
     wallet.ok(&["import-dev"]);
+    // Balances are proven (here: the dev chain's genesis allocations, whatever the node's
+    // `/accounts` says); what is pending is the node's word.
+    let allocated = ChainSpec::dev().allocations[0].1.as_units();
     let balance = wallet.json(&["balance"]);
     assert_eq!(balance["addresses"].as_array().unwrap().len(), 10);
-    assert_eq!(balance["addresses"][0]["balance"]["coins"], "2.50000000");
-    assert_eq!(balance["addresses"][0]["available"]["coins"], "2.00000000");
-    assert_eq!(balance["total"]["coins"], "25.00000000");
-    assert_eq!(balance["total_available"]["coins"], "20.00000000");
+    assert_eq!(balance["addresses"][0]["balance"]["units"], allocated);
+    assert_eq!(
+        balance["addresses"][0]["available"]["units"],
+        allocated - 50_000_000
+    );
+    assert_eq!(balance["total"]["units"], allocated * 10);
     assert_eq!(balance["symbol"], "dCAIRN");
+    assert_eq!(balance["verified"]["height"], 0);
+    assert_eq!(balance["verified"]["confirmations"], 1);
+    assert_eq!(
+        balance["verified"]["hash"],
+        genesis_hash(&ChainSpec::dev()).to_hex()
+    );
     let text = wallet.ok(&["balance"]);
-    assert!(text.contains("total 25.00000000 dCAIRN"), "{text}");
+    assert!(
+        text.contains("proven at height 0") && text.contains("1 confirmation"),
+        "{text}"
+    );
 
     let list = wallet.json(&["list"]);
     assert_eq!(list["node_reachable"], true);
-    assert_eq!(list["addresses"][3]["balance"]["units"], 250_000_000);
+    assert_eq!(list["addresses"][3]["balance"]["units"], allocated);
 
     let history = wallet.json(&["history", "--address", "2", "--limit", "5"]);
     let entries = history["entries"].as_array().unwrap();

@@ -1,5 +1,6 @@
-//! The chain: `GET /api/v1/info`, `/tip`, `/blocks` (recent, paged) and `/blocks/{id}`.
-use super::views::{BlockSummaryView, BlockView, InfoView, TipView};
+//! The chain: `GET /api/v1/info`, `/tip`, `/blocks` (recent, paged), `/blocks/{id}` and
+//! `/headers` (best-chain headers as bytes, for clients that check the chain themselves).
+use super::views::{BlockSummaryView, BlockView, HeadersView, InfoView, TipView};
 use super::{ApiError, ApiState};
 use crate::core::chain::BlockIndexEntry;
 use crate::core::consensus::target::CompactTarget;
@@ -116,6 +117,47 @@ pub(crate) fn recent_summaries(
         out.push(BlockSummaryView::new(&state.spec, &block));
     }
     Ok(out)
+}
+
+/// Most headers one `/headers` call returns.
+pub const MAX_HEADERS_PAGE: u32 = 2000;
+
+/// Query of `/headers`.
+#[derive(Debug, Deserialize)]
+pub(super) struct HeadersQuery {
+    /// The first height (default 0).
+    from: Option<u32>,
+    /// How many (default and at most [`MAX_HEADERS_PAGE`]).
+    count: Option<u32>,
+}
+
+/// `GET /api/v1/headers?from=H&count=N`: best-chain headers from height `H` up, at most `N`.
+pub(super) async fn headers(
+    State(state): State<ApiState>,
+    query: Result<Query<HeadersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<HeadersView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
+    let from = query.from.unwrap_or(0);
+    let count = query
+        .count
+        .unwrap_or(MAX_HEADERS_PAGE)
+        .min(MAX_HEADERS_PAGE);
+    let tip = state.store.tip()?;
+    let mut headers = Vec::new();
+    for height in (from..=tip.height()).take(count as usize) {
+        let Some(hash) = state.store.hash_at_height(height)? else {
+            break;
+        };
+        let entry = state.store.index_entry(&hash)?.ok_or_else(|| {
+            ApiError::Internal(format!("best-chain block {hash} has no index entry"))
+        })?;
+        headers.push(hex::encode(entry.header.to_bytes()));
+    }
+    Ok(Json(HeadersView {
+        from,
+        tip_height: tip.height(),
+        headers,
+    }))
 }
 
 /// A block named by height (on the best chain) or by hash (on any branch).

@@ -4,7 +4,7 @@
 //! Nothing here decides validity.
 //!
 //! ```text
-//!   chain.rs         GET  info, tip, blocks
+//!   chain.rs         GET  info, tip, blocks, headers
 //!   transactions.rs  POST transactions (submit), GET transactions/{txid}
 //!   accounts.rs      GET  accounts/{address}, accounts/{address}/history, …/proof
 //!   mempool.rs       GET  mempool, fees
@@ -296,6 +296,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tip", get(chain::tip))
         .route("/api/v1/blocks", get(chain::recent_blocks))
         .route("/api/v1/blocks/{id}", get(chain::block))
+        .route("/api/v1/headers", get(chain::headers))
         .route("/api/v1/transactions", post(transactions::submit))
         .route("/api/v1/transactions/{txid}", get(transactions::status))
         .route("/api/v1/accounts/{address}", get(accounts::account))
