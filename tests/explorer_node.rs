@@ -54,6 +54,13 @@ fn the_node_serves_the_explorer_beside_the_api_unless_told_not_to() {
     let (status, _, address) = get(&format!("{base}/address/{}", spec.miner_address));
     assert_eq!(status, 200, "{address}");
     assert!(address.contains("block reward"), "{address}");
+    // With the state root and block its balance is proven against, checked by the node.
+    assert!(
+        address.contains("State proof")
+            && address.contains(">checked<")
+            && address.contains("against state root"),
+        "{address}"
+    );
     let (status, _, found) = get(&format!("{base}/search?q={}", spec.miner_address));
     assert_eq!(status, 200, "search follows the redirect: {found}");
     assert!(found.contains("<h1>Address</h1>"), "{found}");

@@ -353,6 +353,13 @@ impl ExplorerView for FakeView {
             pending,
             history,
             next_cursor,
+            proof: Some(StateProofRow {
+                state_root: "5a".repeat(32),
+                height: self.blocks.len().saturating_sub(1) as u32,
+                block_hash: "5b".repeat(32),
+                depth: 14,
+                checked: true,
+            }),
         })
     }
 

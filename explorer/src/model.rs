@@ -228,6 +228,24 @@ pub struct AddressPage {
     pub history: Vec<HistoryRow>,
     /// Cursor of the next (older) page.
     pub next_cursor: Option<String>,
+    /// What the balance is proven against (`None`: the node gave no proof).
+    pub proof: Option<StateProofRow>,
+}
+
+/// An account's state proof, as the address page shows it: the state root the account's
+/// path leads to and the block whose header commits to that root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateProofRow {
+    /// The state root, hex.
+    pub state_root: String,
+    /// The block's height.
+    pub height: u32,
+    /// The block's hash, hex.
+    pub block_hash: String,
+    /// Levels of the path from the root to the account (or to where it would be).
+    pub depth: usize,
+    /// Whether the proof checked against that block's header.
+    pub checked: bool,
 }
 
 /// One pending transfer.

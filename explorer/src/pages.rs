@@ -349,6 +349,15 @@ pub fn address(layout: &Layout<'_>, page: &AddressPage, first_page: bool) -> Mar
             dt { "Address" } dd { (full(&page.address, "address")) }
             dt { "Balance" } dd { (amount(page.balance, chain)) }
             dt { "Nonce" } dd { (page.nonce) @if page.next_nonce != page.nonce { " (next transfer: " (page.next_nonce) ")" } }
+            dt { "State proof" } dd.proof {
+                @if let Some(proof) = &page.proof {
+                    @if proof.checked { span.good { "checked" } } @else { span.bad { "does not check" } }
+                    " against state root " code title=(proof.state_root) { (format::short(&proof.state_root)) }
+                    " of block " (proof.height) " " (block_link(&proof.block_hash))
+                    " (a path of " (proof.depth) " levels; "
+                    a href=(format!("/api/v1/accounts/{}/proof", page.address)) { "the proof" } ")"
+                } @else { span.muted { "none" } }
+            }
         }
         @if first_page {
             h2 { "Pending" }

@@ -363,6 +363,11 @@ async fn address_pages_balance_pending_and_history() {
             "<h2>Pending</h2>",
             "?cursor=",
             "Older →",
+            "State proof",
+            "checked",
+            "against state root",
+            &format!("/block/{}", "5b".repeat(32)),
+            &format!("/api/v1/accounts/{miner}/proof"),
         ],
     );
     assert!(!page.body.contains("← Newest"));

@@ -13,12 +13,13 @@
 //! while that hash is still the best chain's block at that height (a reorg replaces it). The
 //! last whole series is kept with the tip it was read for, and answered only for that tip.
 use crate::core::primitives::{BlockHash, Txid};
+use crate::core::state::proof::verify_served;
 use crate::node::api::views::{HistoryEntryView, TransferView};
 use crate::node::api::{self, ApiError, ApiState};
 use cairn_explorer::{
     AddressPage, BanRow, BlockId, BlockPage, BlockRow, ChainInfo, ChartPoint, ExplorerView,
-    HexHash, HistoryKind, HistoryRow, MempoolPage, MempoolRow, PeerRow, PeersPage, Summary,
-    TransferRow, TxPage, TxStatus, ViewError,
+    HexHash, HistoryKind, HistoryRow, MempoolPage, MempoolRow, PeerRow, PeersPage, StateProofRow,
+    Summary, TransferRow, TxPage, TxStatus, ViewError,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -45,6 +46,25 @@ struct ChartCache {
 }
 
 impl NodeExplorer {
+    /// The proof of `address`'s account at the tip, checked here as a wallet would check it
+    /// (against the header of the block it names, the same code).
+    fn proof_row(&self, address: &str) -> Result<StateProofRow, ApiError> {
+        let view = api::accounts::proof_view(&self.api, address, None)?;
+        let parsed = api::parse_address(&self.api.spec, address)?;
+        let checked = view
+            .block_hash
+            .parse::<BlockHash>()
+            .ok()
+            .is_some_and(|hash| verify_served(&view.proof, &parsed, &view.header, &hash).is_ok());
+        Ok(StateProofRow {
+            state_root: view.state_root,
+            height: view.height,
+            block_hash: view.block_hash,
+            depth: view.proof.depth,
+            checked,
+        })
+    }
+
     /// A view over what the API serves.
     pub fn new(api: ApiState) -> NodeExplorer {
         NodeExplorer {
@@ -243,6 +263,7 @@ impl ExplorerView for NodeExplorer {
     ) -> Result<AddressPage, ViewError> {
         let account = api::accounts::account_view(&self.api, address)?;
         let history = api::accounts::history_view(&self.api, address, limit, cursor)?;
+        let proof = self.proof_row(address)?;
         Ok(AddressPage {
             address: account.address,
             balance: account.balance,
@@ -251,6 +272,7 @@ impl ExplorerView for NodeExplorer {
             pending: history.pending.into_iter().map(transfer_row).collect(),
             history: history.items.into_iter().map(history_row).collect(),
             next_cursor: history.next,
+            proof: Some(proof),
         })
     }
 
