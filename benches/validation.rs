@@ -24,7 +24,7 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::{Address, Block, BlockHash, StateRoot};
 use cairn::core::state::memory::MemoryState;
 use cairn::core::state::sigcache::DEFAULT_CAPACITY;
-use cairn::core::state::smt::update_root;
+use cairn::core::state::smt::{prove, update_root};
 use cairn::core::state::SignatureCache;
 use cairn::core::testkit::{solve, TestChain};
 use criterion::measurement::WallTime;
@@ -303,6 +303,48 @@ fn execution(c: &mut Criterion) {
     group.finish();
 }
 
+/// Account proofs on the fixture's state (10,000 accounts): making one (a walk of the
+/// tree's pages), checking one, and the size of its JSON form.
+fn proofs(c: &mut Criterion) {
+    let f = fixture();
+    let present: Vec<Address> = (0..64).map(|i| address(&keypair(i * 150))).collect();
+    let root = f.parent_root;
+    let sizes: Vec<usize> = present
+        .iter()
+        .map(|a| {
+            let proof = prove(&f.state, root.0, a).expect("readable");
+            serde_json::to_vec(&proof.to_view()).expect("json").len()
+        })
+        .collect();
+    eprintln!(
+        "proofs: 10,000 accounts, JSON form {}..{} bytes (mean {})",
+        sizes.iter().min().unwrap(),
+        sizes.iter().max().unwrap(),
+        sizes.iter().sum::<usize>() / sizes.len()
+    );
+    let mut group = c.benchmark_group("proofs");
+    group.throughput(Throughput::Elements(present.len() as u64));
+    group.bench_function("prove", |b| {
+        b.iter(|| {
+            for a in &present {
+                black_box(prove(&f.state, root.0, a).expect("readable"));
+            }
+        })
+    });
+    let made: Vec<_> = present
+        .iter()
+        .map(|a| prove(&f.state, root.0, a).expect("readable"))
+        .collect();
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            for (proof, a) in made.iter().zip(&present) {
+                black_box(proof.verify(a, &root).expect("a valid proof"));
+            }
+        })
+    });
+    group.finish();
+}
+
 /// Pairs of runs for [`paired`].
 const PAIRS: usize = 40;
 
@@ -462,5 +504,5 @@ fn filter_selects(name: &str) -> bool {
     true
 }
 
-criterion_group!(benches, validation, execution, paired);
+criterion_group!(benches, validation, execution, proofs, paired);
 criterion_main!(benches);
