@@ -2,13 +2,14 @@
 //! model (the root computed straight from the set of accounts, as in the module's own
 //! tests). The input is a script of updates in batches, over addresses chosen to share long
 //! prefixes (deep trees, up to the last bit). After every batch: the root equals the model's,
-//! every account reads back from the stored pages, an absent one reads as absent, listing
+//! every account reads back from the stored pages and its proof checks against the root, an
+//! absent one reads (and proves) absent, listing
 //! gives exactly the model, and the previous root still lists the previous model. Scripts
 //! are five bytes an update (see [`address`]); a set top bit in the first ends a batch.
 #![no_main]
-use cairn::core::primitives::{tagged_hash, Address, Amount, Hash256};
+use cairn::core::primitives::{tagged_hash, Address, Amount, Hash256, StateRoot};
 use cairn::core::state::memory::MemoryState;
-use cairn::core::state::smt::update_root;
+use cairn::core::state::smt::{prove, update_root};
 use cairn::core::state::{account_at, all_accounts, Account, EMPTY_ROOT};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
@@ -51,14 +52,21 @@ fn address(a: u8, b: u8, c: u8) -> Address {
 fn check(state: &MemoryState, root: Hash256, model: &BTreeMap<Address, Account>) {
     let all: Vec<(Address, Account)> = model.iter().map(|(a, b)| (*a, *b)).collect();
     assert_eq!(root, naive_root(&all, 0), "root of {} accounts", all.len());
+    // Every account reads back, and its proof checks against the root (so does the proof
+    // of an absent address).
+    let state_root = StateRoot(root);
     for (address, expected) in &all {
         assert_eq!(account_at(state, root, address).unwrap(), Some(*expected));
+        let proof = prove(state, root, address).unwrap();
+        assert_eq!(proof.verify(address, &state_root), Ok(Some(*expected)));
     }
     let mut absent = Address([0x40; 32]);
     while model.contains_key(&absent) {
         absent.0[31] = absent.0[31].wrapping_add(1);
     }
     assert_eq!(account_at(state, root, &absent).unwrap(), None);
+    let proof = prove(state, root, &absent).unwrap();
+    assert_eq!(proof.verify(&absent, &state_root), Ok(None));
     assert_eq!(all_accounts(state, root).unwrap(), all);
 }
 
