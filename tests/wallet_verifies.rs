@@ -9,7 +9,7 @@ mod common;
 use cairn::core::consensus::ChainSpec;
 use cairn::core::primitives::Address;
 use cairn_wallet::client::NodeClient;
-use cairn_wallet::verify::{Followed, VerifyError};
+use cairn_wallet::verify::{Followed, HeaderChain, VerifyError};
 use common::{http_get, TestDir};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -150,6 +150,33 @@ fn the_wallet_catches_lying_nodes_and_follows_an_honest_one() {
         claimed["account"]["balance"].as_u64()
     );
     assert!(followed.notes.is_empty(), "{:?}", followed.notes);
+
+    // What the wallet keeps between runs: the checked headers, checked again on loading; a
+    // changed byte is refused. Starting from them, a node's chain comes out the same, from
+    // a recheck depth inside the chain (only the newest headers fetched) or beyond it.
+    let kept = followed.chain().to_bytes();
+    let known = HeaderChain::from_bytes(&kept, &chain_spec, now(), "cache").expect("checks");
+    assert_eq!(known.tip().hash(), followed.chain().tip().hash());
+    let mut tampered = kept.clone();
+    tampered[kept.len() - 5] ^= 1;
+    assert!(HeaderChain::from_bytes(&tampered, &chain_spec, now(), "cache").is_err());
+    for recheck in [2, 100] {
+        let again = HeaderChain::fetch_after(&nodes[0], &chain_spec, now(), Some(&known), recheck)
+            .expect("a valid chain");
+        assert_eq!(again.tip().hash(), known.tip().hash());
+        assert_eq!(again.node, honest);
+    }
+    // A node behind the known chain is credited with its own chain only.
+    let behind = lying_server(honest.clone(), Lie::LighterChain);
+    let short = HeaderChain::fetch_after(
+        &NodeClient::new(&behind),
+        &chain_spec,
+        now(),
+        Some(&known),
+        2,
+    )
+    .expect("a valid, shorter chain");
+    assert_eq!(short.tip().height(), tip - 3);
 
     // A node that alters a balance, or proves an older root, is caught and named.
     for lie in [Lie::Balance, Lie::OlderRoot] {

@@ -32,7 +32,7 @@ use crate::report::{
     ExportReport, HistoryEntry, HistoryReport, ListEntry, ListReport, SendReport, VerifiedAt,
 };
 use crate::send::{self, SendRequest, WaitOptions, WaitProgress};
-use crate::verify::{Followed, ProvenAccount, DEFAULT_CONFIRMATIONS};
+use crate::verify::{Followed, HeaderChain, ProvenAccount, DEFAULT_CONFIRMATIONS};
 use crate::Error;
 
 /// How many dev accounts the dev chain funds (and `import-dev` derives).
@@ -420,7 +420,26 @@ impl App {
         let spec = self.chain_spec()?;
         let chain = ChainParams::from_spec(&spec);
         let nodes: Vec<NodeClient> = self.node_urls().map(NodeClient::new).collect();
-        let mut followed = Followed::fetch(&nodes, &spec, now_secs())?;
+        let now = now_secs();
+        // The headers checked on the last run, checked again (cheap: no network), so that
+        // only the newest are fetched.
+        let cache = self.wallet_dir.join(format!(
+            "headers-{}.bin",
+            &chain.genesis_hash.to_hex()[..16]
+        ));
+        let known = std::fs::read(&cache)
+            .ok()
+            .and_then(|bytes| HeaderChain::from_bytes(&bytes, &spec, now, "the cache").ok());
+        let mut followed = Followed::fetch_after(&nodes, &spec, now, known.as_ref())?;
+        let temporary = cache.with_extension("bin.tmp");
+        let saved = std::fs::write(&temporary, followed.chain().to_bytes())
+            .and_then(|()| std::fs::rename(&temporary, &cache));
+        if let Err(e) = saved {
+            followed.notes.push(format!(
+                "could not keep the checked headers in {}: {e}",
+                cache.display()
+            ));
+        }
         let mut proven = Vec::new();
         for account in keystore.accounts() {
             let address = account.address();

@@ -29,6 +29,10 @@ use crate::client::{ClientError, NodeClient};
 /// Headers asked for per call (the API's page).
 pub const HEADERS_PER_CALL: u32 = 2000;
 
+/// Headers below a known chain's tip fetched and checked again on the next run: a reorg up
+/// to this deep is followed from there, a deeper one from genesis.
+pub const RECHECK_DEPTH: u32 = 100;
+
 /// Confirmations a balance's block has by default: the tip's grandparent (the tip and its
 /// parent are the blocks most often replaced).
 pub const DEFAULT_CONFIRMATIONS: u32 = 3;
@@ -130,49 +134,129 @@ impl BlockIndex for HeaderChain {
 }
 
 impl HeaderChain {
+    /// A chain of the genesis of `spec` alone, credited to `node`.
+    fn genesis_only(node: &str, spec: &ChainSpec) -> HeaderChain {
+        let (genesis_block, _) = genesis(spec);
+        let genesis_entry = BlockIndexEntry::genesis(genesis_block.header, &spec.asert_params())
+            .expect("a checked chain spec's genesis bits decode");
+        HeaderChain {
+            node: node.to_string(),
+            heights: HashMap::from([(genesis_entry.hash(), 0)]),
+            entries: vec![genesis_entry],
+        }
+    }
+
     /// Fetches `client`'s best chain and checks every header from `spec`'s genesis, at `now`
     /// (Unix seconds; headers from the future end the chain where they start).
     pub fn fetch(client: &NodeClient, spec: &ChainSpec, now: u64) -> Result<Self, VerifyError> {
+        Self::fetch_after(client, spec, now, None, RECHECK_DEPTH)
+    }
+
+    /// [`HeaderChain::fetch`], starting from `known`, a chain checked before (the wallet's
+    /// cache): if the node's block `recheck` below `known`'s tip is `known`'s, only the
+    /// headers from there are fetched and checked; otherwise everything from genesis.
+    pub fn fetch_after(
+        client: &NodeClient,
+        spec: &ChainSpec,
+        now: u64,
+        known: Option<&HeaderChain>,
+        recheck: u32,
+    ) -> Result<Self, VerifyError> {
         let node = client.base_url().to_string();
-        let params = spec.asert_params();
-        let (genesis_block, _) = genesis(spec);
-        let genesis_entry = BlockIndexEntry::genesis(genesis_block.header, &params)
-            .expect("a checked chain spec's genesis bits decode");
-        let mut chain = HeaderChain {
-            node: node.clone(),
-            heights: HashMap::from([(genesis_entry.hash(), 0)]),
-            entries: vec![genesis_entry],
-        };
-        let mut from = 0u32;
-        loop {
-            let view =
-                client
-                    .headers(from, HEADERS_PER_CALL)
-                    .map_err(|error| VerifyError::Client {
-                        node: node.clone(),
-                        error,
-                    })?;
-            let mut headers = decode_headers(&node, &view.headers)?;
-            let served = headers.len();
-            if from == 0 {
-                let Some(first) = headers.first() else {
-                    return Err(garbled(&node, "no genesis header".into()));
-                };
-                if first.hash() != chain.entries[0].hash() {
-                    return Err(VerifyError::WrongGenesis {
-                        node,
-                        chain: spec.file.name.clone(),
-                        expected: chain.entries[0].hash().to_hex(),
-                        served: first.hash().to_hex(),
-                    });
+        if let Some(known) = known {
+            let anchor = known.tip().height().saturating_sub(recheck);
+            if anchor > 0 {
+                let headers = fetch_headers(client, anchor)?;
+                if headers.first().map(Header::hash) == known.at(anchor).map(|e| e.hash()) {
+                    let mut chain = known.prefix(anchor, &node);
+                    let served = headers.len();
+                    chain.follow(client, spec, now, &headers[1..], served)?;
+                    return Ok(chain);
                 }
-                headers.remove(0);
             }
-            if !chain.extend(&headers, spec, now)? || served < HEADERS_PER_CALL as usize {
-                return Ok(chain);
-            }
-            from = chain.tip().height() + 1;
         }
+        let mut chain = HeaderChain::genesis_only(&node, spec);
+        let mut headers = fetch_headers(client, 0)?;
+        let served = headers.len();
+        let Some(first) = headers.first() else {
+            return Err(garbled(&node, "no genesis header".into()));
+        };
+        if first.hash() != chain.entries[0].hash() {
+            return Err(VerifyError::WrongGenesis {
+                node,
+                chain: spec.file.name.clone(),
+                expected: chain.entries[0].hash().to_hex(),
+                served: first.hash().to_hex(),
+            });
+        }
+        headers.remove(0);
+        chain.follow(client, spec, now, &headers, served)?;
+        Ok(chain)
+    }
+
+    /// Checks and appends `headers` (a page of `served`, less any this chain already has),
+    /// then the node's next pages, until a short page or a header from the future.
+    fn follow(
+        &mut self,
+        client: &NodeClient,
+        spec: &ChainSpec,
+        now: u64,
+        headers: &[Header],
+        served: usize,
+    ) -> Result<(), VerifyError> {
+        let (mut headers, mut served) = (headers.to_vec(), served);
+        loop {
+            if !self.extend(&headers, spec, now)? || served < HEADERS_PER_CALL as usize {
+                return Ok(());
+            }
+            headers = fetch_headers(client, self.tip().height() + 1)?;
+            served = headers.len();
+        }
+    }
+
+    /// This chain up to `height`, credited to `node`.
+    fn prefix(&self, height: u32, node: &str) -> HeaderChain {
+        let entries = self.entries[..=height as usize].to_vec();
+        let heights = entries
+            .iter()
+            .map(|entry| (entry.hash(), entry.height()))
+            .collect();
+        HeaderChain {
+            node: node.to_string(),
+            entries,
+            heights,
+        }
+    }
+
+    /// The headers after genesis, 116 bytes each: what the wallet keeps between runs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.entries[1..]
+            .iter()
+            .flat_map(|entry| entry.header.to_bytes())
+            .collect()
+    }
+
+    /// A chain from [`HeaderChain::to_bytes`], checked again as if a node had served it,
+    /// credited to `name`.
+    pub fn from_bytes(
+        bytes: &[u8],
+        spec: &ChainSpec,
+        now: u64,
+        name: &str,
+    ) -> Result<HeaderChain, VerifyError> {
+        if !bytes.len().is_multiple_of(HEADER_SIZE) {
+            return Err(garbled(
+                name,
+                format!("{} bytes is not whole headers", bytes.len()),
+            ));
+        }
+        let headers: Vec<Header> = bytes
+            .chunks_exact(HEADER_SIZE)
+            .map(|chunk| Header::from_bytes(chunk.try_into().expect("exact chunks")))
+            .collect();
+        let mut chain = HeaderChain::genesis_only(name, spec);
+        chain.extend(&headers, spec, now)?;
+        Ok(chain)
     }
 
     /// Checks and appends `headers` (the next heights); `false` if checking stopped early at
@@ -258,6 +342,17 @@ fn garbled(node: &str, why: String) -> VerifyError {
     }
 }
 
+/// The node's best-chain headers from height `from`, one page.
+fn fetch_headers(client: &NodeClient, from: u32) -> Result<Vec<Header>, VerifyError> {
+    let view = client
+        .headers(from, HEADERS_PER_CALL)
+        .map_err(|error| VerifyError::Client {
+            node: client.base_url().to_string(),
+            error,
+        })?;
+    decode_headers(client.base_url(), &view.headers)
+}
+
 fn decode_headers(node: &str, hex_headers: &[String]) -> Result<Vec<Header>, VerifyError> {
     hex_headers
         .iter()
@@ -285,10 +380,21 @@ impl Followed {
     /// Fetches and checks every node's chain and follows the one with the most work (the
     /// first node's on a tie); an error only if no node gives a valid chain.
     pub fn fetch(nodes: &[NodeClient], spec: &ChainSpec, now: u64) -> Result<Self, VerifyError> {
+        Self::fetch_after(nodes, spec, now, None)
+    }
+
+    /// [`Followed::fetch`], each node's chain fetched after `known` (a chain checked before:
+    /// see [`HeaderChain::fetch_after`]).
+    pub fn fetch_after(
+        nodes: &[NodeClient],
+        spec: &ChainSpec,
+        now: u64,
+        known: Option<&HeaderChain>,
+    ) -> Result<Self, VerifyError> {
         let mut chains: Vec<HeaderChain> = Vec::new();
         let mut failures: Vec<VerifyError> = Vec::new();
         for client in nodes {
-            match HeaderChain::fetch(client, spec, now) {
+            match HeaderChain::fetch_after(client, spec, now, known, RECHECK_DEPTH) {
                 Ok(chain) => chains.push(chain),
                 Err(e) => failures.push(e),
             }
