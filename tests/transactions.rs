@@ -554,6 +554,7 @@ fn account_proofs_verify_against_the_headers_they_name() {
     let mut node = dir.start_node("node", &dir.path().join("node"), &spec, true);
     node.wait_for_height(4, CONFIRM);
     set_mining(&node, false);
+    node.wait_for_still_tip();
 
     // An account with rewards, a funded dev account, an address never used.
     let miner = spec.miner_address.clone();

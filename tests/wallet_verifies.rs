@@ -123,6 +123,7 @@ fn the_wallet_catches_lying_nodes_and_follows_an_honest_one() {
     let mut node = dir.start_node("node", &dir.path().join("node"), &spec, true);
     node.wait_for_height(8, Duration::from_secs(60));
     node.admin("/api/v1/admin/mining", &json!({ "enabled": false }));
+    node.wait_for_still_tip();
     let honest = node.url();
     let shown = spec.miner_address.clone();
     let address = Address::from_bech32(&shown, spec.spec.hrp()).unwrap();

@@ -622,6 +622,22 @@ impl Node {
         self.get("/api/v1/tip")
     }
 
+    /// Waits until the tip stays put for half a second (after mining is turned off, a block
+    /// already found may still arrive).
+    pub fn wait_for_still_tip(&self) -> Value {
+        let mut last = self.tip();
+        poll("a tip that stays put", Duration::from_secs(30), || {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = self.tip();
+            if now["hash"] == last["hash"] {
+                Ok(now)
+            } else {
+                last = now;
+                Err("the tip moved".to_string())
+            }
+        })
+    }
+
     /// `GET /api/v1/blocks/{id}`.
     pub fn block(&self, id: impl fmt::Display) -> Value {
         self.get(&format!("/api/v1/blocks/{id}"))
