@@ -35,6 +35,16 @@ use crate::send::{self, SendRequest, WaitOptions, WaitProgress};
 use crate::verify::{Followed, HeaderChain, ProvenAccount, DEFAULT_CONFIRMATIONS};
 use crate::Error;
 
+/// The wallet's accounts as proofs showed them ([`App::prove_accounts`]).
+struct Proven {
+    /// The chains the nodes serve, the followed one first.
+    followed: Followed,
+    /// The chain, as the spec the proofs were checked on writes it.
+    chain: ChainParams,
+    /// Each account's address as written, and what its proof showed (keystore order).
+    accounts: Vec<(String, ProvenAccount)>,
+}
+
 /// How many dev accounts the dev chain funds (and `import-dev` derives).
 pub const DEV_ACCOUNTS: u32 = 10;
 /// The node `--node` points at by default: a local node's HTTP API.
@@ -331,9 +341,9 @@ impl App {
         // Balances only from proofs: none shown if they do not check.
         let proven = match online {
             Some(_) => match self.prove_accounts(&keystore) {
-                Ok((followed, proven)) => {
-                    notes.extend(followed.notes);
-                    Some(proven)
+                Ok(proven) => {
+                    notes.extend(proven.followed.notes);
+                    Some(proven.accounts)
                 }
                 Err(e) => {
                     notes.push(format!("{e}; balances are not shown"));
@@ -347,7 +357,10 @@ impl App {
         for (position, account) in keystore.accounts().iter().enumerate() {
             let info = AddressInfo::new(account, &chain);
             let balance = proven.as_ref().map(|proven| {
-                let units = proven[position].account.map_or(0, |a| a.balance.as_units());
+                let units = proven[position]
+                    .1
+                    .account
+                    .map_or(0, |a| a.balance.as_units());
                 CoinAmount::from_units(units, &chain)
             });
             addresses.push(ListEntry {
@@ -370,14 +383,16 @@ impl App {
     /// Pending amounts are the first node's word, and said to be.
     pub fn balance(&self) -> Result<BalanceReport, Error> {
         let keystore = self.open()?;
-        let (followed, proven) = self.prove_accounts(&keystore)?;
-        let chain = ChainParams::from_spec(&self.chain_spec()?);
+        let Proven {
+            followed,
+            chain,
+            accounts,
+        } = self.prove_accounts(&keystore)?;
         let mut addresses = Vec::new();
         let (mut total, mut total_available) = (0u64, 0u64);
         // The mempool is no one's proof: the followed node's word.
         let follower = NodeClient::new(&followed.chain().node);
-        for (account, proven) in keystore.accounts().iter().zip(&proven) {
-            let shown = chain.address_string(&account.address());
+        for (account, (shown, proven)) in keystore.accounts().iter().zip(accounts) {
             let balance = proven.account.map_or(0, |a| a.balance.as_units());
             let pending = follower.account(&shown)?;
             let available = balance.saturating_sub(pending.pending_outgoing);
@@ -392,12 +407,12 @@ impl App {
                 available: CoinAmount::from_units(available, &chain),
             });
         }
-        let block = followed.proof_block(self.confirmations);
+        let (block, confirmations) = followed.proof_block(self.confirmations);
         let tip_height = followed.chain().tip().height();
         let verified = VerifiedAt {
             height: block.height(),
             hash: block.hash().to_hex(),
-            confirmations: tip_height - block.height() + 1,
+            confirmations,
             tip_height,
             followed_node: followed.chain().node.clone(),
             nodes: self.node_urls().count(),
@@ -416,7 +431,7 @@ impl App {
 
     /// Every account of the wallet, proven [`App::confirmations`] deep on the heaviest valid
     /// header chain among the nodes (in the keystore's order).
-    fn prove_accounts(&self, keystore: &Keystore) -> Result<(Followed, Vec<ProvenAccount>), Error> {
+    fn prove_accounts(&self, keystore: &Keystore) -> Result<Proven, Error> {
         let spec = self.chain_spec()?;
         let chain = ChainParams::from_spec(&spec);
         let nodes: Vec<NodeClient> = self.node_urls().map(NodeClient::new).collect();
@@ -440,13 +455,18 @@ impl App {
                 cache.display()
             ));
         }
-        let mut proven = Vec::new();
+        let mut accounts = Vec::new();
         for account in keystore.accounts() {
             let address = account.address();
             let shown = chain.address_string(&address);
-            proven.push(followed.prove(&nodes, &address, &shown, self.confirmations)?);
+            let proven = followed.prove(&nodes, &address, &shown, self.confirmations)?;
+            accounts.push((shown, proven));
         }
-        Ok((followed, proven))
+        Ok(Proven {
+            followed,
+            chain,
+            accounts,
+        })
     }
 
     /// The chain balances are verified on: `--chain-spec`, else the embedded dev chain.

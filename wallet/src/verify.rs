@@ -357,13 +357,9 @@ fn decode_headers(node: &str, hex_headers: &[String]) -> Result<Vec<Header>, Ver
     hex_headers
         .iter()
         .map(|text| {
-            let bytes: [u8; HEADER_SIZE] = hex::decode(text)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| {
+            Header::from_hex(text).ok_or_else(|| {
                 garbled(node, format!("{text:?} is not a {HEADER_SIZE}-byte header"))
-            })?;
-            Ok(Header::from_bytes(&bytes))
+            })
         })
         .collect()
 }
@@ -459,12 +455,13 @@ impl Followed {
         &self.chains[0]
     }
 
-    /// The block a balance is proven at: `confirmations` deep under the followed tip (at
-    /// least 1), or genesis if the chain is shorter.
-    pub fn proof_block(&self, confirmations: u32) -> &BlockIndexEntry {
+    /// The block a balance is proven at, `confirmations` deep under the followed tip (at
+    /// least 1) or genesis if the chain is shorter, and the confirmations it has.
+    pub fn proof_block(&self, confirmations: u32) -> (&BlockIndexEntry, u32) {
         let tip = self.chain().tip().height();
         let height = tip.saturating_sub(confirmations.max(1) - 1);
-        self.chain().at(height).expect("at most the tip's height")
+        let block = self.chain().at(height).expect("at most the tip's height");
+        (block, tip - height + 1)
     }
 
     /// The account at `address` (written `shown` for messages) at the block `confirmations`
@@ -478,9 +475,8 @@ impl Followed {
         shown: &str,
         confirmations: u32,
     ) -> Result<ProvenAccount, VerifyError> {
-        let block = self.proof_block(confirmations).clone();
+        let (block, confirmations) = self.proof_block(confirmations);
         let (height, hash) = (block.height(), block.hash());
-        let tip_height = self.chain().tip().height();
         let mut failures: Vec<VerifyError> = Vec::new();
         let holders: Vec<String> = self
             .chains
@@ -506,7 +502,7 @@ impl Followed {
                         account,
                         height,
                         hash,
-                        confirmations: tip_height - height + 1,
+                        confirmations,
                         node,
                     });
                 }

@@ -275,7 +275,7 @@ fn route(method: &str, path: &str, body: &[u8], state: &Mutex<FakeState>) -> (u1
             (
                 200,
                 json!({"from": 0, "tip_height": 0,
-                       "headers": [hex::encode(block.header.to_bytes())]}),
+                       "headers": [block.header.to_hex()]}),
             )
         }
         ("GET", ["api", "v1", "accounts", address, "proof"]) => {
@@ -288,7 +288,7 @@ fn route(method: &str, path: &str, body: &[u8], state: &Mutex<FakeState>) -> (u1
             (
                 200,
                 json!({"address": address, "block_hash": block.header.hash().to_hex(),
-                       "height": 0, "header": hex::encode(block.header.to_bytes()),
+                       "height": 0, "header": block.header.to_hex(),
                        "state_root": block.header.state_root.to_hex(), "account": null,
                        "proof": proof.to_view()}),
             )

@@ -85,6 +85,17 @@ impl Header {
         }
     }
 
+    /// [`Header::to_bytes`] as lowercase hex: how the API serves a header.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.to_bytes())
+    }
+
+    /// A header from [`Header::to_hex`]'s form; `None` unless it is exactly 116 bytes of hex.
+    pub fn from_hex(text: &str) -> Option<Header> {
+        let bytes: [u8; HEADER_SIZE] = hex::decode(text).ok()?.try_into().ok()?;
+        Some(Header::from_bytes(&bytes))
+    }
+
     /// The block hash: double SHA-256 of [`Header::to_bytes`].
     pub fn hash(&self) -> BlockHash {
         BlockHash(sha256d(&self.to_bytes()))

@@ -317,13 +317,9 @@ pub fn verify_served(
     header_hex: &str,
     trusted: &BlockHash,
 ) -> Result<(Header, Option<Account>), ProofError> {
-    let bytes: [u8; HEADER_SIZE] = hex::decode(header_hex)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            ProofError::Malformed(format!("the header is not {HEADER_SIZE} bytes of hex"))
-        })?;
-    let header = Header::from_bytes(&bytes);
+    let header = Header::from_hex(header_hex).ok_or_else(|| {
+        ProofError::Malformed(format!("the header is not {HEADER_SIZE} bytes of hex"))
+    })?;
     if header.hash() != *trusted {
         return Err(ProofError::HeaderMismatch {
             expected: trusted.to_hex(),

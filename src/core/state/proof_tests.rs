@@ -5,7 +5,7 @@ use super::*;
 use crate::core::primitives::target::CompactTarget;
 use crate::core::primitives::{BlockHash, MerkleRoot};
 use crate::core::state::memory::MemoryState;
-use crate::core::state::smt::{prove, update_root};
+use crate::core::state::smt::{prove, test_address, update_root};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -14,20 +14,6 @@ fn account(balance: u64, nonce: u64) -> Account {
         balance: Amount::from_units(balance),
         nonce,
     }
-}
-
-/// An address from two bytes: crowded in the top bits (`crowded`) or spread, so that paths
-/// share long prefixes and end in empty subtrees and other leaves.
-fn address(key: [u8; 2], crowded: bool) -> Address {
-    let mut bytes = [0u8; 32];
-    if crowded {
-        bytes[0] = key[0] & 0x03;
-        bytes[1] = key[1];
-    } else {
-        bytes[0] = key[0];
-        bytes[1] = key[1] & 0x0f;
-    }
-    Address(bytes)
 }
 
 /// A tree of `accounts`, and its root.
@@ -90,7 +76,7 @@ proptest! {
     ) {
         let accounts: BTreeMap<Address, Account> = keys
             .iter()
-            .map(|(k, (b, n))| (address(*k, crowded), account(*b, *n)))
+            .map(|(k, (b, n))| (test_address(*k, crowded), account(*b, *n)))
             .collect();
         let (state, root) = tree(&accounts);
         // An older state: the same accounts but the first one's balance moved.
@@ -103,8 +89,8 @@ proptest! {
         let questions = accounts
             .keys()
             .copied()
-            .chain(asked.iter().map(|k| address(*k, crowded)))
-            .chain(asked.iter().map(|k| address(*k, !crowded)));
+            .chain(asked.iter().map(|k| test_address(*k, crowded)))
+            .chain(asked.iter().map(|k| test_address(*k, !crowded)));
         for asked in questions {
             let expected = accounts.get(&asked).copied();
             let proof = prove(&state, root.0, &asked).unwrap();
@@ -114,7 +100,7 @@ proptest! {
             let json = serde_json::to_string(&view).unwrap();
             let decoded = AccountProof::from_view(&serde_json::from_str(&json).unwrap()).unwrap();
             prop_assert_eq!(&decoded, &proof);
-            let header_hex = hex::encode(header.to_bytes());
+            let header_hex = header.to_hex();
             prop_assert_eq!(
                 verify_served(&view, &asked, &header_hex, &header.hash()).map(|(_, a)| a),
                 Ok(expected)
@@ -122,7 +108,7 @@ proptest! {
             // Another root (an older state), or another block's header, fails.
             if older_root != root {
                 prop_assert!(is_mismatch(proof.verify(&asked, &older_root)));
-                let other_header = hex::encode(header_with(older_root).to_bytes());
+                let other_header = header_with(older_root).to_hex();
                 let served = verify_served(&view, &asked, &other_header, &header.hash());
                 let header_caught = matches!(served, Err(ProofError::HeaderMismatch { .. }));
                 prop_assert!(header_caught);

@@ -20,7 +20,8 @@
 //! page, unless its subtree is small: then it stays in this page too (a page of two or three
 //! nodes would cost the store a record of its own). A page is stored under its top node's
 //! hash: content addressed and never overwritten, so every earlier root stays readable and
-//! undoing a block is returning to its parent's root. (An internal node's hash fixes its depth, so it fixes the page's extent.)
+//! undoing a block is returning to its parent's root. (An internal node's hash fixes its
+//! depth, so it fixes the page's extent.)
 //!
 //! Why pages: a block that touches `k` of `n` accounts creates about `k * log2(n / k)` new
 //! nodes, and the store pays a fixed cost per record it writes (about 8 µs in sled, whatever
@@ -826,6 +827,22 @@ fn build_subtree(
     Ok(work.store_internal(left, right, right_new_nodes, None))
 }
 
+/// A test address from two bytes that makes paths share long prefixes: `crowded`, four
+/// subtrees at depth 8 that grow from a few nodes (kept in the root page) past a page's worth
+/// (pages of their own); else spread over the top of the tree.
+#[cfg(test)]
+pub(crate) fn test_address(key: [u8; 2], crowded: bool) -> Address {
+    let mut bytes = [0u8; 32];
+    if crowded {
+        bytes[0] = key[0] & 0x03;
+        bytes[1] = key[1];
+    } else {
+        bytes[0] = key[0];
+        bytes[1] = key[1] & 0x0f;
+    }
+    Address(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -874,19 +891,7 @@ mod tests {
                 // Two-byte keys spread over the top of the tree force deep shared prefixes.
                 let updates: Vec<(Address, Account)> = batch
                     .into_iter()
-                    .map(|(k, (b, n))| {
-                        // Crowded: four subtrees at depth 8 that grow from a few nodes
-                        // (kept in the root page) past a page's worth (pages of their own).
-                        let mut bytes = [0u8; 32];
-                        if crowded {
-                            bytes[0] = k[0] & 0x03;
-                            bytes[1] = k[1];
-                        } else {
-                            bytes[0] = k[0];
-                            bytes[1] = k[1] & 0x0f;
-                        }
-                        (Address(bytes), account(b, n))
-                    })
+                    .map(|(k, (b, n))| (test_address(k, crowded), account(b, n)))
                     .collect::<BTreeMap<_, _>>()
                     .into_iter()
                     .collect();

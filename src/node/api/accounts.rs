@@ -3,7 +3,7 @@
 //! opaque cursor, and pending transfers on the first page) and
 //! `GET /api/v1/accounts/{address}/proof[?block=HEIGHT|HASH]` (the account, or its absence,
 //! proven against a best-chain block's state root).
-use super::chain::{parse_block_id, BlockId};
+use super::chain::{find_entry, parse_block_id};
 use super::views::{
     AccountProofView, AccountStateView, AccountView, HistoryEntryView, HistoryView, TransferView,
 };
@@ -74,24 +74,16 @@ pub(crate) fn proof_view(
     let store = &state.store;
     let entry = match block.map(parse_block_id).transpose()? {
         None => store.tip()?,
-        Some(id) => {
-            let hash = match id {
-                BlockId::Hash(hash) => hash,
-                BlockId::Height(height) => store.hash_at_height(height)?.ok_or_else(|| {
-                    ApiError::NotFound(format!("no best-chain block at height {height}"))
-                })?,
-            };
-            let entry = store
-                .index_entry(&hash)?
-                .ok_or_else(|| ApiError::NotFound(format!("no block with hash {hash}")))?;
-            if !store.is_on_best_chain(&entry)? {
+        Some(id) => match find_entry(state, id)? {
+            (entry, true) => entry,
+            (entry, false) => {
                 return Err(ApiError::NotFound(format!(
-                    "block {hash} is not on this node's best chain: proofs are served against \
-                     best-chain blocks only"
-                )));
+                    "block {} is not on this node's best chain: proofs are served against \
+                     best-chain blocks only",
+                    entry.hash()
+                )))
             }
-            entry
-        }
+        },
     };
     let root = entry.header.state_root;
     let proof = store.account_proof(root.0, &address_parsed)?;
@@ -106,7 +98,7 @@ pub(crate) fn proof_view(
         address: address.trim().to_string(),
         block_hash: entry.hash().to_hex(),
         height: entry.height(),
-        header: hex::encode(entry.header.to_bytes()),
+        header: entry.header.to_hex(),
         state_root: root.to_hex(),
         account,
         proof: proof.to_view(),

@@ -151,7 +151,7 @@ pub(super) async fn headers(
         let entry = state.store.index_entry(&hash)?.ok_or_else(|| {
             ApiError::Internal(format!("best-chain block {hash} has no index entry"))
         })?;
-        headers.push(hex::encode(entry.header.to_bytes()));
+        headers.push(entry.header.to_hex());
     }
     Ok(Json(HeadersView {
         from,
@@ -209,8 +209,12 @@ pub(crate) struct FoundBlock {
     pub next_hash: Option<String>,
 }
 
-/// The block `id` names (`404` if the node has none).
-pub(crate) fn find_block(state: &ApiState, id: BlockId) -> Result<FoundBlock, ApiError> {
+/// The index entry of the block `id` names, and whether it is on the best chain (`404` if
+/// the node has none).
+pub(crate) fn find_entry(
+    state: &ApiState,
+    id: BlockId,
+) -> Result<(BlockIndexEntry, bool), ApiError> {
     let store = &state.store;
     let hash = match id {
         BlockId::Hash(hash) => hash,
@@ -218,11 +222,22 @@ pub(crate) fn find_block(state: &ApiState, id: BlockId) -> Result<FoundBlock, Ap
             .hash_at_height(height)?
             .ok_or_else(|| ApiError::NotFound(format!("no block at height {height}")))?,
     };
-    let not_found = || ApiError::NotFound(format!("no block with hash {hash}"));
-    let block = store.block(&hash)?.ok_or_else(not_found)?;
-    let entry = store.index_entry(&hash)?.ok_or_else(not_found)?;
-    let tip = store.tip()?;
+    let entry = store
+        .index_entry(&hash)?
+        .ok_or_else(|| ApiError::NotFound(format!("no block with hash {hash}")))?;
     let best_chain = store.is_on_best_chain(&entry)?;
+    Ok((entry, best_chain))
+}
+
+/// The block `id` names (`404` if the node has none).
+pub(crate) fn find_block(state: &ApiState, id: BlockId) -> Result<FoundBlock, ApiError> {
+    let store = &state.store;
+    let (entry, best_chain) = find_entry(state, id)?;
+    let hash = entry.hash();
+    let block = store
+        .block(&hash)?
+        .ok_or_else(|| ApiError::NotFound(format!("no block with hash {hash}")))?;
+    let tip = store.tip()?;
     let next_hash = if best_chain {
         store
             .hash_at_height(entry.height() + 1)?
