@@ -700,6 +700,17 @@ impl ChainStore for TimedStore {
         self.inner.store_invalid(hash, reason)
     }
 
+    fn store_state_pages(
+        &mut self,
+        pages: &[(Hash256, std::sync::Arc<SmtPage>)],
+    ) -> Result<(), ChainError> {
+        self.inner.store_state_pages(pages)
+    }
+
+    fn adopt_snapshot(&mut self, entries: &[BlockIndexEntry]) -> Result<(), ChainError> {
+        ChainStore::adopt_snapshot(&mut self.inner, entries)
+    }
+
     fn connect_block(
         &mut self,
         block: &Block,

@@ -280,6 +280,14 @@ pub struct InfoView {
     pub peers: usize,
     /// Whether the node is downloading blocks.
     pub syncing: bool,
+    /// Snapshot sync's progress while it fetches the state of a block (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_fetch: Option<SnapshotFetchView>,
+    /// For a node bootstrapped by snapshot: the height of the block whose state it fetched.
+    /// Blocks at or below it were not downloaded, and the transfer index and address
+    /// histories start above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_height: Option<u32>,
     /// Height up to which transfers and address histories are indexed: `height` once the
     /// index has caught up, lower for a while after sync (a transfer or history item in a
     /// block above it is not found yet).
@@ -290,6 +298,23 @@ pub struct InfoView {
     pub min_fee_rate: u64,
     /// Longest memo.
     pub max_memo_bytes: usize,
+}
+
+/// Snapshot sync's progress (see `GET /api/v1/info`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotFetchView {
+    /// The height of the block whose state is fetched.
+    pub pivot_height: u32,
+    /// Accounts fetched so far.
+    pub accounts: u64,
+    /// Pages fetched and checked.
+    pub pages_fetched: u64,
+    /// Pages found already stored.
+    pub pages_held: u64,
+    /// Pages known to be still needed (those below them are not known yet).
+    pub pages_left: u64,
+    /// Pages fetched per second since the report before.
+    pub pages_per_sec: Option<f64>,
 }
 
 /// `POST /api/v1/transactions` body: a signed transfer.

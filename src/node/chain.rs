@@ -1,12 +1,15 @@
 //! The chain on disk: the core chain manager over the sled store, and the full replay
-//! check behind `cairn verify`.
+//! check behind `cairn verify` (from genesis, or for a node bootstrapped by snapshot, the
+//! headers up to the snapshot's block and the blocks after it from its state).
 pub use crate::core::chain::manager::{self, BlockOutcome, SubmitError};
-use crate::core::chain::{check_child, BlockIndexEntry, ChainError, ChildError};
+use crate::core::chain::{check_child, child_context, BlockIndexEntry, ChainError, ChildError};
 use crate::core::consensus::genesis::genesis;
-use crate::core::consensus::validation::check_state;
+use crate::core::consensus::validation::{check_header, check_state};
 use crate::core::consensus::{BlockError, ChainSpec};
 use crate::core::primitives::{Block, BlockHash};
 use crate::core::state::memory::MemoryState;
+use crate::core::state::pages::{pages_below, PageTop};
+use crate::core::state::{all_accounts, StateView, EMPTY_ROOT};
 use crate::node::store::{Store, StoreError, TxLocation};
 use std::path::Path;
 
@@ -30,6 +33,9 @@ pub struct VerifyReport {
     pub tip: BlockHash,
     /// Accounts compared.
     pub accounts: usize,
+    /// For a store bootstrapped by snapshot: the snapshot's height (headers were checked up
+    /// to it, blocks replayed from its state after it).
+    pub snapshot_height: Option<u32>,
 }
 
 /// Why a full check failed.
@@ -82,7 +88,20 @@ pub fn verify_best_chain(
     state.apply_change(&change);
     let mut parent = BlockIndexEntry::genesis(genesis_block.header, &spec.asert_params())
         .map_err(|e| VerifyError::StateMismatch(e.to_string()))?;
-    for height in 1..=tip.height() {
+    let mut first = 1;
+    let snapshot = store.snapshot_base()?;
+    if let Some(base) = &snapshot {
+        parent = verify_headers_to(store, spec, parent, base.height, &mut progress)?;
+        if parent.hash() != base.hash {
+            return Err(VerifyError::StateMismatch(format!(
+                "the best chain at the snapshot's height {} is not the snapshot's block",
+                base.height
+            )));
+        }
+        state = snapshot_state(store, &parent)?;
+        first = base.height + 1;
+    }
+    for height in first..=tip.height() {
         let hash = store.hash_at_height(height)?.ok_or_else(|| {
             VerifyError::StateMismatch(format!("no best-chain block at height {height}"))
         })?;
@@ -144,7 +163,86 @@ pub fn verify_best_chain(
         height: tip.height(),
         tip: tip.hash(),
         accounts: replayed.len(),
+        snapshot_height: snapshot.map(|base| base.height),
     })
+}
+
+/// A store bootstrapped by snapshot holds headers, not blocks, up to the snapshot's block:
+/// checks each of them against its parent (height, time, bits, proof of work, chain work)
+/// from `genesis` up to `height`, and returns the entry there.
+fn verify_headers_to(
+    store: &Store,
+    spec: &ChainSpec,
+    genesis: BlockIndexEntry,
+    height: u32,
+    progress: &mut impl FnMut(u32, u32),
+) -> Result<BlockIndexEntry, VerifyError> {
+    let mut parent = genesis;
+    for at in 1..=height {
+        let hash = store.hash_at_height(at)?.ok_or_else(|| {
+            VerifyError::StateMismatch(format!("no best-chain block at height {at}"))
+        })?;
+        let stored = store.index_entry(&hash)?.ok_or(ChainError::Missing(hash))?;
+        let invalid = |error| VerifyError::InvalidBlock {
+            height: at,
+            hash,
+            error,
+        };
+        if stored.header.prev_hash != parent.hash() {
+            return Err(VerifyError::StateMismatch(format!(
+                "header {at} does not link to header {}",
+                at - 1
+            )));
+        }
+        let context = child_context(store, &parent, spec)?;
+        check_header(&stored.header, &context, u64::MAX / 2, spec).map_err(invalid)?;
+        let entry = parent
+            .child(stored.header, &spec.asert_params())
+            .map_err(|e| VerifyError::StateMismatch(e.to_string()))?;
+        if stored.chain_work != entry.chain_work || stored.asert_clock != entry.asert_clock {
+            return Err(VerifyError::StateMismatch(format!(
+                "stored chain work or schedule clock of header {at} is wrong"
+            )));
+        }
+        parent = entry;
+        if at % 1000 == 0 {
+            progress(at, height);
+        }
+    }
+    Ok(parent)
+}
+
+/// The state under the snapshot block `base`'s root, read from the store into memory: every
+/// page (each node is found by its hash, so a changed node is a missing one) and every
+/// account.
+fn snapshot_state(store: &Store, base: &BlockIndexEntry) -> Result<MemoryState, VerifyError> {
+    let root = *base.header.state_root.as_bytes();
+    let mut state = MemoryState::default();
+    let mut pending = vec![PageTop::root(root)];
+    if root == EMPTY_ROOT {
+        pending.clear();
+    }
+    while let Some(top) = pending.pop() {
+        let page = store
+            .smt_page(&top.hash)
+            .map_err(|e| VerifyError::StateMismatch(format!("the snapshot's state tree: {e}")))?;
+        let page = page.ok_or_else(|| {
+            VerifyError::StateMismatch(format!(
+                "the snapshot's state tree lacks page {}",
+                hex::encode(top.hash)
+            ))
+        })?;
+        pending.extend(
+            pages_below(&page, &top).map_err(|e| {
+                VerifyError::StateMismatch(format!("the snapshot's state tree: {e}"))
+            })?,
+        );
+        state.insert_pages([(top.hash, page)]);
+    }
+    let accounts = all_accounts(&state, root)
+        .map_err(|e| VerifyError::StateMismatch(format!("the snapshot's state tree: {e}")))?;
+    state.accounts = accounts.into_iter().collect();
+    Ok(state)
 }
 
 /// Checks that the transfer index finds every transfer of `block` (at `height`) where it

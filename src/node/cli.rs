@@ -13,6 +13,7 @@ use crate::node::chain::verify_best_chain;
 use crate::node::cookie::{AdminToken, COOKIE_FILE};
 use crate::node::net::{BlockRelay, Multiaddr};
 use crate::node::store::Store;
+use crate::node::SyncMode;
 use crate::node::{ExplorerPlacement, MiningConfig, NetworkConfig, NodeConfig};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -181,6 +182,16 @@ pub struct NodeArgs {
     /// it takes both from peers.
     #[arg(long, value_enum, value_name = "FORM", default_value_t = BlockRelay::Compact)]
     pub block_relay: BlockRelay,
+    /// How a fresh node syncs: `snapshot` takes every header, then the state of the block
+    /// --snapshot-depth below the most-work header tip from peers (each part checked against
+    /// that block's state root), then every block after it in full; `full` validates every
+    /// block from genesis; `auto` takes a snapshot when the chain is at least 10,000 blocks
+    /// long.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = SyncMode::Auto)]
+    pub sync: SyncMode,
+    /// How deep below the most-work header tip a snapshot's block is.
+    #[arg(long, value_name = "BLOCKS", default_value_t = crate::node::DEFAULT_SNAPSHOT_DEPTH)]
+    pub snapshot_depth: u32,
     /// The mempool's fee floor, in base units per byte of a transfer.
     #[arg(long, value_name = "UNITS", default_value_t = MempoolConfig::default().min_fee_rate)]
     pub min_fee_rate: u64,
@@ -358,10 +369,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("verified {height} of {of} blocks");
             })
             .context("the stored chain failed verification")?;
-            println!(
-                "ok: {} blocks from genesis to {} verified, {} accounts match the replay",
-                report.height, report.tip, report.accounts
-            );
+            match report.snapshot_height {
+                None => println!(
+                    "ok: {} blocks from genesis to {} verified, {} accounts match the replay",
+                    report.height, report.tip, report.accounts
+                ),
+                Some(base) => println!(
+                    "ok: bootstrapped by snapshot at height {base}: headers from genesis to it verified, its state read in full, and {} blocks after it to {} verified; {} accounts match the replay",
+                    report.height - base,
+                    report.tip,
+                    report.accounts
+                ),
+            }
             Ok(())
         }
     }
@@ -489,6 +508,7 @@ fn network_config(args: &NodeArgs, spec: &ChainSpec) -> anyhow::Result<NetworkCo
         max_peers: args.max_peers,
         ban_secs: args.ban_secs,
         block_relay: args.block_relay,
+        snapshot: args.sync.snapshot_config(args.snapshot_depth),
     })
 }
 

@@ -25,6 +25,7 @@ use crate::core::protocol::peers::Misbehavior;
 use crate::core::storage::StorageFailure;
 use crate::core::views::{
     BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
+    SnapshotFetchView,
 };
 use crate::node::chain::ChainManager;
 use crate::node::clock::{unix_now, unix_now_ms};
@@ -195,6 +196,8 @@ pub struct Driver {
     last_store_retry: Instant,
     /// When the index stage last said how far it is.
     last_index_report: Instant,
+    /// The last snapshot progress report: when, and how many pages were fetched by then.
+    last_snapshot_report: Option<(Instant, u64)>,
     /// The mempool's write-ahead journal, on its own thread.
     journal: JournalWriter<AwaitingDurable>,
     /// Submissions the logic has not answered yet, by id.
@@ -258,6 +261,7 @@ impl Driver {
             health: StoreHealth::Writable,
             last_store_retry: Instant::now(),
             last_index_report: Instant::now(),
+            last_snapshot_report: None,
             journal,
             submissions: BTreeMap::new(),
             next_submission: 1,
@@ -762,6 +766,17 @@ impl Driver {
                             tip.chain_work
                         );
                     }
+                    TipSource::Snapshot => {
+                        if let Ok(mut view) = self.shared.snapshot.write() {
+                            *view = None;
+                        }
+                        tracing::info!(
+                            target: "cairn::sync",
+                            "snapshot adopted: the state of block {} at height {} is complete and checked against its state root; syncing the blocks after it in full",
+                            tip.hash(),
+                            tip.height()
+                        )
+                    }
                     TipSource::Gossip if reorg.is_none() => tracing::info!(
                         target: "cairn::chain",
                         "new tip {} at height {} from the network",
@@ -791,6 +806,61 @@ impl Driver {
                     target: "cairn::sync",
                     "syncing: height {height} of {target_height}, {blocks_per_sec:.1} blocks/s, about {left} left"
                 );
+            }
+            Action::SnapshotStarted {
+                pivot,
+                header_height,
+            } => tracing::info!(
+                target: "cairn::sync",
+                "snapshot sync: headers checked to height {header_height}; fetching the state of block {} at height {} from peers",
+                pivot.hash(),
+                pivot.height()
+            ),
+            Action::SnapshotProgress {
+                pivot_height,
+                progress,
+            } => {
+                let now = Instant::now();
+                let pages_per_sec = self.last_snapshot_report.map(|(at, pages)| {
+                    progress.pages_fetched.saturating_sub(pages) as f64
+                        / now.duration_since(at).as_secs_f64().max(0.001)
+                });
+                self.last_snapshot_report = Some((now, progress.pages_fetched));
+                // Pages below those still wanted are not known yet: the time left is a floor.
+                let left = match pages_per_sec {
+                    Some(rate) if rate > 0.0 => format!(
+                        ", {rate:.0} pages/s, at least {} left",
+                        format_duration((progress.pages_left as f64 / rate).ceil() as u64)
+                    ),
+                    _ => String::new(),
+                };
+                tracing::info!(
+                    target: "cairn::sync",
+                    "snapshot sync: state of block {pivot_height}: {} accounts in {} pages fetched ({} held already), {} pages known to be left{left}",
+                    progress.accounts,
+                    progress.pages_fetched,
+                    progress.pages_held,
+                    progress.pages_left
+                );
+                if let Ok(mut view) = self.shared.snapshot.write() {
+                    *view = Some(SnapshotFetchView {
+                        pivot_height,
+                        accounts: progress.accounts,
+                        pages_fetched: progress.pages_fetched,
+                        pages_held: progress.pages_held,
+                        pages_left: progress.pages_left,
+                        pages_per_sec,
+                    });
+                }
+            }
+            Action::SnapshotAbandoned { reason } => {
+                if let Ok(mut view) = self.shared.snapshot.write() {
+                    *view = None;
+                }
+                tracing::warn!(
+                    target: "cairn::sync",
+                    "snapshot sync given up ({reason}): syncing every block instead"
+                )
             }
             Action::StoreFailed(e) => self.store_failed(e.into()),
             Action::Continue => self.continue_sync = true,

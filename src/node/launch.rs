@@ -238,6 +238,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             ban_duration_secs: config.network.ban_secs,
             ..Default::default()
         },
+        snapshot: config.network.snapshot,
         ..ProtocolConfig::default()
     };
     let protocol = Protocol::new(protocol_config, bans.clone());
@@ -285,6 +286,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         peers: Arc::new(RwLock::new(api::views::PeersView::default())),
         mining: Arc::new(RwLock::new(api::views::MiningView::default())),
         syncing: Arc::new(AtomicBool::new(false)),
+        snapshot: Arc::new(RwLock::new(None)),
         health: Arc::new(RwLock::new(api::views::HealthView::default())),
     };
     let handle_shared = shared.clone();

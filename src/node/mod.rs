@@ -38,6 +38,7 @@ pub mod threads;
 use crate::core::consensus::ChainSpec;
 use crate::core::mempool::{Mempool, MempoolConfig};
 use crate::core::primitives::Address;
+use crate::core::protocol::machine::SnapshotConfig;
 pub use launch::{launch, NodeHandle};
 use net::{BlockRelay, Multiaddr};
 use std::net::SocketAddr;
@@ -64,6 +65,8 @@ pub struct NodeShared {
     pub mining: Arc<RwLock<api::views::MiningView>>,
     /// Whether sync is downloading blocks.
     pub syncing: Arc<AtomicBool>,
+    /// Snapshot sync's last progress report, while it fetches state.
+    pub snapshot: Arc<RwLock<Option<crate::core::views::SnapshotFetchView>>>,
     /// Whether the store writes (`GET /api/v1/health`).
     pub health: Arc<RwLock<api::views::HealthView>>,
 }
@@ -124,7 +127,46 @@ pub struct NetworkConfig {
     pub ban_secs: u64,
     /// How mined blocks are announced.
     pub block_relay: BlockRelay,
+    /// How a fresh node syncs: by snapshot, and when (`None`: every block in full).
+    pub snapshot: Option<SnapshotConfig>,
 }
+
+/// How a fresh node syncs (`--sync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// By snapshot when the chain is at least `DEFAULT_SNAPSHOT_MIN_BLOCKS` long, else in
+    /// full.
+    #[default]
+    Auto,
+    /// Every block, validated from genesis.
+    Full,
+    /// By snapshot whenever the chain is longer than the snapshot depth.
+    Snapshot,
+}
+
+impl SyncMode {
+    /// The network logic's snapshot setting for this mode, with the pivot `depth` blocks
+    /// below the most-work header tip.
+    pub fn snapshot_config(self, depth: u32) -> Option<SnapshotConfig> {
+        match self {
+            SyncMode::Full => None,
+            SyncMode::Auto => Some(SnapshotConfig {
+                depth,
+                min_blocks: DEFAULT_SNAPSHOT_MIN_BLOCKS.max(depth.saturating_add(1)),
+            }),
+            SyncMode::Snapshot => Some(SnapshotConfig {
+                depth,
+                min_blocks: depth.saturating_add(1),
+            }),
+        }
+    }
+}
+
+/// Default of `--snapshot-depth`: the pivot of a snapshot is this many blocks below the
+/// most-work header tip (a reorg deeper than this would leave a snapshot node stuck).
+pub const DEFAULT_SNAPSHOT_DEPTH: u32 = 128;
+/// Under `--sync auto`, a chain at least this many blocks ahead is synced by snapshot.
+pub const DEFAULT_SNAPSHOT_MIN_BLOCKS: u32 = 10_000;
 
 /// Default of `--max-peers`.
 pub const DEFAULT_MAX_PEERS: u32 = 64;
@@ -150,6 +192,7 @@ impl NodeConfig {
                 max_peers: DEFAULT_MAX_PEERS,
                 ban_secs: DEFAULT_BAN_SECS,
                 block_relay: BlockRelay::Compact,
+                snapshot: SyncMode::Auto.snapshot_config(DEFAULT_SNAPSHOT_DEPTH),
             },
             mempool: MempoolConfig::default(),
             allow_hosts: Vec::new(),

@@ -1567,7 +1567,11 @@ impl Sim {
                             self.report.deepest_reorg.max(reorg.disconnected);
                     }
                 }
-                Action::MinedStale { .. } | Action::Progress { .. } => {}
+                Action::MinedStale { .. }
+                | Action::Progress { .. }
+                | Action::SnapshotStarted { .. }
+                | Action::SnapshotProgress { .. }
+                | Action::SnapshotAbandoned { .. } => {}
                 Action::StoreFailed(e) => panic!("memory store failed: {e}"),
                 Action::Continue => self.schedule(self.now_ms, i, i, 0, Payload::Continue),
             }

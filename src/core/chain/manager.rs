@@ -23,9 +23,9 @@ use super::{
 use crate::core::consensus::apply::{check_chain_ids, check_transfer_signatures};
 use crate::core::consensus::validation::check_state_cached;
 use crate::core::consensus::{BlockError, ChainSpec};
-use crate::core::primitives::{Block, BlockHash, Header};
+use crate::core::primitives::{Block, BlockHash, Hash256, Header};
 use crate::core::state::sigcache::{self, SignatureCache};
-use crate::core::state::{BlockStateChange, StateView};
+use crate::core::state::{all_accounts, BlockStateChange, SmtPage, StateView};
 use crate::core::storage::StorageFailure;
 use std::sync::Arc;
 
@@ -58,6 +58,14 @@ pub trait ChainStore: BlockIndex + StateView {
     fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError>;
     /// Makes what was written durable.
     fn make_durable(&mut self) -> Result<(), ChainError>;
+    /// Stores state-tree pages fetched for a snapshot, each already checked against the hash
+    /// it was asked for (`core::state::pages`). Need not be durable.
+    fn store_state_pages(&mut self, pages: &[(Hash256, Arc<SmtPage>)]) -> Result<(), ChainError>;
+    /// Makes the last of `entries` the tip without their blocks' bodies: a snapshot, whose
+    /// state tree is stored. `entries` are the best chain from the genesis block's child on,
+    /// in order, each the child of the one before; the store's tip is the genesis block.
+    /// Atomic, and durable on return.
+    fn adopt_snapshot(&mut self, entries: &[BlockIndexEntry]) -> Result<(), ChainError>;
     /// Whether sync is connecting blocks with more waiting behind them: a store may then
     /// leave what consensus does not need (indexes for people) to be written later.
     fn set_catching_up(&mut self, _catching_up: bool) {}
@@ -105,6 +113,26 @@ pub enum SubmitError {
         error: BlockError,
     },
     /// Storage failed or the index is damaged.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// Why a snapshot was not adopted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// No block to adopt.
+    #[error("no block to adopt")]
+    NoBlocks,
+    /// The chain already has blocks beyond genesis.
+    #[error("the chain is already at height {0}: a snapshot is only taken by a fresh node")]
+    NotFresh(u32),
+    /// The entries are not one valid chain from genesis.
+    #[error("the headers do not form a valid chain from genesis (at height {0})")]
+    Unlinked(u32),
+    /// The state tree under the block's root is not all stored.
+    #[error("the state tree is incomplete: {0}")]
+    Incomplete(String),
+    /// Storage failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
 }
@@ -381,6 +409,42 @@ impl<S: ChainStore> ChainManager<S> {
                 connected: plan.connect.len(),
             }
         }))
+    }
+
+    /// Stores state-tree pages fetched for a snapshot ([`ChainStore::store_state_pages`]).
+    pub fn store_state_pages(
+        &mut self,
+        pages: &[(Hash256, Arc<SmtPage>)],
+    ) -> Result<(), ChainError> {
+        self.store.store_state_pages(pages)
+    }
+
+    /// Moves the tip from genesis to the last of `entries` (checked headers of the best
+    /// chain from genesis's child on) without their blocks: the state under that block's
+    /// root was fetched and is read here in full first, so a missing page fails this call
+    /// rather than a later block. Returns the new tip.
+    pub fn adopt_snapshot(
+        &mut self,
+        entries: &[BlockIndexEntry],
+    ) -> Result<BlockIndexEntry, SnapshotError> {
+        let Some(last) = entries.last() else {
+            return Err(SnapshotError::NoBlocks);
+        };
+        if self.tip.hash() != self.genesis_hash {
+            return Err(SnapshotError::NotFresh(self.tip.height()));
+        }
+        let mut parent = self.genesis_hash;
+        for entry in entries {
+            if entry.header.prev_hash != parent || entry.status != BlockStatus::Valid {
+                return Err(SnapshotError::Unlinked(entry.height()));
+            }
+            parent = entry.hash();
+        }
+        all_accounts(&self.store, *last.header.state_root.as_bytes())
+            .map_err(|e| SnapshotError::Incomplete(e.to_string()))?;
+        self.store.adopt_snapshot(entries)?;
+        self.tip = last.clone();
+        Ok(last.clone())
     }
 
     fn expect_block(&self, hash: &BlockHash) -> Result<Block, ChainError> {

@@ -11,7 +11,7 @@ use crate::core::consensus::ChainSpec;
 use crate::core::primitives::{Address, Block, BlockHash, Hash256};
 use crate::core::state::memory::MemoryState;
 use crate::core::state::{
-    Account, BlockStateChange, BlockUndo, SmtPage, StateStoreError, StateView,
+    all_accounts, Account, BlockStateChange, BlockUndo, SmtPage, StateStoreError, StateView,
 };
 use crate::core::storage::StorageFailure;
 use std::collections::BTreeMap;
@@ -159,6 +159,24 @@ impl ChainStore for MemoryChainStore {
             };
         }
         self.best.pop();
+        Ok(())
+    }
+
+    fn store_state_pages(&mut self, pages: &[(Hash256, Arc<SmtPage>)]) -> Result<(), ChainError> {
+        self.state.insert_pages(pages.iter().cloned());
+        Ok(())
+    }
+
+    fn adopt_snapshot(&mut self, entries: &[BlockIndexEntry]) -> Result<(), ChainError> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let accounts = all_accounts(&self.state, *last.header.state_root.as_bytes())?;
+        self.state.accounts = accounts.into_iter().collect();
+        for entry in entries {
+            self.entries.insert(entry.hash(), entry.clone());
+            self.best.push(entry.hash());
+        }
         Ok(())
     }
 

@@ -41,7 +41,7 @@ use crate::core::mempool::{Admitted, Mempool, MempoolError};
 use crate::core::miner::BlockTemplate;
 use crate::core::primitives::{Address, Block, Transfer, Txid};
 use crate::core::protocol::compact::BlockAnnouncement;
-use crate::core::protocol::machine::{Action, Event, Protocol, Reorg};
+use crate::core::protocol::machine::{Action, Event, Protocol, Reorg, TipSource};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The pending transfers, shared with readers (the HTTP API) and the journal's writer (which
@@ -345,6 +345,19 @@ impl<P: Ord + Clone + std::fmt::Debug> NodeLogic<P> {
     ) {
         for action in self.protocol.handle(event, chain, now_ms) {
             match &action {
+                Action::TipChanged {
+                    source: TipSource::Snapshot,
+                    ..
+                } => {
+                    // No blocks lead from genesis to a snapshot's block here: the pool
+                    // takes the new tip as it is (the pool of a node that has not synced
+                    // yet is empty or nearly so).
+                    out.push(Output::Net(action));
+                    self.mempool_tip = chain.tip().clone();
+                    self.recent_followed.clear();
+                    self.template.stale = true;
+                    continue;
+                }
                 Action::TipChanged { reorg, .. } => {
                     let reorg = *reorg;
                     out.push(Output::Net(action));

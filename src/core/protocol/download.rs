@@ -105,6 +105,24 @@ impl<P: Ord + Clone> Download<P> {
         self.wanted.get(index).map(|w| &w.entry)
     }
 
+    /// The `index`-th wanted header from the front.
+    pub fn get(&self, index: usize) -> Option<&Wanted> {
+        self.wanted.get(index)
+    }
+
+    /// The entries of the wanted headers from the front through `hash` (all of them if
+    /// `hash` is not wanted).
+    pub fn entries_through(&self, hash: &BlockHash) -> Vec<BlockIndexEntry> {
+        let mut entries = Vec::new();
+        for wanted in &self.wanted {
+            entries.push(wanted.entry.clone());
+            if wanted.hash == *hash {
+                break;
+            }
+        }
+        entries
+    }
+
     /// Forgets everything.
     pub fn reset(&mut self) {
         *self = Download::default();

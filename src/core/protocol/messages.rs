@@ -7,20 +7,29 @@
 //!   GetBlocks  →  up to MAX_BLOCKS hashes Blocks  ←  those blocks, in order, skipping unknown
 //!   GetBlockTransfers → block, positions   BlockTransfers ← the transfers at those positions
 //!                                          (none if the block is unknown)
+//!   GetStatePages → up to MAX_STATE_PAGES   StatePages ← those state-tree pages, in order
+//!                   page tops                (empty for one not held; may stop early)
 //! ```
+//! `GetStatePages` serves snapshot sync (`snapshot`): pages are asked for by their top node's
+//! hash and checked against it (`core::state::pages`).
 //! `GetBlockTransfers` completes a compact block (`compact`) whose transfers the receiver
 //! did not all hold; it goes to the peer that relayed the compact block.
 //! Every response is bounded, and [`check_headers_response`] / [`check_blocks_response`]
 //! say whether a response is one an honest peer could have sent for the request.
 use super::locator::MAX_LOCATOR_HASHES;
 use crate::core::consensus::target::Work;
-use crate::core::primitives::{Block, BlockHash, Header, Transfer};
+use crate::core::primitives::{Block, BlockHash, Hash256, Header, Transfer};
+use crate::core::state::SmtNode;
 use serde::{Deserialize, Serialize};
 
 /// Most headers in one `Headers` response (116 bytes each: about 232 KB).
 pub const MAX_HEADERS: usize = 2_000;
 /// Most blocks asked for (and sent) in one `GetBlocks` / `Blocks` exchange.
 pub const MAX_BLOCKS: usize = 16;
+
+/// Most state-tree pages asked for (and sent) in one `GetStatePages` / `StatePages` exchange
+/// (a page is a few KB, at most about 100 KB).
+pub const MAX_STATE_PAGES: usize = 64;
 
 /// What a node says about itself when a connection opens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +68,11 @@ pub enum SyncRequest {
         /// Positions in the block, strictly ascending.
         indexes: Vec<u32>,
     },
+    /// State-tree pages by their top node's hash.
+    GetStatePages {
+        /// At most [`MAX_STATE_PAGES`] page tops.
+        tops: Vec<Hash256>,
+    },
 }
 
 /// A sync response.
@@ -73,6 +87,9 @@ pub enum SyncResponse {
     /// The transfers at the positions asked for, in that order; none if the responder does
     /// not have the block.
     BlockTransfers(Vec<Transfer>),
+    /// The nodes of the pages asked for, in request order: one entry per page top, empty for
+    /// a page the responder does not hold; it may stop before the last (its size limit).
+    StatePages(Vec<Vec<SmtNode>>),
 }
 
 /// Why a request or response breaks the protocol. Every variant is the peer's fault.
@@ -120,6 +137,17 @@ pub enum ProtocolError {
         /// Transfers sent.
         got: usize,
     },
+    /// Asked for more state pages than allowed.
+    #[error("request for {0} state pages exceeds the limit of {MAX_STATE_PAGES}")]
+    TooManyPagesRequested(usize),
+    /// More state pages sent than asked for.
+    #[error("{got} state pages sent for {asked} asked")]
+    TooManyPages {
+        /// Asked for.
+        asked: usize,
+        /// Sent.
+        got: usize,
+    },
     /// Blocks that were not asked for, or out of order, or too many.
     #[error("block {index} of the response was not requested (or is out of order)")]
     UnrequestedBlock {
@@ -141,6 +169,10 @@ impl SyncRequest {
                 Err(ProtocolError::TooManyBlocksRequested(hashes.len()))
             }
             SyncRequest::GetBlocks { .. } => Ok(()),
+            SyncRequest::GetStatePages { tops } if tops.len() > MAX_STATE_PAGES => {
+                Err(ProtocolError::TooManyPagesRequested(tops.len()))
+            }
+            SyncRequest::GetStatePages { .. } => Ok(()),
             SyncRequest::GetBlockTransfers { indexes, .. } => {
                 match indexes.windows(2).position(|pair| pair[0] >= pair[1]) {
                     Some(at) => Err(ProtocolError::UnorderedIndexes { index: at + 1 }),
@@ -201,6 +233,21 @@ pub fn check_block_transfers_response(
             got: transfers.len(),
         })
     }
+}
+
+/// Checks a `StatePages` response to a `GetStatePages` for `asked` pages: at most one entry
+/// per page asked for. (Whether each page is the one asked for is `core::state::pages`.)
+pub fn check_state_pages_response(
+    pages: &[Vec<SmtNode>],
+    asked: usize,
+) -> Result<(), ProtocolError> {
+    if pages.len() > asked {
+        return Err(ProtocolError::TooManyPages {
+            asked,
+            got: pages.len(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,3 +19,4 @@ pub mod machine;
 pub mod messages;
 pub mod orphans;
 pub mod peers;
+pub mod snapshot;

@@ -35,6 +35,8 @@ pub enum Misbehavior {
     ProtocolViolation,
     /// Announced another chain's genesis.
     WrongChain,
+    /// Sent a state-tree page that does not check against the hash it was asked for.
+    InvalidStatePage,
     /// Relayed a transfer no honest node relays (bad signature, another chain's id, an
     /// oversized memo, an overflowing amount).
     InvalidTransfer,
@@ -51,6 +53,7 @@ impl Misbehavior {
     pub fn penalty(self) -> u32 {
         match self {
             Misbehavior::InvalidBlock
+            | Misbehavior::InvalidStatePage
             | Misbehavior::InvalidTransfer
             | Misbehavior::MalformedMessage
             | Misbehavior::OversizedMessage => 100,

@@ -12,6 +12,7 @@
 pub mod account;
 pub mod change;
 pub mod memory;
+pub mod pages;
 pub mod proof;
 pub mod sigcache;
 pub mod smt;

@@ -58,6 +58,13 @@ pub(crate) fn info_view(state: &ApiState) -> Result<InfoView, ApiError> {
         mempool_bytes,
         peers,
         syncing: state.shared.syncing.load(Ordering::Relaxed),
+        snapshot_fetch: state
+            .shared
+            .snapshot
+            .read()
+            .ok()
+            .and_then(|view| view.clone()),
+        snapshot_height: state.store.snapshot_base()?.map(|base| base.height),
         indexed_height: state.store.indexed_height()?.min(tip.height()),
         version: env!("CARGO_PKG_VERSION").to_string(),
         min_fee_rate,

@@ -12,7 +12,7 @@
 //!   t       txid                         TxLocation (best chain up to m/indexed)
 //!   x       address, height BE           [(position, HistoryItem)] (best chain up to m/indexed)
 //!   g       tree page top hash           the page's SmtNodes (content addressed, never rewritten)
-//!   m       name                         metadata: tip, genesis, schema, indexed
+//!   m       name                         metadata: tip, genesis, schema, indexed, snapshot
 //!   p       peer id bytes                BanRecord (bans survive restarts)
 //! ```
 //!
@@ -33,7 +33,10 @@
 //! # Invariants
 //! - `m/tip` names a block whose entry is in `i` and whose height maps to it in `h`.
 //! - Every page of the tree rooted at the tip's state root is in `g`.
-//! - The state trees of every block in `h` are in `g` (pages are never deleted).
+//! - The state trees of every block in `h` are in `g` (pages are never deleted), except,
+//!   in a store bootstrapped by snapshot, those of the blocks below `m/snapshot`, the block
+//!   whose state was fetched: those blocks have an entry in `i` and a height in `h`, and no
+//!   body in `b` (the transfer index and address history start at that block).
 //! - `m/indexed` names a block of `h` at or below the tip; `t` and `x` hold the records of
 //!   exactly the blocks of `h` up to it.
 use crate::core::chain::manager::ChainStore;
@@ -540,6 +543,54 @@ impl Store {
         Ok(())
     }
 
+    /// Stores state-tree pages fetched for a snapshot (checked against their hashes by the
+    /// caller): one batch, not flushed (a crash loses some, which the fetch asks again).
+    pub fn put_state_pages(&self, pages: &[(Hash256, Arc<SmtPage>)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (top, page) in pages {
+            let nodes: Vec<&SmtNode> = page.nodes().collect();
+            batch.insert(key(PAGE, &[top]), encode(&nodes));
+        }
+        self.tree()?.apply_batch(batch)?;
+        for (top, page) in pages {
+            self.page_cache.insert(*top, page.clone());
+        }
+        Ok(())
+    }
+
+    /// Moves the tip from genesis to the last of `entries` (the best chain from genesis's
+    /// child on) without their bodies, its state tree already stored: one atomic batch of
+    /// their index entries and heights, the tip, the snapshot's base (`m/snapshot`) and the
+    /// index marker (the transfer index and address history start at the base), then a flush.
+    pub fn adopt_snapshot(&self, entries: &[BlockIndexEntry]) -> Result<(), StoreError> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let base = IndexMark {
+            height: last.height(),
+            hash: last.hash(),
+        };
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let hash = entry.hash();
+            batch.insert(key(INDEX, &[hash.as_bytes()]), encode(entry));
+            batch.insert(key(HEIGHT, &[&entry.height().to_be_bytes()]), encode(&hash));
+        }
+        batch.insert(key(META, &[b"snapshot"]), encode(&base));
+        batch.insert(mark_key(), encode(&base));
+        batch.insert(key(META, &[b"tip"]), encode(&base.hash));
+        self.tree()?.apply_batch(batch)?;
+        self.set_written_tip(last.clone());
+        self.set_written_index_mark(Some(base));
+        self.flush()
+    }
+
+    /// The block whose state this store started from, if it was bootstrapped by snapshot:
+    /// blocks at or below its height may have no body here.
+    pub fn snapshot_base(&self) -> Result<Option<IndexMark>, StoreError> {
+        self.get(&key(META, &[b"snapshot"]))
+    }
+
     /// Disconnects the tip `block`, restoring the state before it: one atomic batch.
     pub fn disconnect(&self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();
@@ -769,6 +820,14 @@ impl ChainStore for Store {
 
     fn disconnect_block(&mut self, block: &Block) -> Result<(), ChainError> {
         Ok(self.disconnect(block)?)
+    }
+
+    fn store_state_pages(&mut self, pages: &[(Hash256, Arc<SmtPage>)]) -> Result<(), ChainError> {
+        Ok(self.put_state_pages(pages)?)
+    }
+
+    fn adopt_snapshot(&mut self, entries: &[BlockIndexEntry]) -> Result<(), ChainError> {
+        Ok(Store::adopt_snapshot(self, entries)?)
     }
 
     fn set_catching_up(&mut self, catching_up: bool) {

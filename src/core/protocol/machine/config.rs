@@ -47,6 +47,8 @@ pub struct ProtocolConfig {
     pub orphans: OrphanPoolConfig,
     /// Penalties, bans and inbound rate limits.
     pub policy: PeerPolicyConfig,
+    /// Whether and when a fresh node bootstraps by snapshot (`None`: it syncs in full).
+    pub snapshot: Option<SnapshotConfig>,
 }
 
 impl Default for ProtocolConfig {
@@ -70,6 +72,7 @@ impl Default for ProtocolConfig {
             junk_refill_ms: 10_000,
             orphans: OrphanPoolConfig::default(),
             policy: PeerPolicyConfig::default(),
+            snapshot: None,
         }
     }
 }

@@ -119,6 +119,8 @@ pub enum TipSource {
     Gossip,
     /// Downloaded by sync.
     Sync,
+    /// A snapshot's block, adopted with its state and without the blocks below it.
+    Snapshot,
 }
 
 /// Something for the shell to do.
@@ -204,6 +206,25 @@ pub enum Action<P> {
         blocks_per_sec: f64,
         /// Estimated seconds to the target, if moving.
         eta_secs: Option<u64>,
+    },
+    /// Snapshot sync chose its block and starts fetching that block's state.
+    SnapshotStarted {
+        /// The block whose state is fetched.
+        pivot: BlockIndexEntry,
+        /// The most-work header's height.
+        header_height: u32,
+    },
+    /// Snapshot sync's progress, every few seconds while it fetches state.
+    SnapshotProgress {
+        /// The height of the block whose state is fetched.
+        pivot_height: u32,
+        /// Pages and accounts so far.
+        progress: crate::core::protocol::snapshot::FetchProgress,
+    },
+    /// Snapshot sync was given up; the node syncs in full.
+    SnapshotAbandoned {
+        /// Why.
+        reason: String,
     },
     /// The chain store failed: the shell should log it and may stop.
     StoreFailed(ChainError),

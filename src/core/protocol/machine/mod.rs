@@ -63,11 +63,13 @@ mod gossip;
 mod penalties;
 mod relay;
 mod serve;
+mod snapshot;
 mod sync;
 mod timers;
 pub use config::ProtocolConfig;
 pub use events::{Action, Event, Reorg, TipSource, Verdict};
 pub use relay::MAX_RELAYS_IN_FLIGHT;
+pub use snapshot::SnapshotConfig;
 
 /// What we know of a connected peer.
 #[derive(Clone, Debug, Default)]
@@ -96,6 +98,9 @@ enum Pending {
     Blocks(Vec<BlockHash>),
     /// Transfers or a whole block for a gossiped compact block (`relay`).
     Relay(relay::RelayRequest),
+    /// State-tree pages for snapshot sync (which ones is in the fetch, under the request's
+    /// id).
+    StatePages,
 }
 
 #[derive(Clone, Debug)]
@@ -128,6 +133,8 @@ pub struct Protocol<P> {
     block_stall_ms: u64,
     /// Blocks are not taken in (the store cannot write): see [`Protocol::pause_blocks`].
     blocks_paused: bool,
+    /// Snapshot sync's phase (`snapshot`).
+    snapshot: snapshot::SnapshotPhase<P>,
 }
 
 /// Who answers for a block that turns out invalid.
@@ -160,6 +167,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             rotation: 0,
             block_stall_ms: config.block_stall_ms,
             blocks_paused: false,
+            snapshot: if config.snapshot.is_some() {
+                snapshot::SnapshotPhase::Headers
+            } else {
+                snapshot::SnapshotPhase::Off
+            },
         }
     }
 
@@ -228,6 +240,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     /// Whether sync has blocks to fetch.
     pub fn is_syncing(&self) -> bool {
         !self.download.is_empty()
+    }
+
+    /// Whether snapshot sync is collecting headers or fetching state.
+    pub fn is_fetching_snapshot(&self) -> bool {
+        !matches!(self.snapshot, snapshot::SnapshotPhase::Off)
     }
 
     /// Our status, as sent to peers.
@@ -461,5 +478,7 @@ fn tip_changed<P>(outcome: BlockOutcome, source: TipSource, out: &mut Vec<Action
 
 #[cfg(test)]
 mod relay_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
 //! Serving peers' requests: statuses, headers from a locator, blocks by hash, a block's
-//! transfers by position, each bounded (`messages`) and charged to the peer's inbound rate
+//! transfers by position, state-tree pages by their top's hash, each bounded (`messages`) and charged to the peer's inbound rate
 //! limit.
 //!
 //! # Invariants
@@ -68,6 +68,9 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 }
                 SyncResponse::Blocks(blocks)
             }
+            SyncRequest::GetStatePages { tops } => {
+                SyncResponse::StatePages(self.state_pages(&tops, chain)?)
+            }
             SyncRequest::GetBlockTransfers { block, indexes } => {
                 let Some(block) = chain.block(&block)? else {
                     out.push(Action::Respond {
@@ -104,4 +107,30 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         out.push(Action::Respond { id, response });
         Ok(())
     }
+
+    /// The nodes of the state pages `tops` this node holds (empty for one it does not), in
+    /// order, stopping before the response would pass `max_response_bytes`.
+    fn state_pages<S: ChainStore>(
+        &self,
+        tops: &[crate::core::primitives::Hash256],
+        chain: &ChainManager<S>,
+    ) -> Result<Vec<Vec<crate::core::state::SmtNode>>, ChainError> {
+        let mut pages = Vec::with_capacity(tops.len());
+        let mut bytes = 0usize;
+        for top in tops {
+            let nodes: Vec<_> = match chain.store().smt_page(top)? {
+                Some(page) => page.nodes().cloned().collect(),
+                None => Vec::new(),
+            };
+            bytes += nodes.len() * MAX_ENCODED_NODE_BYTES + 8;
+            if bytes > self.config.max_response_bytes && !pages.is_empty() {
+                break;
+            }
+            pages.push(nodes);
+        }
+        Ok(pages)
+    }
 }
+
+/// An upper bound of a tree node's encoded size (a leaf: tag, address, two varints).
+const MAX_ENCODED_NODE_BYTES: usize = 1 + 32 + 9 + 9 + 8;

@@ -67,9 +67,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             (Pending::Relay(relay), response) => {
                 self.on_relay_response(peer, relay, response, chain, now_ms, out)?;
             }
+            (Pending::StatePages, SyncResponse::StatePages(pages)) => {
+                self.on_state_pages(peer, id, pages, chain, now_ms, out)?;
+            }
             (pending, _) => {
                 if let Pending::Blocks(requested) = &pending {
                     self.download.unassign(&peer, id, requested);
+                }
+                if let Pending::StatePages = &pending {
+                    self.state_pages_failed(&peer, id);
                 }
                 if matches!(pending, Pending::Headers(_)) {
                     self.headers_request = None;
@@ -343,7 +349,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             .map_or(our_work, |w| w.entry.chain_work);
         let heavier = queued_work > our_work;
         let low_queue = self.download.len() < self.config.download_window
-            || (!heavier && self.download.len() < self.config.max_queued_headers);
+            || (!heavier && self.download.len() < self.config.max_queued_headers)
+            || self.snapshot_wants_headers();
         if self.headers_request.is_none() && low_queue {
             let best = self
                 .peers
@@ -374,6 +381,10 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if !heavier || self.blocks_paused {
             // Headers first: no block of a branch that does not beat our tip (nor while
             // blocks are paused).
+            return Ok(());
+        }
+        if self.schedule_snapshot(chain, now_ms, out)? {
+            // Every header, then the state, before any block.
             return Ok(());
         }
         // Blocks: round-robin over the peers that may have them.
@@ -604,6 +615,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 }
             }
             Pending::Status => {}
+            Pending::StatePages => self.state_pages_failed(&request.peer, id),
             Pending::Relay(relay) => return Some(relay),
         }
         None

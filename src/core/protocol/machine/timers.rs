@@ -111,6 +111,14 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if elapsed_ms < self.config.progress_interval_ms {
             return;
         }
+        if let Some(report) = self.snapshot_progress() {
+            out.push(report);
+            self.progress = ProgressMark {
+                at_ms: now_ms,
+                height: chain.tip().height(),
+            };
+            return;
+        }
         let height = chain.tip().height();
         let target_height = self
             .peers

@@ -1,0 +1,217 @@
+//! Snapshot sync end to end (issue 15): a chain of 100,000 accounts and 2,000 blocks is built
+//! in this process into a node's store; that node serves it; a fresh node started with
+//! `--sync snapshot` takes every header, fetches the state of the block 100 below the tip in
+//! pages checked against its state root, and validates the blocks after it in full. It ends
+//! on the same tip and state root as the node that validated everything, answers for
+//! accounts and proves them, and `cairn verify` checks what it keeps. Nodes on 127.0.0.1,
+//! free ports, temp directories, stopped on drop.
+//!
+//! `CAIRN_SNAPSHOT_ACCOUNTS` and `CAIRN_SNAPSHOT_BLOCKS` make the chain larger (the
+//! measurements in docs/BENCHMARKS.md use larger ones).
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use cairn::core::chain::manager::ChainManager;
+use cairn::core::consensus::ChainSpec;
+use cairn::core::miner::template_on;
+use cairn::core::primitives::transfer::UnsignedTransfer;
+use cairn::core::primitives::{tagged_hash, Address, Amount};
+use cairn::core::testkit::solve;
+use cairn::node::chain::open_chain;
+use cairn::node::store::Store;
+use common::{arg, cairn, poll, replace_once, test_spec_toml, unix_now, Node, TestDir, TestSpec};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Blocks below the tip the snapshot is taken at.
+const DEPTH: u32 = 100;
+
+fn env_or(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The process-test spec with the easiest target, so that thousands of blocks are built in
+/// seconds (blocks on schedule keep it there).
+fn write_spec(dir: &Path) -> TestSpec {
+    let text = replace_once(&test_spec_toml(), "0x1f00ffff", "0x207fffff");
+    let spec = ChainSpec::from_toml(&text).expect("the edited spec is valid");
+    let path = dir.join("snapshot.toml");
+    std::fs::write(&path, &text).expect("cannot write the spec");
+    let (address, _) = spec.allocations[0];
+    TestSpec {
+        miner_address: address.to_bech32(spec.hrp()).expect("valid prefix"),
+        path,
+        spec,
+    }
+}
+
+/// The address of test account `i`.
+fn account(i: u32) -> Address {
+    Address(tagged_hash("cairn/test-snapshot-sync", &[&i.to_be_bytes()]))
+}
+
+/// Builds the chain into `data_dir`: its first blocks pay `accounts` accounts from the dev
+/// accounts (2,000 transfers a block), the rest are empty, `blocks` in all, on schedule up
+/// to now.
+fn build_chain(data_dir: &Path, spec: &ChainSpec, accounts: u32, blocks: u32) {
+    let mut chain: ChainManager<Store> =
+        open_chain(&data_dir.join("chain"), spec.clone()).expect("a fresh store");
+    let genesis = chain.genesis_hash();
+    let dev: Vec<_> = (0..10).map(cairn_wallet::keys::dev_keypair).collect();
+    let (miner, _) = spec.allocations[0];
+    let start = unix_now() - u64::from(blocks) - 5;
+    let mut paid = 0u32;
+    let mut nonces = [0u64; 10];
+    for n in 1..=blocks {
+        let mut transfers = Vec::new();
+        while paid < accounts && transfers.len() < 2_000 {
+            let sender = (paid % 10) as usize;
+            transfers.push(
+                UnsignedTransfer {
+                    chain_id: spec.chain_id(),
+                    to: account(paid),
+                    amount: Amount::from_units(1_000 + u64::from(paid)),
+                    fee: Amount::from_units(10),
+                    nonce: nonces[sender],
+                    memo: Vec::new(),
+                }
+                .sign(&dev[sender], &genesis, &[7; 32]),
+            );
+            nonces[sender] += 1;
+            paid += 1;
+        }
+        let mut block = template_on(&chain, miner, start + u64::from(n), u64::from(n), transfers)
+            .expect("a template")
+            .block;
+        solve(&mut block.header);
+        chain
+            .submit_block(block, unix_now())
+            .expect("the built block is valid");
+    }
+    chain.store().flush().expect("flushed");
+}
+
+fn info(node: &Node) -> serde_json::Value {
+    node.get("/api/v1/info")
+}
+
+#[test]
+fn a_fresh_node_bootstraps_by_snapshot_and_ends_where_a_full_node_is() {
+    let accounts = env_or("CAIRN_SNAPSHOT_ACCOUNTS", 100_000);
+    let blocks = env_or("CAIRN_SNAPSHOT_BLOCKS", 2_000);
+    let dir = TestDir::new("snapshot-sync");
+    let spec = write_spec(dir.path());
+    let source_dir = dir.path().join("source");
+    let started = Instant::now();
+    build_chain(&source_dir, &spec.spec, accounts, blocks);
+    eprintln!(
+        "built {blocks} blocks paying {accounts} accounts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let source = dir.start_node("source", &source_dir, &spec, false);
+    let tip = source.tip();
+    assert_eq!(tip["height"], blocks);
+
+    let fresh_dir = dir.path().join("fresh");
+    let started = Instant::now();
+    let fresh = dir.start_node_with(
+        "fresh",
+        &fresh_dir,
+        &spec,
+        false,
+        &[
+            "--bootnode".to_string(),
+            source.p2p_addr(),
+            "--sync".to_string(),
+            "snapshot".to_string(),
+            "--snapshot-depth".to_string(),
+            DEPTH.to_string(),
+        ],
+    );
+    poll(
+        "the fresh node on the source's tip",
+        Duration::from_secs(300),
+        || {
+            let now = fresh.tip();
+            if now["hash"] == tip["hash"] {
+                Ok(())
+            } else {
+                Err(format!("at height {}", now["height"]))
+            }
+        },
+    );
+    eprintln!(
+        "the fresh node reached the tip by snapshot in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // The same tip and state root as the node that validated every block.
+    let hash = tip["hash"].as_str().unwrap();
+    assert_eq!(
+        fresh.block(hash)["header"]["state_root"],
+        source.block(hash)["header"]["state_root"]
+    );
+    assert_eq!(info(&fresh)["snapshot_height"], blocks - DEPTH);
+    assert!(info(&source).get("snapshot_height").is_none());
+    let log = std::fs::read_to_string(&fresh.log).unwrap();
+    assert!(log.contains("snapshot adopted"), "{log}");
+    // Accounts answer alike, and their proofs check.
+    for i in [0, accounts / 2, accounts - 1] {
+        let address = account(i).to_bech32(spec.spec.hrp()).unwrap();
+        let path = format!("/api/v1/accounts/{address}");
+        assert_eq!(fresh.get(&path)["balance"], source.get(&path)["balance"]);
+        // Checked against the hash of the block the node that validated everything has.
+        let view: cairn::core::views::AccountProofView =
+            serde_json::from_value(fresh.get(&format!("{path}/proof"))).unwrap();
+        let trusted = source.block(view.height)["hash"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let checked = cairn::core::state::proof::verify_served(
+            &view.proof,
+            &account(i),
+            &view.header,
+            &trusted,
+        );
+        let (_, found) = checked.unwrap_or_else(|e| panic!("account {i}: {e}"));
+        assert_eq!(
+            found.map(|a| a.balance.as_units()),
+            Some(1_000 + u64::from(i))
+        );
+    }
+    // Blocks below the snapshot were not downloaded; the headers were.
+    let below = blocks - DEPTH - 1;
+    let (status, _) = fresh.try_get(&format!("/api/v1/blocks/{below}")).unwrap();
+    assert_eq!(status, 404);
+    let headers = fresh.get(&format!("/api/v1/headers?from={below}&count=1"));
+    assert_eq!(
+        headers["headers"][0],
+        source.get(&format!("/api/v1/headers?from={below}&count=1"))["headers"][0]
+    );
+    fresh.stop_cleanly();
+    source.stop_cleanly();
+    // `cairn verify` checks the headers to the snapshot, its state, and the blocks after.
+    let output = cairn([
+        "verify",
+        "--data-dir",
+        arg(&fresh_dir),
+        "--chain",
+        spec.arg(),
+    ]);
+    let stdout = output.expect_ok();
+    assert!(
+        stdout.contains(&format!(
+            "bootstrapped by snapshot at height {}",
+            blocks - DEPTH
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{DEPTH} blocks after it")),
+        "{stdout}"
+    );
+}
