@@ -6,8 +6,13 @@
 //! accounts and proves them, and `cairn verify` checks what it keeps. Nodes on 127.0.0.1,
 //! free ports, temp directories, stopped on drop.
 //!
-//! `CAIRN_SNAPSHOT_ACCOUNTS` and `CAIRN_SNAPSHOT_BLOCKS` make the chain larger (the
-//! measurements in docs/BENCHMARKS.md use larger ones).
+//! A peer in the test process serves the same chain with one account altered in every state
+//! page; the fresh node meets it first, bans it for the first page, and fetches the pages from
+//! the honest node once it meets it.
+//!
+//! `CAIRN_SNAPSHOT_ACCOUNTS` and `CAIRN_SNAPSHOT_BLOCKS` make the chain larger;
+//! `CAIRN_SNAPSHOT_COMPARE=N` also times N fresh nodes synced by snapshot and N in full, in
+//! turn, from the same node (docs/BENCHMARKS.md, "Snapshot sync").
 #![allow(clippy::disallowed_methods)]
 
 mod common;
@@ -17,12 +22,17 @@ use cairn::core::consensus::ChainSpec;
 use cairn::core::miner::template_on;
 use cairn::core::primitives::transfer::UnsignedTransfer;
 use cairn::core::primitives::{tagged_hash, Address, Amount};
+use cairn::core::protocol::machine::Protocol;
+use cairn::core::protocol::messages::{SyncRequest, SyncResponse, MAX_HEADERS};
+use cairn::core::state::{SmtNode, StateView};
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
+use cairn::node::net::{self, NetCommand, NetConfig, NetEvent, PeerId};
 use cairn::node::store::Store;
 use common::{arg, cairn, poll, replace_once, test_spec_toml, unix_now, Node, TestDir, TestSpec};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
 
 /// Blocks below the tip the snapshot is taken at.
 const DEPTH: u32 = 100;
@@ -99,6 +109,166 @@ fn info(node: &Node) -> serde_json::Value {
     node.get("/api/v1/info")
 }
 
+/// A peer in this process that serves the chain in `data_dir` honestly (statuses, headers,
+/// blocks) except for its state pages, in each of which one account's nonce is raised. It
+/// dials `target`. Stopped when the runtime is dropped.
+fn start_liar(runtime: &Runtime, data_dir: &Path, spec: &TestSpec, target: &Node) {
+    let chain: ChainManager<Store> =
+        open_chain(&data_dir.join("chain"), spec.spec.clone()).expect("the liar's store");
+    let status = Protocol::<PeerId>::status(&chain);
+    let mut config = NetConfig::new(
+        data_dir.to_path_buf(),
+        status.genesis,
+        spec.spec.max_block_bytes(),
+    );
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")];
+    config.bootnodes = vec![target.p2p_addr().parse().expect("a valid address")];
+    config.mdns = false;
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let _entered = runtime.enter();
+    let (net, _service) = net::start(
+        config,
+        Box::new(move |event| {
+            let _ = sender.send(event);
+        }),
+    )
+    .expect("the liar's network starts");
+    runtime.spawn(async move {
+        while let Some(event) = events.recv().await {
+            let NetEvent::InboundRequest { id, request, .. } = event else {
+                continue;
+            };
+            let response = match request {
+                SyncRequest::Status(_) => SyncResponse::Status(status.clone()),
+                SyncRequest::GetHeaders { locator, max } => SyncResponse::Headers(
+                    chain
+                        .headers_after(&locator, (max as usize).min(MAX_HEADERS))
+                        .expect("the liar's store reads")
+                        .unwrap_or_default(),
+                ),
+                SyncRequest::GetBlocks { hashes } => SyncResponse::Blocks(
+                    hashes
+                        .iter()
+                        .filter_map(|hash| chain.block(hash).expect("the liar's store reads"))
+                        .collect(),
+                ),
+                SyncRequest::GetStatePages { tops } => SyncResponse::StatePages(
+                    tops.iter()
+                        .map(|top| {
+                            let page = chain.store().smt_page(top).expect("reads");
+                            let mut nodes: Vec<SmtNode> = page
+                                .map(|p| p.nodes().cloned().collect())
+                                .unwrap_or_default();
+                            if let Some(SmtNode::Leaf { account, .. }) = nodes
+                                .iter_mut()
+                                .find(|node| matches!(node, SmtNode::Leaf { .. }))
+                            {
+                                account.nonce += 1;
+                            }
+                            nodes
+                        })
+                        .collect(),
+                ),
+                _ => {
+                    net.send(NetCommand::Refuse { id });
+                    continue;
+                }
+            };
+            net.send(NetCommand::Respond { id, response });
+        }
+    });
+}
+
+/// The reason of the first ban `node` records, once it has one.
+fn first_ban(node: &Node) -> String {
+    poll("a ban", Duration::from_secs(120), || {
+        let view = node.peers();
+        view["bans"]
+            .as_array()
+            .and_then(|bans| bans.first())
+            .map(|ban| ban["reason"].as_str().unwrap_or_default().to_string())
+            .ok_or_else(|| format!("bans: {}", view["bans"]))
+    })
+}
+
+/// Waits until `node` is on `tip`.
+fn wait_for_tip(node: &Node, tip: &serde_json::Value) {
+    poll("the tip", Duration::from_secs(600), || {
+        let now = node.tip();
+        if now["hash"] == tip["hash"] {
+            Ok(())
+        } else {
+            Err(format!("at height {}", now["height"]))
+        }
+    });
+}
+
+/// For docs/BENCHMARKS.md: fresh nodes synced from `source` by snapshot and in full, in
+/// turn, `runs` times each: seconds to the tip and bytes received.
+fn compare_sync_modes(
+    dir: &TestDir,
+    spec: &TestSpec,
+    source: &Node,
+    tip: &serde_json::Value,
+    runs: u32,
+) {
+    for run in 1..=runs {
+        for mode in ["snapshot", "full"] {
+            let name = format!("{mode}-{run}");
+            let started = Instant::now();
+            let node = dir.start_node_with(
+                &name,
+                &dir.path().join(&name),
+                spec,
+                false,
+                &[
+                    "--bootnode".to_string(),
+                    source.p2p_addr(),
+                    "--sync".to_string(),
+                    mode.to_string(),
+                    "--snapshot-depth".to_string(),
+                    DEPTH.to_string(),
+                ],
+            );
+            wait_for_tip(&node, tip);
+            eprintln!(
+                "compare: {mode} sync, run {run}: on the tip in {:.2} s, {:.2} MB received",
+                started.elapsed().as_secs_f64(),
+                received_bytes(&node) as f64 / 1e6
+            );
+            node.stop_cleanly();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("readable") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copied");
+        }
+    }
+}
+
+/// Bytes `node` received from peers (its metrics).
+fn received_bytes(node: &Node) -> u64 {
+    let text = common::http_agent()
+        .get(format!("{}/metrics", node.url()))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("cairn_p2p_received_bytes_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no received bytes in the metrics:\n{text}"))
+}
+
 #[test]
 fn a_fresh_node_bootstraps_by_snapshot_and_ends_where_a_full_node_is() {
     let accounts = env_or("CAIRN_SNAPSHOT_ACCOUNTS", 100_000);
@@ -112,41 +282,47 @@ fn a_fresh_node_bootstraps_by_snapshot_and_ends_where_a_full_node_is() {
         "built {blocks} blocks paying {accounts} accounts in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // The liar serves a copy of the same chain.
+    let liar_dir = dir.path().join("liar");
+    copy_dir(&source_dir, &liar_dir);
     let source = dir.start_node("source", &source_dir, &spec, false);
     let tip = source.tip();
     assert_eq!(tip["height"], blocks);
 
+    // The fresh node meets the liar first: its headers are honest, its pages are not.
     let fresh_dir = dir.path().join("fresh");
-    let started = Instant::now();
     let fresh = dir.start_node_with(
         "fresh",
         &fresh_dir,
         &spec,
         false,
         &[
-            "--bootnode".to_string(),
-            source.p2p_addr(),
             "--sync".to_string(),
             "snapshot".to_string(),
             "--snapshot-depth".to_string(),
             DEPTH.to_string(),
         ],
     );
-    poll(
-        "the fresh node on the source's tip",
-        Duration::from_secs(300),
-        || {
-            let now = fresh.tip();
-            if now["hash"] == tip["hash"] {
-                Ok(())
-            } else {
-                Err(format!("at height {}", now["height"]))
-            }
-        },
+    let runtime = Runtime::new().expect("a tokio runtime");
+    start_liar(&runtime, &liar_dir, &spec, &fresh);
+    let reason = first_ban(&fresh);
+    assert!(reason.contains("state page"), "{reason}");
+    assert_eq!(fresh.tip()["height"], 0, "nothing adopted from the liar");
+    drop(runtime);
+
+    // Then the honest node: the pages are fetched from it.
+    let started = Instant::now();
+    fresh.admin(
+        "/api/v1/admin/peers/connect",
+        &serde_json::json!({ "address": source.p2p_addr() }),
     );
+    wait_for_tip(&fresh, &tip);
+    let bytes = received_bytes(&fresh);
     eprintln!(
-        "the fresh node reached the tip by snapshot in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "the fresh node reached the tip by snapshot {:.1} s after meeting an honest peer, \
+         {:.1} MB received",
+        started.elapsed().as_secs_f64(),
+        bytes as f64 / 1e6
     );
     // The same tip and state root as the node that validated every block.
     let hash = tip["hash"].as_str().unwrap();
@@ -192,6 +368,9 @@ fn a_fresh_node_bootstraps_by_snapshot_and_ends_where_a_full_node_is() {
         headers["headers"][0],
         source.get(&format!("/api/v1/headers?from={below}&count=1"))["headers"][0]
     );
+    if let Ok(runs) = std::env::var("CAIRN_SNAPSHOT_COMPARE") {
+        compare_sync_modes(&dir, &spec, &source, &tip, runs.parse().unwrap_or(3));
+    }
     fresh.stop_cleanly();
     source.stop_cleanly();
     // `cairn verify` checks the headers to the snapshot, its state, and the blocks after.
