@@ -711,6 +711,14 @@ impl ChainStore for TimedStore {
         ChainStore::adopt_snapshot(&mut self.inner, entries)
     }
 
+    fn old_blocks(&self) -> Result<Option<cairn::core::chain::manager::OldBlocks>, ChainError> {
+        ChainStore::old_blocks(&self.inner)
+    }
+
+    fn store_old_blocks(&mut self, blocks: &[Block]) -> Result<(), ChainError> {
+        self.inner.store_old_blocks(blocks)
+    }
+
     fn connect_block(
         &mut self,
         block: &Block,

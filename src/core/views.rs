@@ -288,6 +288,10 @@ pub struct InfoView {
     /// histories start above it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_height: Option<u32>,
+    /// For a node bootstrapped by snapshot: how far the blocks below it are fetched again in
+    /// the background (as of the last report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_blocks: Option<OldBlocksView>,
     /// Height up to which transfers and address histories are indexed: `height` once the
     /// index has caught up, lower for a while after sync (a transfer or history item in a
     /// block above it is not found yet).
@@ -298,6 +302,19 @@ pub struct InfoView {
     pub min_fee_rate: u64,
     /// Longest memo.
     pub max_memo_bytes: usize,
+}
+
+/// The background fetch of the blocks below a snapshot (see `GET /api/v1/info`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OldBlocksView {
+    /// Every block through this height is stored.
+    pub through: u32,
+    /// The snapshot's height: the last block to fetch.
+    pub base: u32,
+    /// Blocks stored per second lately.
+    pub blocks_per_sec: f64,
+    /// Estimated seconds to the end, if moving.
+    pub eta_secs: Option<u64>,
 }
 
 /// Snapshot sync's progress (see `GET /api/v1/info`).

@@ -24,8 +24,8 @@ use crate::core::protocol::messages::{SyncRequest, SyncResponse};
 use crate::core::protocol::peers::Misbehavior;
 use crate::core::storage::StorageFailure;
 use crate::core::views::{
-    BanView, MempoolTransferView, MiningView, NewBlockView, PeerView, PeersView, ReorgView,
-    SnapshotFetchView,
+    BanView, MempoolTransferView, MiningView, NewBlockView, OldBlocksView, PeerView, PeersView,
+    ReorgView, SnapshotFetchView,
 };
 use crate::node::chain::ChainManager;
 use crate::node::clock::{unix_now, unix_now_ms};
@@ -862,6 +862,37 @@ impl Driver {
                     "snapshot sync given up ({reason}): syncing every block instead"
                 )
             }
+            Action::OldBlocksProgress {
+                through,
+                base,
+                blocks_per_sec,
+                eta_secs,
+            } => {
+                if through >= base {
+                    tracing::info!(
+                        target: "cairn::sync",
+                        "blocks below the snapshot: all {base} fetched and stored"
+                    );
+                } else {
+                    let left = eta_secs.map_or_else(|| "unknown".to_string(), format_duration);
+                    tracing::info!(
+                        target: "cairn::sync",
+                        "blocks below the snapshot: {through} of {base} fetched, {blocks_per_sec:.1} blocks/s, about {left} left"
+                    );
+                }
+                if let Ok(mut view) = self.shared.old_blocks.write() {
+                    *view = Some(OldBlocksView {
+                        through,
+                        base,
+                        blocks_per_sec,
+                        eta_secs,
+                    });
+                }
+            }
+            Action::OldBlocksStalled { through, reason } => tracing::warn!(
+                target: "cairn::sync",
+                "blocks below the snapshot: waiting at {through} ({reason}); asking every peer again in a minute"
+            ),
             Action::StoreFailed(e) => self.store_failed(e.into()),
             Action::Continue => self.continue_sync = true,
         }

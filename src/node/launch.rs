@@ -287,6 +287,7 @@ pub fn launch(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         mining: Arc::new(RwLock::new(api::views::MiningView::default())),
         syncing: Arc::new(AtomicBool::new(false)),
         snapshot: Arc::new(RwLock::new(None)),
+        old_blocks: Arc::new(RwLock::new(None)),
         health: Arc::new(RwLock::new(api::views::HealthView::default())),
     };
     let handle_shared = shared.clone();

@@ -67,6 +67,8 @@ pub struct NodeShared {
     pub syncing: Arc<AtomicBool>,
     /// Snapshot sync's last progress report, while it fetches state.
     pub snapshot: Arc<RwLock<Option<crate::core::views::SnapshotFetchView>>>,
+    /// The background fetch of the blocks below a snapshot: its last report.
+    pub old_blocks: Arc<RwLock<Option<crate::core::views::OldBlocksView>>>,
     /// Whether the store writes (`GET /api/v1/health`).
     pub health: Arc<RwLock<api::views::HealthView>>,
 }

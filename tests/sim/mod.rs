@@ -1571,7 +1571,9 @@ impl Sim {
                 | Action::Progress { .. }
                 | Action::SnapshotStarted { .. }
                 | Action::SnapshotProgress { .. }
-                | Action::SnapshotAbandoned { .. } => {}
+                | Action::SnapshotAbandoned { .. }
+                | Action::OldBlocksProgress { .. }
+                | Action::OldBlocksStalled { .. } => {}
                 Action::StoreFailed(e) => panic!("memory store failed: {e}"),
                 Action::Continue => self.schedule(self.now_ms, i, i, 0, Payload::Continue),
             }

@@ -66,6 +66,13 @@ pub trait ChainStore: BlockIndex + StateView {
     /// in order, each the child of the one before; the store's tip is the genesis block.
     /// Atomic, and durable on return.
     fn adopt_snapshot(&mut self, entries: &[BlockIndexEntry]) -> Result<(), ChainError>;
+    /// For a store bootstrapped by snapshot, the blocks below the snapshot: its height and
+    /// how far they are stored again; `None` for a store that holds every block.
+    fn old_blocks(&self) -> Result<Option<OldBlocks>, ChainError>;
+    /// Stores `blocks`, the best chain's blocks right after [`OldBlocks::through`] in height
+    /// order (each checked against its header by the caller), and moves `through` past them.
+    /// Need not be durable.
+    fn store_old_blocks(&mut self, blocks: &[Block]) -> Result<(), ChainError>;
     /// Whether sync is connecting blocks with more waiting behind them: a store may then
     /// leave what consensus does not need (indexes for people) to be written later.
     fn set_catching_up(&mut self, _catching_up: bool) {}
@@ -115,6 +122,16 @@ pub enum SubmitError {
     /// Storage failed or the index is damaged.
     #[error(transparent)]
     Chain(#[from] ChainError),
+}
+
+/// The blocks a store bootstrapped by snapshot did not download before it took the
+/// snapshot's state, fetched again in the background.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OldBlocks {
+    /// The snapshot's height: blocks at or below it came without their bodies.
+    pub base: u32,
+    /// Every block from genesis through this height is stored.
+    pub through: u32,
 }
 
 /// Why a snapshot was not adopted.
@@ -417,6 +434,12 @@ impl<S: ChainStore> ChainManager<S> {
         pages: &[(Hash256, Arc<SmtPage>)],
     ) -> Result<(), ChainError> {
         self.store.store_state_pages(pages)
+    }
+
+    /// Stores blocks below a snapshot, fetched in the background
+    /// ([`ChainStore::store_old_blocks`]).
+    pub fn store_old_blocks(&mut self, blocks: &[Block]) -> Result<(), ChainError> {
+        self.store.store_old_blocks(blocks)
     }
 
     /// Moves the tip from genesis to the last of `entries` (checked headers of the best

@@ -4,7 +4,7 @@
 //! accounts, tree pages and undo data), so a [`ChainManager`](super::manager::ChainManager)
 //! over it makes exactly the decisions the node makes. "Durable" is a no-op: a simulated
 //! crash keeps the store, as a real crash keeps what was flushed.
-use super::manager::ChainStore;
+use super::manager::{ChainStore, OldBlocks};
 use super::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::consensus::genesis::genesis;
 use crate::core::consensus::ChainSpec;
@@ -26,6 +26,7 @@ pub struct MemoryChainStore {
     best: Vec<BlockHash>,
     undo: BTreeMap<BlockHash, BlockUndo>,
     state: MemoryState,
+    old_blocks: Option<OldBlocks>,
 }
 
 impl MemoryChainStore {
@@ -44,6 +45,7 @@ impl MemoryChainStore {
             best: vec![hash],
             undo: BTreeMap::new(),
             state,
+            old_blocks: None,
         }
     }
 
@@ -176,6 +178,24 @@ impl ChainStore for MemoryChainStore {
         for entry in entries {
             self.entries.insert(entry.hash(), entry.clone());
             self.best.push(entry.hash());
+        }
+        self.old_blocks = Some(OldBlocks {
+            base: last.height(),
+            through: 0,
+        });
+        Ok(())
+    }
+
+    fn old_blocks(&self) -> Result<Option<OldBlocks>, ChainError> {
+        Ok(self.old_blocks)
+    }
+
+    fn store_old_blocks(&mut self, blocks: &[Block]) -> Result<(), ChainError> {
+        for block in blocks {
+            self.blocks.insert(block.hash(), block.clone());
+        }
+        if let (Some(old), Some(last)) = (&mut self.old_blocks, blocks.last()) {
+            old.through = last.header.height;
         }
         Ok(())
     }

@@ -65,6 +65,12 @@ pub(crate) fn info_view(state: &ApiState) -> Result<InfoView, ApiError> {
             .ok()
             .and_then(|view| view.clone()),
         snapshot_height: state.store.snapshot_base()?.map(|base| base.height),
+        old_blocks: state
+            .shared
+            .old_blocks
+            .read()
+            .ok()
+            .and_then(|view| view.clone()),
         indexed_height: state.store.indexed_height()?.min(tip.height()),
         version: env!("CARGO_PKG_VERSION").to_string(),
         min_fee_rate,

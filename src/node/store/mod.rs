@@ -12,7 +12,8 @@
 //!   t       txid                         TxLocation (best chain up to m/indexed)
 //!   x       address, height BE           [(position, HistoryItem)] (best chain up to m/indexed)
 //!   g       tree page top hash           the page's SmtNodes (content addressed, never rewritten)
-//!   m       name                         metadata: tip, genesis, schema, indexed, snapshot
+//!   m       name                         metadata: tip, genesis, schema, indexed, snapshot,
+//!                                        old_through
 //!   p       peer id bytes                BanRecord (bans survive restarts)
 //! ```
 //!
@@ -35,11 +36,12 @@
 //! - Every page of the tree rooted at the tip's state root is in `g`.
 //! - The state trees of every block in `h` are in `g` (pages are never deleted), except,
 //!   in a store bootstrapped by snapshot, those of the blocks below `m/snapshot`, the block
-//!   whose state was fetched: those blocks have an entry in `i` and a height in `h`, and no
-//!   body in `b` (the transfer index and address history start at that block).
+//!   whose state was fetched: those blocks have an entry in `i` and a height in `h`, and a
+//!   body in `b` only up to `m/old_through` (fetched in the background after the snapshot;
+//!   the transfer index and address history start at the snapshot's block).
 //! - `m/indexed` names a block of `h` at or below the tip; `t` and `x` hold the records of
 //!   exactly the blocks of `h` up to it.
-use crate::core::chain::manager::ChainStore;
+use crate::core::chain::manager::{ChainStore, OldBlocks};
 use crate::core::chain::{BlockIndex, BlockIndexEntry, BlockStatus, ChainError};
 use crate::core::consensus::asert::AsertParams;
 use crate::core::primitives::codec::{self, CodecError};
@@ -585,6 +587,35 @@ impl Store {
         self.flush()
     }
 
+    /// For a store bootstrapped by snapshot: the snapshot's height and how far the blocks
+    /// below it are stored again (`m/old_through`).
+    pub fn old_blocks(&self) -> Result<Option<OldBlocks>, StoreError> {
+        let Some(base) = self.snapshot_base()? else {
+            return Ok(None);
+        };
+        let through = self.get(&key(META, &[b"old_through"]))?.unwrap_or(0);
+        Ok(Some(OldBlocks {
+            base: base.height,
+            through,
+        }))
+    }
+
+    /// Stores blocks below the snapshot, the next ones after `m/old_through` in height
+    /// order, and moves the marker past them: one batch, not flushed (a crash loses some,
+    /// which are fetched again).
+    pub fn put_old_blocks(&self, blocks: &[Block]) -> Result<(), StoreError> {
+        let Some(last) = blocks.last() else {
+            return Ok(());
+        };
+        let mut batch = sled::Batch::default();
+        for block in blocks {
+            batch.insert(key(BLOCK, &[block.hash().as_bytes()]), encode(block));
+        }
+        batch.insert(key(META, &[b"old_through"]), encode(&last.header.height));
+        self.tree()?.apply_batch(batch)?;
+        Ok(())
+    }
+
     /// The block whose state this store started from, if it was bootstrapped by snapshot:
     /// blocks at or below its height may have no body here.
     pub fn snapshot_base(&self) -> Result<Option<IndexMark>, StoreError> {
@@ -828,6 +859,14 @@ impl ChainStore for Store {
 
     fn adopt_snapshot(&mut self, entries: &[BlockIndexEntry]) -> Result<(), ChainError> {
         Ok(Store::adopt_snapshot(self, entries)?)
+    }
+
+    fn old_blocks(&self) -> Result<Option<OldBlocks>, ChainError> {
+        Ok(Store::old_blocks(self)?)
+    }
+
+    fn store_old_blocks(&mut self, blocks: &[Block]) -> Result<(), ChainError> {
+        Ok(self.put_old_blocks(blocks)?)
     }
 
     fn set_catching_up(&mut self, catching_up: bool) {

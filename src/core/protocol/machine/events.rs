@@ -226,6 +226,24 @@ pub enum Action<P> {
         /// Why.
         reason: String,
     },
+    /// The blocks below a snapshot, fetched in the background: how far.
+    OldBlocksProgress {
+        /// Every block through this height is stored.
+        through: u32,
+        /// The snapshot's height (the last to fetch).
+        base: u32,
+        /// Blocks stored per second since the last report.
+        blocks_per_sec: f64,
+        /// Estimated seconds to the end, if moving.
+        eta_secs: Option<u64>,
+    },
+    /// The blocks below a snapshot wait: no peer delivered one (all are asked again later).
+    OldBlocksStalled {
+        /// Every block through this height is stored.
+        through: u32,
+        /// Why.
+        reason: String,
+    },
     /// The chain store failed: the shell should log it and may stop.
     StoreFailed(ChainError),
     /// Downloaded blocks are ready to connect: once these actions are carried out and the

@@ -57,6 +57,7 @@ use crate::core::mempool::MempoolError;
 use crate::core::primitives::{Block, BlockHash, Header, Txid};
 use std::collections::BTreeMap;
 
+mod backfill;
 mod config;
 mod events;
 mod gossip;
@@ -101,6 +102,9 @@ enum Pending {
     /// State-tree pages for snapshot sync (which ones is in the fetch, under the request's
     /// id).
     StatePages,
+    /// Blocks below a snapshot, fetched in the background (`backfill`: which ones is in it,
+    /// under the request's id).
+    OldBlocks,
 }
 
 #[derive(Clone, Debug)]
@@ -135,6 +139,8 @@ pub struct Protocol<P> {
     blocks_paused: bool,
     /// Snapshot sync's phase (`snapshot`).
     snapshot: snapshot::SnapshotPhase<P>,
+    /// The background fetch of the blocks below a snapshot (`backfill`).
+    backfill: backfill::BackfillPhase<P>,
 }
 
 /// Who answers for a block that turns out invalid.
@@ -172,6 +178,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             } else {
                 snapshot::SnapshotPhase::Off
             },
+            backfill: backfill::BackfillPhase::Unknown,
         }
     }
 

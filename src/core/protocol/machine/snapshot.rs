@@ -185,11 +185,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     ) -> Result<(), ChainError> {
         let entries = self.download.entries_through(&fetch.pivot().hash());
         match chain.adopt_snapshot(&entries) {
-            Ok(tip) => out.push(Action::TipChanged {
-                tip,
-                reorg: None,
-                source: TipSource::Snapshot,
-            }),
+            Ok(tip) => {
+                out.push(Action::TipChanged {
+                    tip,
+                    reorg: None,
+                    source: TipSource::Snapshot,
+                });
+                // The blocks below it are fetched once sync is idle.
+                self.backfill = super::backfill::BackfillPhase::Unknown;
+            }
             Err(SnapshotError::Chain(e)) => return Err(e),
             Err(e) => out.push(Action::SnapshotAbandoned {
                 reason: e.to_string(),

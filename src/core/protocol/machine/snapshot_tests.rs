@@ -1,10 +1,10 @@
 //! Snapshot sync through the state machine: a fresh node takes the headers, fetches the
 //! pivot's state from peers (one of which lies), adopts it and syncs the rest in full.
-use super::tests::{banned, connect, feed, feed_at, requests, NOW};
+use super::tests::{banned, connect, feed_at, requests, NOW};
 use super::*;
 use crate::core::chain::memory::MemoryChainStore;
 use crate::core::primitives::tagged_hash;
-use crate::core::primitives::Address;
+use crate::core::primitives::{Address, BlockHash};
 use crate::core::state::{all_accounts, SmtNode};
 use crate::core::testkit::{test_address, test_keypair, TestChain};
 
@@ -54,15 +54,16 @@ fn fresh(chain: &TestChain, depth: u32, min_blocks: u32) -> Node {
     )
 }
 
-/// `server`'s answer to `request`, as it serves a peer.
-fn serve(server: &mut Node, id: u64, request: SyncRequest) -> SyncResponse {
-    let out = feed(
+/// `server`'s answer at `now` to `request`, as it serves a peer.
+fn serve(server: &mut Node, id: u64, request: SyncRequest, now: u64) -> SyncResponse {
+    let out = feed_at(
         server,
         Event::Request {
             peer: "fresh",
             id,
             request,
         },
+        now,
     );
     out.into_iter()
         .find_map(|a| match a {
@@ -93,7 +94,7 @@ fn run(
             let Some(server) = servers.get_mut(peer) else {
                 continue;
             };
-            let mut response = serve(server, id, request);
+            let mut response = serve(server, id, request, now);
             if Some(peer) == liar {
                 if let SyncResponse::StatePages(pages) = &mut response {
                     for page in pages.iter_mut() {
@@ -186,22 +187,104 @@ fn a_fresh_node_adopts_the_state_of_a_block_deep_below_the_tip_and_syncs_the_res
         all_accounts(node.1.store(), root).unwrap(),
         all_accounts(chain.state_at(&tip), root).unwrap()
     );
-    // Below the pivot: headers, no bodies; above it, every block was fetched and validated.
-    assert!(node.1.block(&blocks[0].hash()).unwrap().is_none());
-    assert!(node.1.entry(&blocks[0].hash()).unwrap().is_some());
-    assert!(node
-        .1
-        .block(&blocks[height as usize - 2].hash())
-        .unwrap()
-        .is_some());
-    let fetched_blocks: usize = requests(&actions)
-        .iter()
-        .map(|(_, _, r)| match r {
-            SyncRequest::GetBlocks { hashes } => hashes.len(),
-            _ => 0,
+    // Every block was fetched once: those after the pivot by sync, validated; those below
+    // it afterwards, in the background, checked against their headers and stored.
+    let mut fetched: Vec<BlockHash> = requests(&actions)
+        .into_iter()
+        .flat_map(|(_, _, r)| match r {
+            SyncRequest::GetBlocks { hashes } => hashes,
+            _ => Vec::new(),
         })
-        .sum();
-    assert_eq!(fetched_blocks, 10);
+        .collect();
+    fetched.sort();
+    let mut all: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
+    all.sort();
+    assert_eq!(fetched, all);
+    for block in &blocks {
+        assert_eq!(node.1.block(&block.hash()).unwrap().as_ref(), Some(block));
+    }
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::OldBlocksProgress { through, base, .. } if through == base && *base == pivot.height()
+    )));
+    assert_eq!(node.0.old_blocks_progress(), None, "done");
+}
+
+#[test]
+fn an_old_block_that_does_not_match_its_header_is_refused_and_its_sender_banned() {
+    let (chain, blocks) = chain_with_accounts(40);
+    let mut servers = BTreeMap::from([("a", server(&chain, &blocks))]);
+    servers.insert("liar", server(&chain, &blocks));
+    let mut node = fresh(&chain, 10, 20);
+    let first = connect(&mut node, "a", status(&servers["a"]));
+    // Adopt and sync with "a" alone, holding back its old blocks: then the liar joins and
+    // serves old blocks whose transfers were swapped (their header's root no longer fits).
+    let mut held = Vec::new();
+    let mut pending = first;
+    let mut now = NOW;
+    while !pending.is_empty() {
+        now += 100;
+        let mut next = Vec::new();
+        for (peer, id, request) in requests(&pending) {
+            let is_old = matches!(&request, SyncRequest::GetBlocks { hashes }
+                if hashes.iter().any(|h| node.1.entry(h).unwrap().is_some_and(|e| e.height() <= 32)));
+            if is_old {
+                held.push((peer, id));
+                continue;
+            }
+            let response = serve(servers.get_mut(peer).unwrap(), id, request, now);
+            next.extend(feed_at(
+                &mut node,
+                Event::Response { peer, id, response },
+                now,
+            ));
+        }
+        if pending.iter().any(|a| matches!(a, Action::Continue)) {
+            next.extend(feed_at(&mut node, Event::Continue, now));
+        }
+        pending = next;
+    }
+    assert_eq!(node.1.tip().hash(), blocks.last().unwrap().hash());
+    assert!(!held.is_empty(), "old blocks were asked for");
+    assert!(node.1.block(&blocks[0].hash()).unwrap().is_none());
+    for (peer, id) in held {
+        feed_at(&mut node, Event::RequestFailed { peer, id }, now);
+    }
+    // "a" failed them all: the liar is asked, and lies.
+    let first = connect(&mut node, "liar", status(&servers["liar"]));
+    let mut pending = first;
+    let mut lied = false;
+    while !pending.is_empty() {
+        now += 100;
+        let mut next = Vec::new();
+        for (peer, id, request) in requests(&pending) {
+            let mut response = serve(servers.get_mut(peer).unwrap(), id, request, now);
+            if let SyncResponse::Blocks(blocks) = &mut response {
+                for block in blocks.iter_mut().filter(|b| b.transfers.len() > 1) {
+                    block.transfers.swap(0, 1);
+                    lied = true;
+                }
+            }
+            next.extend(feed_at(
+                &mut node,
+                Event::Response { peer, id, response },
+                now,
+            ));
+        }
+        pending = next;
+        if pending.is_empty() {
+            pending = feed_at(&mut node, Event::Tick, now + 1_000);
+            now += 1_000;
+        }
+        if banned(&pending, "liar") {
+            break;
+        }
+    }
+    assert!(lied && banned(&pending, "liar"));
+    assert!(
+        node.1.block(&blocks[0].hash()).unwrap().is_none(),
+        "nothing of the liar's stored"
+    );
 }
 
 #[test]

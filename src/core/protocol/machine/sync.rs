@@ -70,12 +70,18 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             (Pending::StatePages, SyncResponse::StatePages(pages)) => {
                 self.on_state_pages(peer, id, pages, chain, now_ms, out)?;
             }
+            (Pending::OldBlocks, SyncResponse::Blocks(blocks)) => {
+                self.on_old_blocks(peer, id, blocks, chain, now_ms, out)?;
+            }
             (pending, _) => {
                 if let Pending::Blocks(requested) = &pending {
                     self.download.unassign(&peer, id, requested);
                 }
                 if let Pending::StatePages = &pending {
                     self.state_pages_failed(&peer, id);
+                }
+                if let Pending::OldBlocks = &pending {
+                    self.old_blocks_failed(&peer, id);
                 }
                 if matches!(pending, Pending::Headers(_)) {
                     self.headers_request = None;
@@ -366,7 +372,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         if self.download.is_empty() {
             self.block_stall_ms = self.config.block_stall_ms;
-            return Ok(());
+            // Idle: the blocks below a snapshot, if any are missing.
+            return self.schedule_backfill(chain, now_ms, out);
         }
         let source_done = self
             .download
@@ -616,6 +623,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             }
             Pending::Status => {}
             Pending::StatePages => self.state_pages_failed(&request.peer, id),
+            Pending::OldBlocks => self.old_blocks_failed(&request.peer, id),
             Pending::Relay(relay) => return Some(relay),
         }
         None
