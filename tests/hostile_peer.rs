@@ -39,8 +39,8 @@ use cairn::core::primitives::{Address, Amount, Block, BlockHash};
 use cairn::core::protocol::messages::{Status, SyncRequest, SyncResponse};
 use cairn::core::testkit::{solve, TestChain};
 use cairn::node::net::{
-    self, BlockRelay, GossipTopic, GossipVerdict, NetCommand, NetConfig, NetEvent, NetHandle,
-    PeerId, MAX_REQUEST_BYTES,
+    self, BlockRelay, GossipTopic, GossipVerdict, NetCommand, NetEvent, NetHandle, PeerId,
+    MAX_REQUEST_BYTES,
 };
 use common::{bootnode_args, poll, unix_now, Node, TestDir, TestSpec};
 use serde_json::Value;
@@ -158,14 +158,7 @@ impl HostilePeer {
     /// both sides see the connection.
     fn connect(runtime: &Runtime, data_dir: &Path, spec: &TestSpec, target: &Node) -> HostilePeer {
         let status = status_at_genesis(spec);
-        let mut config = NetConfig::new(
-            data_dir.to_path_buf(),
-            status.genesis,
-            spec.spec.max_block_bytes(),
-        );
-        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")];
-        config.bootnodes = vec![target.p2p_addr().parse().expect("a valid address")];
-        config.mdns = false;
+        let mut config = common::test_peer_net_config(data_dir, status.genesis, spec, target);
         // Whole blocks: this peer answers no request, so a compact block of transfers its
         // target lacks could not be completed (compact relay of invalid blocks is covered by
         // the protocol's tests).

@@ -28,7 +28,7 @@ use cairn::core::protocol::messages::{SyncRequest, SyncResponse, MAX_HEADERS};
 use cairn::core::state::{SmtNode, StateView};
 use cairn::core::testkit::solve;
 use cairn::node::chain::open_chain;
-use cairn::node::net::{self, NetCommand, NetConfig, NetEvent, PeerId};
+use cairn::node::net::{self, NetCommand, NetEvent, PeerId};
 use cairn::node::store::Store;
 use common::{arg, cairn, poll, replace_once, test_spec_toml, unix_now, Node, TestDir, TestSpec};
 use std::path::Path;
@@ -117,14 +117,7 @@ fn start_liar(runtime: &Runtime, data_dir: &Path, spec: &TestSpec, target: &Node
     let chain: ChainManager<Store> =
         open_chain(&data_dir.join("chain"), spec.spec.clone()).expect("the liar's store");
     let status = Protocol::<PeerId>::status(&chain);
-    let mut config = NetConfig::new(
-        data_dir.to_path_buf(),
-        status.genesis,
-        spec.spec.max_block_bytes(),
-    );
-    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")];
-    config.bootnodes = vec![target.p2p_addr().parse().expect("a valid address")];
-    config.mdns = false;
+    let config = common::test_peer_net_config(data_dir, status.genesis, spec, target);
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
     let _entered = runtime.enter();
     let (net, _service) = net::start(

@@ -196,8 +196,6 @@ pub struct Driver {
     last_store_retry: Instant,
     /// When the index stage last said how far it is.
     last_index_report: Instant,
-    /// The last snapshot progress report: when, and how many pages were fetched by then.
-    last_snapshot_report: Option<(Instant, u64)>,
     /// The mempool's write-ahead journal, on its own thread.
     journal: JournalWriter<AwaitingDurable>,
     /// Submissions the logic has not answered yet, by id.
@@ -261,7 +259,6 @@ impl Driver {
             health: StoreHealth::Writable,
             last_store_retry: Instant::now(),
             last_index_report: Instant::now(),
-            last_snapshot_report: None,
             journal,
             submissions: BTreeMap::new(),
             next_submission: 1,
@@ -819,19 +816,16 @@ impl Driver {
             Action::SnapshotProgress {
                 pivot_height,
                 progress,
+                pages_per_sec,
+                eta_secs,
             } => {
-                let now = Instant::now();
-                let pages_per_sec = self.last_snapshot_report.map(|(at, pages)| {
-                    progress.pages_fetched.saturating_sub(pages) as f64
-                        / now.duration_since(at).as_secs_f64().max(0.001)
-                });
-                self.last_snapshot_report = Some((now, progress.pages_fetched));
-                // Pages below those still wanted are not known yet: the time left is a floor.
-                let left = match pages_per_sec {
-                    Some(rate) if rate > 0.0 => format!(
-                        ", {rate:.0} pages/s, at least {} left",
-                        format_duration((progress.pages_left as f64 / rate).ceil() as u64)
-                    ),
+                let left = match (pages_per_sec, eta_secs) {
+                    (Some(rate), Some(eta)) => {
+                        format!(
+                            ", {rate:.0} pages/s, at least {} left",
+                            format_duration(eta)
+                        )
+                    }
                     _ => String::new(),
                 };
                 tracing::info!(

@@ -259,6 +259,25 @@ impl TestSpec {
     }
 }
 
+/// The network setup of a libp2p peer in a test's process (`cairn::node::net`) that dials
+/// `target` on loopback: its key in `data_dir`, a free port, no mDNS.
+pub fn test_peer_net_config(
+    data_dir: &Path,
+    genesis: cairn::core::primitives::BlockHash,
+    spec: &TestSpec,
+    target: &Node,
+) -> cairn::node::net::NetConfig {
+    let mut config = cairn::node::net::NetConfig::new(
+        data_dir.to_path_buf(),
+        genesis,
+        spec.spec.max_block_bytes(),
+    );
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")];
+    config.bootnodes = vec![target.p2p_addr().parse().expect("a valid address")];
+    config.mdns = false;
+    config
+}
+
 /// Replaces the single occurrence of `from` in `text`, asserting there is exactly one.
 pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert_eq!(

@@ -117,6 +117,13 @@ impl<P: Ord + Clone> StateFetch<P> {
         Ok(())
     }
 
+    /// Whether some wanted page was not tried by `peer` yet.
+    pub fn has_work_for(&self, peer: &P) -> bool {
+        self.wanted
+            .iter()
+            .any(|top| self.tried.get(&top.hash).is_none_or(|t| !t.contains(peer)))
+    }
+
     /// Up to `max` page tops for `peer` to fetch under request `id`: wanted, and not
     /// already tried by `peer`.
     pub fn next_batch(&mut self, peer: &P, id: u64, max: usize) -> Vec<Hash256> {

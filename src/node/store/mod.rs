@@ -508,10 +508,7 @@ impl Store {
     ) {
         let hash = block.hash();
         let height = entry.height();
-        for (top, page) in &change.new_pages {
-            let nodes: Vec<&SmtNode> = page.nodes().collect();
-            batch.insert(key(PAGE, &[top]), encode(&nodes));
-        }
+        insert_pages(batch, &change.new_pages);
         batch.insert(key(HEIGHT, &[&height.to_be_bytes()]), encode(&hash));
         if with_indexes {
             add_block_indexes(batch, block, height, hash);
@@ -549,10 +546,7 @@ impl Store {
     /// caller): one batch, not flushed (a crash loses some, which the fetch asks again).
     pub fn put_state_pages(&self, pages: &[(Hash256, Arc<SmtPage>)]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for (top, page) in pages {
-            let nodes: Vec<&SmtNode> = page.nodes().collect();
-            batch.insert(key(PAGE, &[top]), encode(&nodes));
-        }
+        insert_pages(&mut batch, pages);
         self.tree()?.apply_batch(batch)?;
         for (top, page) in pages {
             self.page_cache.insert(*top, page.clone());
@@ -737,6 +731,14 @@ impl Store {
         }
         self.page_cache.insert(*top, page.clone());
         Ok(Some(page))
+    }
+}
+
+/// Adds the records of state-tree pages (their nodes, under their top's hash) to `batch`.
+fn insert_pages(batch: &mut sled::Batch, pages: &[(Hash256, Arc<SmtPage>)]) {
+    for (top, page) in pages {
+        let nodes: Vec<&SmtNode> = page.nodes().collect();
+        batch.insert(key(PAGE, &[top]), encode(&nodes));
     }
 }
 

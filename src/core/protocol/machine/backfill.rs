@@ -83,16 +83,8 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             self.backfill = BackfillPhase::Done;
             return Ok(());
         };
-        let useful: Vec<P> = self
-            .peers
-            .iter()
-            .filter(|(_, info)| {
-                info.status
-                    .as_ref()
-                    .is_some_and(|s| s.height >= backfill.old.base)
-            })
-            .map(|(p, _)| p.clone())
-            .collect();
+        let base = backfill.old.base;
+        let useful = self.peers_whose_status(|s| s.height >= base);
         // A height every useful peer failed: reported once, and asked of them all again a
         // while later (a request may have been lost; a peer may have fetched it since).
         let stuck = backfill
@@ -119,17 +111,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         for peer in &useful {
             let in_flight = backfill.asked.values().filter(|(p, _)| p == peer).count();
+            // (A peer with nothing to fetch is not charged a request of its budget.)
             if in_flight >= OLD_BLOCK_REQUESTS_PER_PEER
                 || backfill.arrived_bytes >= self.config.max_download_bytes
+                || !backfill.has_work_for(peer)
                 || !self.may_request(peer, now_ms)
             {
                 continue;
             }
             let batch = backfill.next_batch(peer, chain)?;
-            if batch.is_empty() {
-                // (Its budget is spent for nothing, as for blocks: rare, and bounded.)
-                continue;
-            }
             let hashes: Vec<BlockHash> = batch.iter().map(|(_, hash)| *hash).collect();
             let id = self.send(
                 peer.clone(),
@@ -199,15 +189,16 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
         let done = backfill.old.through >= backfill.old.base;
         if done || now_ms.saturating_sub(backfill.reported.0) >= self.config.progress_interval_ms {
-            let elapsed_ms = now_ms.saturating_sub(backfill.reported.0).max(1);
-            let blocks_per_sec =
-                f64::from(backfill.old.through - backfill.reported.1) * 1000.0 / elapsed_ms as f64;
-            let left = f64::from(backfill.old.base - backfill.old.through);
+            let (blocks_per_sec, eta_secs) = super::timers::pace(
+                u64::from(backfill.old.through - backfill.reported.1),
+                now_ms.saturating_sub(backfill.reported.0),
+                u64::from(backfill.old.base - backfill.old.through),
+            );
             out.push(Action::OldBlocksProgress {
                 through: backfill.old.through,
                 base: backfill.old.base,
                 blocks_per_sec,
-                eta_secs: (blocks_per_sec > 0.0).then(|| (left / blocks_per_sec).ceil() as u64),
+                eta_secs,
             });
             backfill.reported = (now_ms, backfill.old.through);
         }
@@ -245,6 +236,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
 }
 
 impl<P: Ord + Clone> Backfill<P> {
+    /// Whether some height is left to ask `peer` for.
+    fn has_work_for(&self, peer: &P) -> bool {
+        self.next <= self.old.base || self.again.values().any(|tried| !tried.contains(peer))
+    }
+
     /// Up to [`MAX_BLOCKS`] heights for `peer`: first those to ask again that it has not
     /// tried, then new ones.
     fn next_batch<S: ChainStore>(

@@ -220,6 +220,11 @@ pub enum Action<P> {
         pivot_height: u32,
         /// Pages and accounts so far.
         progress: crate::core::protocol::snapshot::FetchProgress,
+        /// Pages fetched per second since the last report.
+        pages_per_sec: Option<f64>,
+        /// Seconds the pages known to be left take at that pace: a floor, since the pages
+        /// below them are not known yet.
+        eta_secs: Option<u64>,
     },
     /// Snapshot sync was given up; the node syncs in full.
     SnapshotAbandoned {

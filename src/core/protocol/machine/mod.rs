@@ -115,10 +115,13 @@ struct Outstanding<P> {
     pending: Pending,
 }
 
+/// Where sync was at the last progress report.
 #[derive(Clone, Copy, Debug, Default)]
 struct ProgressMark {
     at_ms: u64,
     height: u32,
+    /// State pages fetched, while snapshot sync fetches state.
+    pages: u64,
 }
 
 /// The network logic of one node, for peers identified by `P`.
@@ -215,6 +218,15 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     /// Connected peers and what we know of them.
     pub fn peers(&self) -> impl Iterator<Item = (&P, &PeerInfo)> {
         self.peers.iter()
+    }
+
+    /// The connected peers whose last status is `wanted` (those that may serve a request).
+    fn peers_whose_status(&self, wanted: impl Fn(&Status) -> bool) -> Vec<P> {
+        self.peers
+            .iter()
+            .filter(|(_, info)| info.status.as_ref().is_some_and(&wanted))
+            .map(|(peer, _)| peer.clone())
+            .collect()
     }
 
     /// Current bans (peer, end in ms).

@@ -132,5 +132,6 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     }
 }
 
-/// An upper bound of a tree node's encoded size (a leaf: tag, address, two varints).
-const MAX_ENCODED_NODE_BYTES: usize = 1 + 32 + 9 + 9 + 8;
+/// An upper bound of a tree node's encoded size: the larger of an internal node (a tag and
+/// two hashes: 65 bytes) and a leaf (a tag, an address and two varints: at most 51).
+const MAX_ENCODED_NODE_BYTES: usize = 1 + 2 * 32;

@@ -48,6 +48,17 @@ pub(super) enum SnapshotPhase<P> {
     Fetching(Box<StateFetch<P>>),
 }
 
+/// Where a step of the state fetch left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FetchStep {
+    /// Still fetching: blocks wait.
+    Fetching,
+    /// The pivot left the header chain: a new one is chosen.
+    PivotGone,
+    /// Adopted, or given up: blocks go on.
+    Over,
+}
+
 impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
     /// Whether headers are wanted beyond the download window: snapshot sync needs the
     /// most-work header tip before it picks a pivot.
@@ -109,61 +120,51 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         let SnapshotPhase::Fetching(mut fetch) = std::mem::take(&mut self.snapshot) else {
             return Ok(false);
         };
-        let holds = self.fetch_state(&mut fetch, chain, now_ms, out);
-        if matches!(self.snapshot, SnapshotPhase::Off) && holds.as_ref().map_or(true, |h| *h) {
-            self.snapshot = SnapshotPhase::Fetching(fetch);
-        }
-        holds
+        let step = self.fetch_state(&mut fetch, chain, now_ms, out);
+        self.snapshot = match step {
+            // A store failure leaves the fetch as it is, to go on once the store writes.
+            Ok(FetchStep::Fetching) | Err(_) => SnapshotPhase::Fetching(fetch),
+            Ok(FetchStep::PivotGone) => SnapshotPhase::Headers,
+            Ok(FetchStep::Over) => SnapshotPhase::Off,
+        };
+        step.map(|step| step != FetchStep::Over)
     }
 
-    /// One step of the state fetch: adopt it if complete, else send the page requests it
-    /// needs now. Sets the phase to what follows (or leaves `Off` for the caller to put the
-    /// fetch back); returns whether blocks must wait.
+    /// One step of the state fetch: adopt it if complete (or give it up), else send the page
+    /// requests it needs now.
     fn fetch_state<S: ChainStore>(
         &mut self,
         fetch: &mut StateFetch<P>,
         chain: &mut ChainManager<S>,
         now_ms: u64,
         out: &mut Vec<Action<P>>,
-    ) -> Result<bool, ChainError> {
+    ) -> Result<FetchStep, ChainError> {
         let pivot = fetch.pivot().clone();
         if !self.download.wants(&pivot.hash()) {
             // The header chain changed under the pivot: choose again (pages already stored
             // are found there and not fetched again).
-            self.snapshot = SnapshotPhase::Headers;
-            return Ok(true);
+            return Ok(FetchStep::PivotGone);
         }
         fetch.look_up_held(chain.store())?;
         if fetch.is_done() {
             self.adopt_snapshot(fetch, chain, out)?;
             // The headers up to the pivot leave the queue: blocks are fetched after it.
             self.connect_downloaded(chain, now_ms, out)?;
-            return Ok(false);
+            return Ok(FetchStep::Over);
         }
-        let useful: Vec<P> = self
-            .peers
-            .iter()
-            .filter(|(_, info)| {
-                info.status
-                    .as_ref()
-                    .is_some_and(|s| s.chain_work >= pivot.chain_work)
-            })
-            .map(|(p, _)| p.clone())
-            .collect();
+        let useful = self.peers_whose_status(|s| s.chain_work >= pivot.chain_work);
         if !useful.is_empty() && fetch.is_stuck(useful.iter()) {
             out.push(Action::SnapshotAbandoned {
                 reason: "no peer has a page of the state tree".into(),
             });
-            return Ok(false);
+            return Ok(FetchStep::Over);
         }
         self.rotation = self.rotation.wrapping_add(1);
         for i in 0..useful.len() {
             let peer = &useful[(self.rotation as usize + i) % useful.len()];
-            while self.may_request(peer, now_ms) {
+            // (A peer with nothing to fetch is not charged a request of its budget.)
+            while fetch.has_work_for(peer) && self.may_request(peer, now_ms) {
                 let tops = fetch.next_batch(peer, self.next_id, MAX_STATE_PAGES);
-                if tops.is_empty() {
-                    break;
-                }
                 self.send(
                     peer.clone(),
                     SyncRequest::GetStatePages { tops },
@@ -173,7 +174,7 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
                 );
             }
         }
-        Ok(true)
+        Ok(FetchStep::Fetching)
     }
 
     /// Makes the pivot the tip, with the headers up to it (see the module docs).
@@ -254,14 +255,28 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         }
     }
 
-    /// The state fetch's progress report, while there is one.
-    pub(super) fn snapshot_progress(&self) -> Option<Action<P>> {
+    /// The state fetch's progress report, while there is one, `elapsed_ms` after the last
+    /// report, and the pages fetched so far.
+    pub(super) fn snapshot_progress(&self, elapsed_ms: u64) -> Option<(Action<P>, u64)> {
         let SnapshotPhase::Fetching(fetch) = &self.snapshot else {
             return None;
         };
-        Some(Action::SnapshotProgress {
+        let progress = fetch.progress();
+        // The first report has no earlier one to measure from.
+        let (pages_per_sec, eta_secs) = match self.progress.at_ms {
+            0 => (None, None),
+            _ => {
+                let done = progress.pages_fetched.saturating_sub(self.progress.pages);
+                let (per_sec, eta) = super::timers::pace(done, elapsed_ms, progress.pages_left);
+                (Some(per_sec), eta)
+            }
+        };
+        let report = Action::SnapshotProgress {
             pivot_height: fetch.pivot().height(),
-            progress: fetch.progress(),
-        })
+            progress,
+            pages_per_sec,
+            eta_secs,
+        };
+        Some((report, progress.pages_fetched))
     }
 }

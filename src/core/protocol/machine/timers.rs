@@ -111,11 +111,12 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         if elapsed_ms < self.config.progress_interval_ms {
             return;
         }
-        if let Some(report) = self.snapshot_progress() {
+        if let Some((report, pages)) = self.snapshot_progress(elapsed_ms) {
             out.push(report);
             self.progress = ProgressMark {
                 at_ms: now_ms,
                 height: chain.tip().height(),
+                pages,
             };
             return;
         }
@@ -129,10 +130,11 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
             .unwrap_or(height);
         let behind = self.is_syncing() && target_height > height;
         if behind && self.progress.at_ms != 0 {
-            let done = height.saturating_sub(self.progress.height);
-            let blocks_per_sec = f64::from(done) * 1000.0 / elapsed_ms as f64;
-            let left = f64::from(target_height - height);
-            let eta_secs = (blocks_per_sec > 0.0).then(|| (left / blocks_per_sec).ceil() as u64);
+            let (blocks_per_sec, eta_secs) = pace(
+                u64::from(height.saturating_sub(self.progress.height)),
+                elapsed_ms,
+                u64::from(target_height - height),
+            );
             out.push(Action::Progress {
                 height,
                 target_height,
@@ -143,6 +145,16 @@ impl<P: Ord + Clone + std::fmt::Debug> Protocol<P> {
         self.progress = ProgressMark {
             at_ms: now_ms,
             height,
+            pages: 0,
         };
     }
+}
+
+/// The pace of work between two reports: `done` units in `elapsed_ms`, per second, and the
+/// seconds the `left` units take at that pace (none if nothing moved). The one rule of every
+/// progress report (blocks synced, state pages, blocks below a snapshot).
+pub(super) fn pace(done: u64, elapsed_ms: u64, left: u64) -> (f64, Option<u64>) {
+    let per_sec = done as f64 * 1000.0 / elapsed_ms.max(1) as f64;
+    let eta_secs = (per_sec > 0.0).then(|| (left as f64 / per_sec).ceil() as u64);
+    (per_sec, eta_secs)
 }
